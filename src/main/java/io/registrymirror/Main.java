@@ -1,0 +1,75 @@
+package io.registrymirror;
+
+import io.registrymirror.config.ConfigException;
+import io.registrymirror.config.ConfigLoader;
+import io.registrymirror.config.MirrorConfig;
+import io.registrymirror.metrics.LogFormatter;
+import io.vertx.core.Vertx;
+import java.nio.file.Path;
+import java.util.logging.ConsoleHandler;
+import java.util.logging.Handler;
+import java.util.logging.Level;
+import java.util.logging.Logger;
+
+/** Command line: {@code java -jar registry-mirror.jar [--config FILE]}. */
+public final class Main {
+
+  private static final String USAGE = """
+      usage: java -jar registry-mirror.jar [--config FILE]
+
+      With no configuration file the mirror listens on 0.0.0.0:5000, caches into ./cache and
+      mirrors Docker Hub. MIRROR_LISTEN and MIRROR_CACHE_DIR override listen and cache.dir.
+      """;
+
+  private Main() {}
+
+  public static void main(String[] args) {
+    Path configFile = null;
+    for (int i = 0; i < args.length; i++) {
+      switch (args[i]) {
+        case "--config", "-c" -> {
+          if (i + 1 >= args.length) {
+            exit(2, "--config needs a file\n" + USAGE);
+          }
+          configFile = Path.of(args[++i]);
+        }
+        case "--help", "-h" -> exit(0, USAGE);
+        default -> exit(2, "unknown argument " + args[i] + "\n" + USAGE);
+      }
+    }
+    configureLogging();
+    MirrorConfig config;
+    try {
+      config = ConfigLoader.load(configFile, System.getenv());
+    } catch (ConfigException e) {
+      exit(2, "registry-mirror: configuration error: " + e.getMessage());
+      return;
+    }
+    Vertx vertx = Vertx.vertx();
+    RegistryMirror.start(vertx, config).onFailure(err -> {
+      System.err.println("registry-mirror: cannot start: " + err.getMessage());
+      vertx.close();
+      System.exit(1);
+    }).onSuccess(mirror -> Runtime.getRuntime().addShutdownHook(new Thread(() ->
+        mirror.close().eventually(vertx::close).toCompletionStage().toCompletableFuture().join())));
+  }
+
+  private static void configureLogging() {
+    Logger root = Logger.getLogger("");
+    for (Handler h : root.getHandlers()) {
+      root.removeHandler(h);
+    }
+    ConsoleHandler console = new ConsoleHandler();
+    console.setFormatter(new LogFormatter());
+    console.setLevel(Level.ALL);
+    root.addHandler(console);
+    root.setLevel(Level.INFO);
+    // Netty reports every reset connection at debug and some at info; clients hang up all the time.
+    Logger.getLogger("io.netty").setLevel(Level.WARNING);
+  }
+
+  private static void exit(int status, String message) {
+    (status == 0 ? System.out : System.err).println(message);
+    System.exit(status);
+  }
+}

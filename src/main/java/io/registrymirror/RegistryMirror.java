@@ -1,0 +1,102 @@
+package io.registrymirror;
+
+import io.micrometer.core.instrument.binder.jvm.JvmGcMetrics;
+import io.micrometer.core.instrument.binder.jvm.JvmMemoryMetrics;
+import io.micrometer.core.instrument.binder.jvm.JvmThreadMetrics;
+import io.micrometer.core.instrument.binder.system.ProcessorMetrics;
+import io.micrometer.prometheusmetrics.PrometheusConfig;
+import io.micrometer.prometheusmetrics.PrometheusMeterRegistry;
+import io.registrymirror.api.RegistryApi;
+import io.registrymirror.api.RegistryVerticle;
+import io.registrymirror.config.MirrorConfig;
+import io.registrymirror.metrics.EventLog;
+import io.registrymirror.metrics.MirrorMetrics;
+import io.registrymirror.proxy.BlobService;
+import io.registrymirror.proxy.ManifestService;
+import io.registrymirror.proxy.Upstreams;
+import io.registrymirror.store.BlobStore;
+import io.registrymirror.store.CacheLayout;
+import io.registrymirror.store.ManifestStore;
+import io.registrymirror.tags.TagResolver;
+import io.registrymirror.tags.TagStore;
+import io.registrymirror.upstream.UpstreamClient;
+import io.vertx.core.DeploymentOptions;
+import io.vertx.core.Future;
+import io.vertx.core.Vertx;
+import io.vertx.core.http.HttpClient;
+import io.vertx.core.http.HttpClientOptions;
+import io.vertx.core.http.PoolOptions;
+import java.util.ArrayList;
+import java.util.List;
+
+/** A running mirror: its stores, upstream clients and HTTP servers, wired from a configuration. */
+public final class RegistryMirror {
+
+  private static final EventLog LOG = EventLog.of(RegistryMirror.class);
+
+  private final Vertx vertx;
+  private final HttpClient http;
+  private final String deployment;
+  private final int port;
+
+  private RegistryMirror(Vertx vertx, HttpClient http, String deployment, int port) {
+    this.vertx = vertx;
+    this.http = http;
+    this.deployment = deployment;
+    this.port = port;
+  }
+
+  /** Opens the cache and starts one server per event loop on the configured address. */
+  public static Future<RegistryMirror> start(Vertx vertx, MirrorConfig config) {
+    PrometheusMeterRegistry prometheus = new PrometheusMeterRegistry(PrometheusConfig.DEFAULT);
+    new JvmMemoryMetrics().bindTo(prometheus);
+    new JvmGcMetrics().bindTo(prometheus);
+    new JvmThreadMetrics().bindTo(prometheus);
+    new ProcessorMetrics().bindTo(prometheus);
+    MirrorMetrics metrics = new MirrorMetrics(prometheus);
+
+    HttpClient http = vertx.createHttpClient(new HttpClientOptions()
+        .setDecompressionSupported(false)
+        .setKeepAlive(true), new PoolOptions().setHttp1MaxSize(32));
+    List<UpstreamClient> clients = config.upstreams().values().stream()
+        .map(u -> new UpstreamClient(http, u, metrics)).toList();
+    Upstreams upstreams = new Upstreams(clients);
+
+    CacheLayout layout = new CacheLayout(config.cacheDir());
+    BlobStore blobStore = new BlobStore(vertx, layout);
+    ManifestStore manifestStore = new ManifestStore(vertx, layout);
+    TagStore tagStore = new TagStore(vertx, layout);
+    BlobService blobs = new BlobService(blobStore, metrics);
+    ManifestService manifests = new ManifestService(manifestStore, new TagResolver(tagStore, manifestStore));
+    RegistryApi api = new RegistryApi(vertx, upstreams, blobs, manifests, metrics, prometheus, layout);
+
+    int instances = Math.max(1, Runtime.getRuntime().availableProcessors());
+    // One deployment of several instances: Vert.x spreads connections over their event loops,
+    // and with port 0 they all share the one free port the first of them binds.
+    List<RegistryVerticle> servers = new ArrayList<>();
+    return blobStore.open()
+        .compose(v -> manifestStore.open())
+        .compose(v -> vertx.deployVerticle(() -> {
+          RegistryVerticle server = new RegistryVerticle(api, config.host(), config.port());
+          synchronized (servers) {
+            servers.add(server);
+          }
+          return server;
+        }, new DeploymentOptions().setInstances(instances)))
+        .map(id -> {
+          int port = servers.get(0).actualPort();
+          LOG.info("mirror.started", "listen", config.host() + ":" + port, "cache", layout.root(),
+              "upstreams", String.join(",", config.upstreams().keySet()), "servers", instances);
+          return new RegistryMirror(vertx, http, id, port);
+        });
+  }
+
+  public int port() {
+    return port;
+  }
+
+  /** Stops the servers and the upstream client; the Vertx instance stays the caller's. */
+  public Future<Void> close() {
+    return vertx.undeploy(deployment).compose(v -> http.close());
+  }
+}

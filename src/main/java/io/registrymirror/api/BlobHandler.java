@@ -1,0 +1,141 @@
+package io.registrymirror.api;
+
+import io.registrymirror.error.OciError;
+import io.registrymirror.metrics.EventLog;
+import io.registrymirror.metrics.MirrorMetrics;
+import io.registrymirror.metrics.MirrorMetrics.Kind;
+import io.registrymirror.metrics.MirrorMetrics.Result;
+import io.registrymirror.oci.Digest;
+import io.registrymirror.proxy.BlobService;
+import io.registrymirror.proxy.BlobSource;
+import io.registrymirror.proxy.Target;
+import io.vertx.core.http.HttpHeaders;
+import io.vertx.core.http.HttpServerRequest;
+import io.vertx.core.http.HttpServerResponse;
+import io.vertx.ext.web.RoutingContext;
+
+/**
+ * {@code GET}/{@code HEAD /v2/<name>/blobs/<digest>}: cached blobs go out zero-copy with
+ * {@code sendFile}; a miss is streamed to the client as upstream's bytes arrive. Ranges work on
+ * both, including while the blob is still arriving.
+ */
+final class BlobHandler {
+
+  private static final EventLog LOG = EventLog.of(BlobHandler.class);
+
+  private final BlobService blobs;
+  private final MirrorMetrics metrics;
+
+  BlobHandler(BlobService blobs, MirrorMetrics metrics) {
+    this.blobs = blobs;
+    this.metrics = metrics;
+  }
+
+  void handle(RoutingContext ctx, Target target, String reference) {
+    Digest digest = parseDigest(reference);
+    HttpServerRequest request = ctx.request();
+    HttpServerResponse response = ctx.response();
+    if (matches(request, digest)) {
+      response.setStatusCode(304).putHeader(HttpHeaders.ETAG, etag(digest)).end();
+      metrics.request(Kind.BLOB, Result.HIT);
+      return;
+    }
+    boolean cached = blobs.isCached(digest);
+    if (request.method().name().equals("HEAD")) {
+      blobs.stat(target, digest).onSuccess(size -> {
+        headers(response, digest, size);
+        response.putHeader(HttpHeaders.CONTENT_LENGTH, Long.toString(size)).end();
+        metrics.request(Kind.BLOB, cached ? Result.HIT : Result.MISS);
+      }).onFailure(ctx::fail);
+      return;
+    }
+    blobs.open(target, digest).onSuccess(source -> {
+      if (source instanceof BlobSource.Cached c) {
+        sendCached(ctx, digest, c);
+      } else if (source instanceof BlobSource.Filling f) {
+        sendFilling(ctx, digest, f);
+      }
+    }).onFailure(ctx::fail);
+  }
+
+  private void sendCached(RoutingContext ctx, Digest digest, BlobSource.Cached c) {
+    HttpServerResponse response = ctx.response();
+    ByteRange range = ByteRange.parse(ctx.request().getHeader(Headers.RANGE), c.size());
+    headers(response, digest, c.size());
+    long offset = 0;
+    long length = c.size();
+    if (range != null) {
+      response.setStatusCode(206).putHeader(HttpHeaders.CONTENT_RANGE, range.contentRange(c.size()));
+      offset = range.start();
+      length = range.length();
+      response.putHeader(HttpHeaders.CONTENT_LENGTH, Long.toString(length));
+    }
+    metrics.request(Kind.BLOB, Result.HIT);
+    response.sendFile(c.file(), offset, length).onFailure(err -> {
+      if (!response.headWritten()) {
+        // The file vanished under us (removed by hand): forget it so the next request refetches.
+        blobs.forget(digest);
+        ctx.fail(OciError.UNAVAILABLE.exception("cached blob " + digest + " is unreadable; retry"));
+      } else {
+        LOG.debug("blob.send.aborted", "digest", digest, "error", err.getMessage());
+      }
+    });
+  }
+
+  private void sendFilling(RoutingContext ctx, Digest digest, BlobSource.Filling f) {
+    HttpServerResponse response = ctx.response();
+    long size = f.fill().expectedSize();
+    ByteRange range;
+    try {
+      range = size < 0 ? null : ByteRange.parse(ctx.request().getHeader(Headers.RANGE), size);
+    } catch (RuntimeException e) {
+      f.fill().release();
+      throw e;
+    }
+    response.putHeader(HttpHeaders.CONTENT_TYPE, "application/octet-stream")
+        .putHeader(Headers.CONTENT_DIGEST, digest.toString())
+        .putHeader(HttpHeaders.ETAG, etag(digest));
+    long start = 0;
+    long end = size;
+    if (size >= 0) {
+      response.putHeader(HttpHeaders.ACCEPT_RANGES, "bytes");
+      if (range != null) {
+        response.setStatusCode(206).putHeader(HttpHeaders.CONTENT_RANGE, range.contentRange(size));
+        start = range.start();
+        end = range.end() + 1;
+      }
+      response.putHeader(HttpHeaders.CONTENT_LENGTH, Long.toString(end - start));
+    } else {
+      response.setChunked(true);
+    }
+    metrics.request(Kind.BLOB, Result.MISS);
+    // Headers go out now, before any byte: clients give up on a mirror that is slow to answer.
+    response.writeHead();
+    new FillSender(f.fill(), response, start, end).start();
+  }
+
+  private static void headers(HttpServerResponse response, Digest digest, long size) {
+    response.putHeader(HttpHeaders.CONTENT_TYPE, "application/octet-stream")
+        .putHeader(Headers.CONTENT_DIGEST, digest.toString())
+        .putHeader(HttpHeaders.ETAG, etag(digest))
+        .putHeader(HttpHeaders.ACCEPT_RANGES, "bytes")
+        .putHeader(HttpHeaders.CONTENT_LENGTH, Long.toString(size));
+  }
+
+  static Digest parseDigest(String reference) {
+    try {
+      return Digest.parse(reference);
+    } catch (IllegalArgumentException e) {
+      throw OciError.DIGEST_INVALID.exception(e.getMessage());
+    }
+  }
+
+  static String etag(Digest digest) {
+    return "\"" + digest + "\"";
+  }
+
+  static boolean matches(HttpServerRequest request, Digest digest) {
+    String inm = request.getHeader(HttpHeaders.IF_NONE_MATCH);
+    return inm != null && (inm.contains(etag(digest)) || inm.trim().equals("*"));
+  }
+}

@@ -1,0 +1,63 @@
+package io.registrymirror.api;
+
+import io.registrymirror.error.OciError;
+import io.registrymirror.error.RegistryException;
+import io.registrymirror.metrics.EventLog;
+import io.vertx.core.Handler;
+import io.vertx.core.buffer.Buffer;
+import io.vertx.core.http.HttpHeaders;
+import io.vertx.core.http.HttpMethod;
+import io.vertx.core.http.HttpServerResponse;
+import io.vertx.ext.web.RoutingContext;
+
+/**
+ * The one place failures become responses: the OCI error JSON with the code's own status.
+ * Anything that is not a {@link RegistryException} is a bug, logged with its stack and shown to
+ * the client only as UNKNOWN.
+ */
+final class ErrorHandler implements Handler<RoutingContext> {
+
+  private static final EventLog LOG = EventLog.of(ErrorHandler.class);
+
+  @Override
+  public void handle(RoutingContext ctx) {
+    HttpServerResponse response = ctx.response();
+    Throwable failure = ctx.failure();
+    RegistryException error;
+    if (failure instanceof RegistryException e) {
+      error = e;
+    } else if (failure == null && ctx.statusCode() == 404) {
+      error = OciError.NAME_UNKNOWN.exception("no such endpoint");
+    } else if (failure == null && ctx.statusCode() == 405) {
+      error = OciError.UNSUPPORTED.exception("method not allowed");
+    } else {
+      error = OciError.UNKNOWN.exception(null);
+      LOG.error("request.failed", failure, "method", ctx.request().method(), "path", ctx.request().path());
+    }
+    if (response.headWritten()) {
+      // Part of a body is out: only a broken connection tells the client it is incomplete.
+      response.reset();
+      return;
+    }
+    if (response.ended() || response.closed()) {
+      return;
+    }
+    if (error.error().status() >= 500) {
+      LOG.warn("request.unavailable", "method", ctx.request().method(), "path", ctx.request().path(),
+          "error", error.getMessage());
+    }
+    response.headers().remove(HttpHeaders.CONTENT_LENGTH);
+    response.headers().remove(HttpHeaders.CONTENT_RANGE);
+    response.headers().remove(HttpHeaders.ETAG);
+    response.headers().remove(Headers.CONTENT_DIGEST);
+    response.setStatusCode(error.error().status());
+    response.headers().addAll(error.headers());
+    Buffer body = error.body().toBuffer();
+    response.putHeader(HttpHeaders.CONTENT_TYPE, "application/json");
+    if (ctx.request().method() == HttpMethod.HEAD) {
+      response.putHeader(HttpHeaders.CONTENT_LENGTH, Integer.toString(body.length())).end();
+    } else {
+      response.end(body);
+    }
+  }
+}

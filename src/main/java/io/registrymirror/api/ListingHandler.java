@@ -1,0 +1,126 @@
+package io.registrymirror.api;
+
+import io.registrymirror.error.OciError;
+import io.registrymirror.metrics.MirrorMetrics;
+import io.registrymirror.metrics.MirrorMetrics.Kind;
+import io.registrymirror.metrics.MirrorMetrics.Result;
+import io.registrymirror.oci.Digest;
+import io.registrymirror.oci.Reference;
+import io.registrymirror.oci.RepositoryName;
+import io.registrymirror.proxy.Target;
+import io.registrymirror.upstream.UpstreamClient.Passthrough;
+import io.vertx.core.http.HttpHeaders;
+import io.vertx.core.http.HttpServerRequest;
+import io.vertx.core.http.HttpServerResponse;
+import io.vertx.ext.web.RoutingContext;
+import java.net.URLEncoder;
+import java.nio.charset.StandardCharsets;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+
+/**
+ * {@code tags/list} and {@code referrers}: small JSON lists that upstream answers and the mirror
+ * passes through, a 404 included, with pagination links rewritten to point at the mirror.
+ */
+final class ListingHandler {
+
+  /** Tag lists of very popular repositories run to a few MiB; anything beyond is refused. */
+  private static final int MAX_BODY = 8 * 1024 * 1024;
+  private static final int MAX_PAGE = 10_000;
+  private static final Pattern LINK = Pattern.compile("<[^>?]*(\\?[^>]*)?>(.*)");
+  private static final Pattern MEDIA_TYPE = Pattern.compile("[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]*/[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]*");
+
+  private final MirrorMetrics metrics;
+
+  ListingHandler(MirrorMetrics metrics) {
+    this.metrics = metrics;
+  }
+
+  void tags(RoutingContext ctx, Target target, RepositoryName clientName) {
+    HttpServerRequest request = ctx.request();
+    StringBuilder query = new StringBuilder();
+    String n = request.getParam("n");
+    if (n != null) {
+      if (!n.matches("[0-9]{1,9}")) {
+        throw OciError.PAGINATION_NUMBER_INVALID.exception("n must be a non-negative integer");
+      }
+      query.append("n=").append(Math.min(Integer.parseInt(n), MAX_PAGE));
+    }
+    String last = request.getParam("last");
+    if (last != null) {
+      if (!Reference.validTag(last)) {
+        throw OciError.TAG_INVALID.exception("last must be a tag");
+      }
+      query.append(query.length() > 0 ? "&" : "").append("last=").append(last);
+    }
+    forward(ctx, target, clientName, "/tags/list", query.toString(), Kind.TAGS);
+  }
+
+  void referrers(RoutingContext ctx, Target target, RepositoryName clientName, String reference) {
+    Digest digest = BlobHandler.parseDigest(reference);
+    String artifactType = ctx.request().getParam("artifactType");
+    String query = "";
+    if (artifactType != null) {
+      if (!MEDIA_TYPE.matcher(artifactType).matches() || artifactType.length() > 255) {
+        throw OciError.UNSUPPORTED.exception("artifactType must be a media type");
+      }
+      query = "artifactType=" + URLEncoder.encode(artifactType, StandardCharsets.UTF_8);
+    }
+    forward(ctx, target, clientName, "/referrers/" + digest, query, Kind.REFERRERS);
+  }
+
+  private void forward(RoutingContext ctx, Target target, RepositoryName clientName, String endpoint,
+      String query, Kind kind) {
+    String suffix = query.isEmpty() ? endpoint : endpoint + "?" + query;
+    target.upstream().fetch(target.name(), suffix, MAX_BODY).onSuccess(p -> {
+      if (p.status() != 200 && p.status() != 404) {
+        metrics.request(kind, Result.ERROR);
+        ctx.fail(upstreamError(target, p));
+        return;
+      }
+      metrics.request(kind, Result.MISS);
+      HttpServerResponse response = ctx.response().setStatusCode(p.status());
+      copy(p, response, HttpHeaders.CONTENT_TYPE.toString());
+      copy(p, response, "OCI-Filters-Applied");
+      String link = p.headers().get(Headers.LINK);
+      if (link != null) {
+        String rewritten = rewriteLink(link, clientName, endpoint, ctx.request().getParam("ns"));
+        if (rewritten != null) {
+          response.putHeader(Headers.LINK, rewritten);
+        }
+      }
+      response.end(p.body());
+    }).onFailure(ctx::fail);
+  }
+
+  private static RuntimeException upstreamError(Target target, Passthrough p) {
+    OciError code = switch (p.status()) {
+      case 401, 403 -> OciError.DENIED;
+      case 429 -> OciError.TOOMANYREQUESTS;
+      default -> OciError.UNAVAILABLE;
+    };
+    var e = code.exception("upstream " + target.upstream().name() + " answered " + p.status());
+    String retryAfter = p.headers().get(HttpHeaders.RETRY_AFTER);
+    return retryAfter == null ? e : e.withHeader(HttpHeaders.RETRY_AFTER.toString(), retryAfter);
+  }
+
+  private static void copy(Passthrough p, HttpServerResponse response, String header) {
+    String value = p.headers().get(header);
+    if (value != null) {
+      response.putHeader(header, value);
+    }
+  }
+
+  /** Upstream's next-page link names upstream's path; the client must come back to the mirror. */
+  static String rewriteLink(String link, RepositoryName clientName, String endpoint, String ns) {
+    Matcher m = LINK.matcher(link.trim());
+    if (!m.matches()) {
+      return null;
+    }
+    String query = m.group(1) == null ? "" : m.group(1);
+    if (ns != null) {
+      query += (query.isEmpty() ? "?" : "&") + "ns=" + URLEncoder.encode(ns, StandardCharsets.UTF_8);
+    }
+    return "</v2/" + clientName + endpoint + query + ">" + m.group(2);
+  }
+}

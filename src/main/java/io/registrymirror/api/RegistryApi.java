@@ -1,0 +1,75 @@
+package io.registrymirror.api;
+
+import io.micrometer.prometheusmetrics.PrometheusMeterRegistry;
+import io.registrymirror.error.OciError;
+import io.registrymirror.metrics.MirrorMetrics;
+import io.registrymirror.proxy.BlobService;
+import io.registrymirror.proxy.ManifestService;
+import io.registrymirror.proxy.Target;
+import io.registrymirror.proxy.Upstreams;
+import io.registrymirror.store.CacheLayout;
+import io.vertx.core.Vertx;
+import io.vertx.core.http.HttpMethod;
+import io.vertx.core.json.JsonObject;
+import io.vertx.ext.web.Router;
+import io.vertx.ext.web.RoutingContext;
+
+/** The HTTP surface: the read side of the distribution API under {@code /v2/}, and ops endpoints. */
+public final class RegistryApi {
+
+  private final Vertx vertx;
+  private final Upstreams upstreams;
+  private final BlobHandler blobs;
+  private final ManifestHandler manifests;
+  private final ListingHandler listings;
+  private final OpsHandler ops;
+
+  public RegistryApi(Vertx vertx, Upstreams upstreams, BlobService blobs, ManifestService manifests,
+      MirrorMetrics metrics, PrometheusMeterRegistry prometheus, CacheLayout layout) {
+    this.vertx = vertx;
+    this.upstreams = upstreams;
+    this.blobs = new BlobHandler(blobs, metrics);
+    this.manifests = new ManifestHandler(manifests, metrics);
+    this.listings = new ListingHandler(metrics);
+    this.ops = new OpsHandler(vertx, prometheus, layout);
+  }
+
+  /** A router for one server instance; handlers share the services, not per-request state. */
+  public Router router() {
+    Router router = Router.router(vertx);
+    router.get("/healthz").handler(ops::live);
+    router.get("/readyz").handler(ops::ready);
+    router.get("/metrics").handler(ops::metrics);
+    router.route("/v2*").handler(this::distribution).failureHandler(new ErrorHandler());
+    router.route().handler(ctx -> ctx.fail(OciError.NAME_UNKNOWN.exception("no such endpoint")))
+        .failureHandler(new ErrorHandler());
+    return router;
+  }
+
+  private void distribution(RoutingContext ctx) {
+    ctx.response().putHeader(Headers.API_VERSION, Headers.API_VERSION_VALUE);
+    HttpMethod method = ctx.request().method();
+    if (method != HttpMethod.GET && method != HttpMethod.HEAD) {
+      throw OciError.UNSUPPORTED.exception("this is a read-only mirror: " + method + " is not supported")
+          .withHeader("Allow", "GET, HEAD");
+    }
+    String path = ctx.request().path();
+    if (path.equals("/v2/") || path.equals("/v2")) {
+      // Anonymous pulls: the version check answers 200 without a challenge.
+      ctx.json(new JsonObject());
+      return;
+    }
+    ApiPath api = ApiPath.parse(path);
+    String ns = ctx.request().getParam("ns");
+    Target target = upstreams.route(ns, api.name());
+    if (ns != null) {
+      ctx.response().putHeader(Headers.NAMESPACE, target.upstream().name());
+    }
+    switch (api.endpoint()) {
+      case MANIFEST -> manifests.handle(ctx, target, api.reference());
+      case BLOB -> blobs.handle(ctx, target, api.reference());
+      case TAGS -> listings.tags(ctx, target, api.name());
+      case REFERRERS -> listings.referrers(ctx, target, api.name(), api.reference());
+    }
+  }
+}

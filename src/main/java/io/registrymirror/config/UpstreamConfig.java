@@ -1,0 +1,38 @@
+package io.registrymirror.config;
+
+import java.net.URI;
+import java.time.Duration;
+
+/**
+ * One upstream registry.
+ *
+ * @param name the registry name clients know, e.g. {@code docker.io}
+ * @param url where its API lives, e.g. {@code https://registry-1.docker.io}
+ * @param isDefault whether requests that name no registry go here
+ * @param tagTtl how long a tag's resolution is trusted before it is revalidated upstream
+ * @param connectTimeout bound on opening a connection
+ * @param idleTimeout bound on waiting for response headers and between body chunks, so that a
+ *     stalled upstream fails while a large blob that keeps flowing never does
+ */
+public record UpstreamConfig(
+    String name,
+    URI url,
+    boolean isDefault,
+    Duration tagTtl,
+    Duration connectTimeout,
+    Duration idleTimeout) {
+
+  public static final Duration DEFAULT_TAG_TTL = Duration.ofMinutes(1);
+  public static final Duration DEFAULT_CONNECT_TIMEOUT = Duration.ofSeconds(10);
+  public static final Duration DEFAULT_IDLE_TIMEOUT = Duration.ofSeconds(30);
+
+  public static UpstreamConfig dockerHub() {
+    return new UpstreamConfig("docker.io", URI.create("https://registry-1.docker.io"), true,
+        DEFAULT_TAG_TTL, DEFAULT_CONNECT_TIMEOUT, DEFAULT_IDLE_TIMEOUT);
+  }
+
+  /** Docker Hub keeps official images under {@code library/}; clients may leave it out. */
+  public boolean isDockerHub() {
+    return name.equals("docker.io");
+  }
+}

@@ -1,0 +1,96 @@
+package io.registrymirror.metrics;
+
+import io.micrometer.core.instrument.Counter;
+import io.micrometer.core.instrument.DistributionSummary;
+import io.micrometer.core.instrument.MeterRegistry;
+import io.micrometer.core.instrument.Timer;
+import java.time.Duration;
+import java.util.Map;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.atomic.AtomicInteger;
+
+/**
+ * The mirror's meters. Tags stay bounded: kinds, results and configured upstream names only,
+ * never a repository, tag or digest.
+ */
+public final class MirrorMetrics {
+
+  public static final String REQUESTS = "mirror.requests";
+  public static final String UPSTREAM_REQUESTS = "mirror.upstream.requests";
+  public static final String UPSTREAM_RECEIVED = "mirror.upstream.received";
+  public static final String FILLS_ACTIVE = "mirror.fills.active";
+  public static final String FILLS = "mirror.fills";
+  public static final String FILL_SIZE = "mirror.fill.size";
+
+  /** What a request was for. */
+  public enum Kind { BLOB, MANIFEST, TAGS, REFERRERS }
+
+  /** How it was answered: from the cache, by going upstream, from a stale cache, or not at all. */
+  public enum Result { HIT, MISS, STALE, ERROR }
+
+  private final MeterRegistry registry;
+  private final Map<String, Counter> requests = new ConcurrentHashMap<>();
+  private final AtomicInteger activeFills = new AtomicInteger();
+  private final DistributionSummary fillSize;
+
+  public MirrorMetrics(MeterRegistry registry) {
+    this.registry = registry;
+    for (Kind kind : Kind.values()) {
+      for (Result result : Result.values()) {
+        requestCounter(kind, result);
+      }
+    }
+    registry.gauge(FILLS_ACTIVE, activeFills);
+    fillSize = DistributionSummary.builder(FILL_SIZE).baseUnit("bytes")
+        .description("Size of blobs fetched from upstream into the cache").register(registry);
+    for (String result : new String[] {"ok", "failed"}) {
+      Counter.builder(FILLS).tag("result", result).register(registry);
+    }
+  }
+
+  public MeterRegistry registry() {
+    return registry;
+  }
+
+  public void request(Kind kind, Result result) {
+    requestCounter(kind, result).increment();
+  }
+
+  private Counter requestCounter(Kind kind, Result result) {
+    String key = kind.name() + result.name();
+    return requests.computeIfAbsent(key, k -> Counter.builder(REQUESTS)
+        .description("Registry API requests by kind and how they were answered")
+        .tag("kind", kind.name().toLowerCase())
+        .tag("result", result.name().toLowerCase())
+        .register(registry));
+  }
+
+  /** One upstream exchange; {@code status} 0 when no response came. */
+  public void upstreamRequest(String upstream, String method, int status, long nanos) {
+    Timer.builder(UPSTREAM_REQUESTS)
+        .description("Requests sent to upstream registries, until response headers")
+        .tag("upstream", upstream)
+        .tag("method", method)
+        .tag("status", status == 0 ? "none" : (status / 100) + "xx")
+        .register(registry)
+        .record(Duration.ofNanos(nanos));
+  }
+
+  public void upstreamReceived(String upstream, long bytes) {
+    Counter.builder(UPSTREAM_RECEIVED).baseUnit("bytes")
+        .description("Blob bytes received from upstream registries")
+        .tag("upstream", upstream).register(registry).increment(bytes);
+  }
+
+  public void fillStarted() {
+    activeFills.incrementAndGet();
+  }
+
+  public void fillEnded(boolean ok, long bytes) {
+    activeFills.decrementAndGet();
+    registry.counter(FILLS, "result", ok ? "ok" : "failed").increment();
+    if (ok) {
+      fillSize.record(bytes);
+    }
+  }
+}

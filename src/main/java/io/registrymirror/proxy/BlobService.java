@@ -1,0 +1,122 @@
+package io.registrymirror.proxy;
+
+import io.registrymirror.error.OciError;
+import io.registrymirror.metrics.EventLog;
+import io.registrymirror.metrics.MirrorMetrics;
+import io.registrymirror.oci.Digest;
+import io.registrymirror.store.BlobFill;
+import io.registrymirror.store.BlobStore;
+import io.registrymirror.upstream.UpstreamClient;
+import io.vertx.core.Future;
+import io.vertx.core.Promise;
+import io.vertx.core.http.HttpClientResponse;
+import java.util.Map;
+import java.util.concurrent.ConcurrentHashMap;
+
+/**
+ * Blobs through the cache: a hit is a file; a miss starts one upstream fetch that every
+ * concurrent request for the same digest shares, whichever repository it names.
+ */
+public final class BlobService {
+
+  private static final EventLog LOG = EventLog.of(BlobService.class);
+
+  private final BlobStore store;
+  private final MirrorMetrics metrics;
+  private final Map<Digest, Future<BlobFill>> fills = new ConcurrentHashMap<>();
+
+  public BlobService(BlobStore store, MirrorMetrics metrics) {
+    this.store = store;
+    this.metrics = metrics;
+  }
+
+  /** The blob's size without fetching it: from the cache, a running fill, or an upstream HEAD. */
+  public Future<Long> stat(Target target, Digest digest) {
+    Long size = store.size(digest);
+    if (size != null) {
+      return Future.succeededFuture(size);
+    }
+    Future<BlobFill> fill = fills.get(digest);
+    if (fill != null && fill.succeeded() && fill.result().expectedSize() >= 0) {
+      return Future.succeededFuture(fill.result().expectedSize());
+    }
+    return target.upstream().headBlob(target.name(), digest);
+  }
+
+  /** Drops a blob from the index after its file went missing, so that it is fetched again. */
+  public void forget(Digest digest) {
+    store.forget(digest);
+  }
+
+  public boolean isCached(Digest digest) {
+    return store.size(digest) != null;
+  }
+
+  /** Opens the blob for reading, joining or starting a fill on a miss. */
+  public Future<BlobSource> open(Target target, Digest digest) {
+    BlobSource cached = cached(digest);
+    if (cached != null) {
+      return Future.succeededFuture(cached);
+    }
+    // The store is checked again under the map's lock: a fill that just finished has indexed
+    // its blob before it leaves the map, so no second fetch can start for it.
+    Promise<BlobFill> created = Promise.promise();
+    Future<BlobFill> fill = fills.computeIfAbsent(digest,
+        d -> store.size(d) != null ? null : created.future());
+    if (fill == null) {
+      return Future.succeededFuture(cached(digest));
+    }
+    if (fill == created.future()) {
+      start(target, digest, created);
+    }
+    return fill.compose(f -> {
+      if (f.retain()) {
+        return Future.succeededFuture(new BlobSource.Filling(f));
+      }
+      BlobSource done = cached(digest);
+      return done != null ? Future.succeededFuture(done)
+          : Future.failedFuture(OciError.UNAVAILABLE.exception("fetching " + digest + " from upstream failed"));
+    });
+  }
+
+  private BlobSource cached(Digest digest) {
+    Long size = store.size(digest);
+    return size == null ? null : new BlobSource.Cached(store.file(digest), size);
+  }
+
+  private void start(Target target, Digest digest, Promise<BlobFill> promise) {
+    Future<BlobFill> entry = promise.future();
+    entry.onFailure(err -> fills.remove(digest, entry));
+    entry.onSuccess(f -> f.completion().onComplete(r -> fills.remove(digest, entry)));
+    long started = System.nanoTime();
+    target.upstream().getBlob(target.name(), digest).compose(resp ->
+        store.create(digest, UpstreamClient.contentLength(resp))
+            .onFailure(e -> resp.request().reset())
+            .map(f -> {
+              pipe(target, resp, f, started);
+              return f;
+            }))
+        .onComplete(promise);
+  }
+
+  private void pipe(Target target, HttpClientResponse resp, BlobFill fill, long started) {
+    metrics.fillStarted();
+    resp.pipe().endOnFailure(false).to(fill).onFailure(fill::abort);
+    fill.completion().onComplete(r -> {
+      long ms = (System.nanoTime() - started) / 1_000_000;
+      if (r.succeeded()) {
+        long size = fill.written();
+        metrics.fillEnded(true, size);
+        metrics.upstreamReceived(target.upstream().name(), size);
+        LOG.info("blob.filled", "upstream", target.upstream().name(), "repository", target.name(),
+            "digest", fill.digest(), "bytes", size, "ms", ms);
+      } else {
+        // Stop the transfer if the fill failed on our side (disk, digest) while it still runs.
+        resp.request().reset();
+        metrics.fillEnded(false, 0);
+        LOG.warn("blob.fill.failed", "upstream", target.upstream().name(), "repository",
+            target.name(), "digest", fill.digest(), "ms", ms, "error", r.cause().getMessage());
+      }
+    });
+  }
+}

@@ -1,0 +1,95 @@
+package io.registrymirror.proxy;
+
+import io.registrymirror.metrics.MirrorMetrics.Result;
+import io.registrymirror.oci.AcceptedTypes;
+import io.registrymirror.oci.Descriptor;
+import io.registrymirror.oci.Digest;
+import io.registrymirror.oci.Manifest;
+import io.registrymirror.oci.MediaTypes;
+import io.registrymirror.oci.Reference;
+import io.registrymirror.store.ManifestStore;
+import io.registrymirror.tags.Resolution;
+import io.registrymirror.tags.TagKey;
+import io.registrymirror.tags.TagResolver;
+import io.registrymirror.upstream.SingleFlight;
+import io.vertx.core.Future;
+
+/**
+ * Manifests through the cache. By digest they are immutable: once fetched and verified they are
+ * served without asking upstream again. By tag, the {@link TagResolver} decides the digest.
+ */
+public final class ManifestService {
+
+  private final ManifestStore store;
+  private final TagResolver tags;
+  private final SingleFlight<Digest, Manifest> fetches = new SingleFlight<>();
+
+  public ManifestService(ManifestStore store, TagResolver tags) {
+    this.store = store;
+    this.tags = tags;
+  }
+
+  /**
+   * The answer available from memory without any I/O, or null: lets the hot path skip the
+   * asynchronous machinery entirely.
+   */
+  public ManifestAnswer fromMemory(Target target, Reference ref, AcceptedTypes accept) {
+    Digest digest;
+    if (ref instanceof Reference.ByDigest d) {
+      digest = d.digest();
+    } else {
+      Resolution r = tags.fresh(target.upstream(), key(target, ref), accept);
+      if (r == null) {
+        return null;
+      }
+      digest = r.descriptor().digest();
+    }
+    Manifest m = store.cached(digest);
+    return m == null ? null : new ManifestAnswer(describe(m), m, Result.HIT);
+  }
+
+  /** Resolves and, when {@code body} is set or the bytes are at hand, fetches the manifest. */
+  public Future<ManifestAnswer> get(Target target, Reference ref, AcceptedTypes accept, boolean body) {
+    if (ref instanceof Reference.ByDigest d) {
+      return byDigest(target, d.digest(), accept);
+    }
+    return tags.resolve(target.upstream(), key(target, ref), accept).compose(r -> {
+      Result result = switch (r.source()) {
+        case CACHE -> Result.HIT;
+        case UPSTREAM -> Result.MISS;
+        case STALE -> Result.STALE;
+      };
+      if (r.manifest() != null) {
+        return Future.succeededFuture(new ManifestAnswer(r.descriptor(), r.manifest(), result));
+      }
+      return store.get(r.descriptor().digest()).compose(found -> {
+        if (found.isPresent() || !body) {
+          return Future.succeededFuture(new ManifestAnswer(r.descriptor(), found.orElse(null), result));
+        }
+        return fetch(target, r.descriptor().digest(), accept)
+            .map(m -> new ManifestAnswer(r.descriptor(), m, result == Result.HIT ? Result.MISS : result));
+      });
+    });
+  }
+
+  private Future<ManifestAnswer> byDigest(Target target, Digest digest, AcceptedTypes accept) {
+    return store.get(digest).compose(found -> found.isPresent()
+        ? Future.succeededFuture(new ManifestAnswer(describe(found.get()), found.get(), Result.HIT))
+        : fetch(target, digest, accept).map(m -> new ManifestAnswer(describe(m), m, Result.MISS)));
+  }
+
+  /** One upstream GET per digest, however many clients ask at once; verified, then stored. */
+  private Future<Manifest> fetch(Target target, Digest digest, AcceptedTypes accept) {
+    return fetches.run(digest, () -> target.upstream()
+        .getManifest(target.name(), new Reference.ByDigest(digest), accept.upstreamHeaderForDigest())
+        .compose(m -> store.put(m).map(m)));
+  }
+
+  private static TagKey key(Target target, Reference ref) {
+    return new TagKey(target.upstream().name(), target.name(), ref.toString());
+  }
+
+  private static Descriptor describe(Manifest m) {
+    return new Descriptor(MediaTypes.bare(m.mediaType()), m.digest(), m.body().length);
+  }
+}

@@ -1,0 +1,13 @@
+package io.registrymirror.proxy;
+
+import io.registrymirror.oci.RepositoryName;
+import io.registrymirror.upstream.UpstreamClient;
+
+/** Where a request goes: an upstream, and the repository's name as that upstream knows it. */
+public record Target(UpstreamClient upstream, RepositoryName name) {
+
+  @Override
+  public String toString() {
+    return upstream.name() + "/" + name;
+  }
+}

@@ -1,0 +1,124 @@
+package io.registrymirror.store;
+
+import io.registrymirror.metrics.EventLog;
+import io.registrymirror.oci.Digest;
+import io.vertx.core.Future;
+import io.vertx.core.Vertx;
+import java.io.IOException;
+import java.nio.channels.FileChannel;
+import java.nio.file.AtomicMoveNotSupportedException;
+import java.nio.file.DirectoryStream;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
+import java.nio.file.StandardOpenOption;
+import java.util.Map;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.stream.Stream;
+
+/**
+ * The digest-addressed blob cache on disk, with an in-memory index of what it holds so that a
+ * hit costs no file-system call before {@code sendFile}.
+ */
+public final class BlobStore {
+
+  private static final EventLog LOG = EventLog.of(BlobStore.class);
+
+  private final Vertx vertx;
+  private final CacheLayout layout;
+  private final Map<Digest, Long> sizes = new ConcurrentHashMap<>();
+
+  public BlobStore(Vertx vertx, CacheLayout layout) {
+    this.vertx = vertx;
+    this.layout = layout;
+  }
+
+  /**
+   * Prepares the directories, deletes what an earlier run left half-written, and indexes the
+   * blobs present. Runs on a worker: a large cache takes a while, and says so as it goes.
+   */
+  public Future<Void> open() {
+    return vertx.executeBlocking(() -> {
+      Files.createDirectories(layout.blobs());
+      Files.createDirectories(layout.tmp());
+      int removed = 0;
+      try (DirectoryStream<Path> leftovers = Files.newDirectoryStream(layout.tmp())) {
+        for (Path p : leftovers) {
+          Files.deleteIfExists(p);
+          removed++;
+        }
+      }
+      if (removed > 0) {
+        LOG.info("cache.tmp.cleaned", "files", removed);
+      }
+      index();
+      return null;
+    });
+  }
+
+  private void index() throws IOException {
+    long started = System.nanoTime();
+    long[] bytes = {0};
+    try (Stream<Path> files = Files.walk(layout.blobs())) {
+      files.filter(Files::isRegularFile).forEach(p -> {
+        Digest d = Digest.parseOrNull(p.getParent().getParent().getFileName() + ":" + p.getFileName());
+        if (d == null || !layout.blob(d).equals(p)) {
+          LOG.warn("cache.stray", "path", p);
+          return;
+        }
+        long size = p.toFile().length();
+        sizes.put(d, size);
+        bytes[0] += size;
+        if (sizes.size() % 10_000 == 0) {
+          LOG.info("cache.index.progress", "blobs", sizes.size());
+        }
+      });
+    }
+    LOG.info("cache.indexed", "blobs", sizes.size(), "bytes", bytes[0],
+        "ms", (System.nanoTime() - started) / 1_000_000);
+  }
+
+  /** The size of a cached blob, or null when it is not cached. */
+  public Long size(Digest digest) {
+    return sizes.get(digest);
+  }
+
+  public String file(Digest digest) {
+    return layout.blob(digest).toString();
+  }
+
+  /** Forgets a blob whose file has disappeared, so that the next request fetches it again. */
+  public void forget(Digest digest) {
+    sizes.remove(digest);
+  }
+
+  /** Starts writing a blob: an empty temporary file, to be verified and installed by the fill. */
+  public Future<BlobFill> create(Digest digest, long expectedSize) {
+    return vertx.executeBlocking(() -> {
+      Path tmp = Files.createTempFile(layout.tmp(), digest.hex().substring(0, 12) + "-", ".part");
+      FileChannel channel = FileChannel.open(tmp, StandardOpenOption.READ, StandardOpenOption.WRITE);
+      return new BlobFill(vertx, this, digest, expectedSize, tmp, channel);
+    });
+  }
+
+  /** Makes a verified file visible under its digest: flushed to disk first, then renamed. */
+  Future<Void> install(Path tmp, FileChannel channel, Digest digest, long size) {
+    return vertx.executeBlocking(() -> {
+      channel.force(false);
+      Path target = layout.blob(digest);
+      Files.createDirectories(target.getParent());
+      try {
+        Files.move(tmp, target, StandardCopyOption.ATOMIC_MOVE);
+      } catch (AtomicMoveNotSupportedException e) {
+        throw new IOException("cache tmp and blobs must be on one file system", e);
+      }
+      sizes.put(digest, size);
+      return null;
+    }, false);
+  }
+
+  void discard(Path tmp) {
+    vertx.executeBlocking(() -> Files.deleteIfExists(tmp), false)
+        .onFailure(e -> LOG.warn("cache.tmp.leak", "path", tmp, "error", e));
+  }
+}

@@ -1,0 +1,17 @@
+package io.registrymirror.tags;
+
+import io.registrymirror.oci.Descriptor;
+import io.registrymirror.oci.Manifest;
+
+/**
+ * A tag's answer.
+ *
+ * @param descriptor the manifest the tag names
+ * @param manifest its bytes when resolving them came for free (upstream answered a GET), else null
+ * @param source whether upstream was asked, and whether it failed so the last known answer served
+ */
+public record Resolution(Descriptor descriptor, Manifest manifest, Source source) {
+
+  /** How the answer was obtained. */
+  public enum Source { CACHE, UPSTREAM, STALE }
+}

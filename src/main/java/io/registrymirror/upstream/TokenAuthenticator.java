@@ -1,0 +1,129 @@
+package io.registrymirror.upstream;
+
+import io.registrymirror.error.OciError;
+import io.registrymirror.error.RegistryException;
+import io.vertx.core.Future;
+import io.vertx.core.http.HttpClient;
+import io.vertx.core.http.HttpMethod;
+import io.vertx.core.http.RequestOptions;
+import io.vertx.core.json.JsonObject;
+import java.net.URI;
+import java.net.URLEncoder;
+import java.nio.charset.StandardCharsets;
+import java.time.Duration;
+import java.util.Map;
+import java.util.concurrent.ConcurrentHashMap;
+
+/**
+ * The bearer-token flow of the distribution auth spec: on a challenge, fetch a token for the
+ * scope from the realm, and keep it per scope until shortly before it expires, so that most
+ * upstream requests carry a valid token and cost no extra round trip.
+ */
+final class TokenAuthenticator {
+
+  /** Tokens without {@code expires_in} last 60 s, and clients treat anything shorter as 60 s. */
+  private static final long MIN_LIFETIME_SECONDS = 60;
+
+  private record Token(String header, long expiresAtNanos) {}
+
+  private final HttpClient http;
+  private final String upstream;
+  private final Duration timeout;
+  private final Map<String, Token> byScope = new ConcurrentHashMap<>();
+  private final SingleFlight<String, String> fetches = new SingleFlight<>();
+
+  TokenAuthenticator(HttpClient http, String upstream, Duration timeout) {
+    this.http = http;
+    this.upstream = upstream;
+    this.timeout = timeout;
+  }
+
+  /** A still-valid {@code Authorization} value for the scope, or null. */
+  String cached(String scope) {
+    Token t = byScope.get(scope);
+    if (t == null) {
+      return null;
+    }
+    if (System.nanoTime() - t.expiresAtNanos() >= 0) {
+      byScope.remove(scope, t);
+      return null;
+    }
+    return t.header();
+  }
+
+  /** Answers a challenge for {@code scope}; concurrent answers for one scope share a fetch. */
+  Future<String> authenticate(Challenge challenge, String scope) {
+    if (challenge == null || !challenge.isBearer() || challenge.param("realm") == null) {
+      return Future.failedFuture(OciError.DENIED.exception(
+          "upstream " + upstream + " requires authentication the mirror has no credentials for"));
+    }
+    byScope.remove(scope);
+    return fetches.run(scope, () -> fetch(challenge, scope));
+  }
+
+  private Future<String> fetch(Challenge challenge, String scope) {
+    URI realm;
+    try {
+      realm = URI.create(challenge.param("realm"));
+    } catch (IllegalArgumentException e) {
+      return Future.failedFuture(unavailable("its token realm is not a URL"));
+    }
+    if (!"https".equals(realm.getScheme()) && !"http".equals(realm.getScheme())) {
+      return Future.failedFuture(unavailable("its token realm is not an http(s) URL"));
+    }
+    StringBuilder url = new StringBuilder(realm.toString());
+    char sep = realm.getRawQuery() == null ? '?' : '&';
+    String service = challenge.param("service");
+    if (service != null) {
+      url.append(sep).append("service=").append(encode(service));
+      sep = '&';
+    }
+    url.append(sep).append("scope=").append(encode(scope));
+    RequestOptions options = new RequestOptions()
+        .setMethod(HttpMethod.GET)
+        .setAbsoluteURI(url.toString())
+        .setIdleTimeout(timeout.toMillis())
+        .setConnectTimeout(timeout.toMillis());
+    long started = System.nanoTime();
+    return http.request(options)
+        .compose(req -> req.send())
+        .compose(resp -> resp.body().map(body -> {
+          if (resp.statusCode() == 401 || resp.statusCode() == 403) {
+            throw OciError.DENIED.exception("upstream " + upstream + " refused a token for " + scope);
+          }
+          if (resp.statusCode() != 200) {
+            throw unavailable("its token service answered " + resp.statusCode());
+          }
+          return body;
+        }))
+        .map(body -> {
+          JsonObject json;
+          try {
+            json = body.toJsonObject();
+          } catch (RuntimeException e) {
+            throw unavailable("its token service sent no JSON");
+          }
+          String token = json.getString("token", json.getString("access_token"));
+          if (token == null || token.isEmpty()) {
+            throw unavailable("its token service sent no token");
+          }
+          long lifetime = Math.max(MIN_LIFETIME_SECONDS, json.getLong("expires_in", 0L));
+          // Renew a little early, so that a token never expires between check and use.
+          long margin = Math.min(30, lifetime / 5);
+          String header = "Bearer " + token;
+          byScope.put(scope, new Token(header,
+              started + Duration.ofSeconds(lifetime - margin).toNanos()));
+          return header;
+        })
+        .recover(err -> Future.failedFuture(err instanceof RegistryException
+            ? err : unavailable("its token service is unreachable (" + err.getMessage() + ")")));
+  }
+
+  private RegistryException unavailable(String why) {
+    return OciError.UNAVAILABLE.exception("upstream " + upstream + ": " + why);
+  }
+
+  private static String encode(String s) {
+    return URLEncoder.encode(s, StandardCharsets.UTF_8);
+  }
+}

@@ -1,0 +1,336 @@
+package io.registrymirror.upstream;
+
+import io.registrymirror.config.UpstreamConfig;
+import io.registrymirror.error.OciError;
+import io.registrymirror.error.RegistryException;
+import io.registrymirror.metrics.MirrorMetrics;
+import io.registrymirror.oci.Descriptor;
+import io.registrymirror.oci.Digest;
+import io.registrymirror.oci.Manifest;
+import io.registrymirror.oci.MediaTypes;
+import io.registrymirror.oci.Reference;
+import io.registrymirror.oci.RepositoryName;
+import io.vertx.core.Future;
+import io.vertx.core.MultiMap;
+import io.vertx.core.Promise;
+import io.vertx.core.buffer.Buffer;
+import io.vertx.core.http.HttpClient;
+import io.vertx.core.http.HttpClientResponse;
+import io.vertx.core.http.HttpHeaders;
+import io.vertx.core.http.HttpMethod;
+import io.vertx.core.http.RequestOptions;
+import io.vertx.core.json.JsonObject;
+import java.net.URI;
+import java.util.Optional;
+
+/**
+ * Talks to one upstream registry: authentication, redirects and timeouts are handled here, so
+ * that callers see either a usable response or a {@link RegistryException} fit for the client.
+ */
+public final class UpstreamClient {
+
+  private static final int MAX_REDIRECTS = 5;
+
+  private final HttpClient http;
+  private final UpstreamConfig config;
+  private final MirrorMetrics metrics;
+  private final TokenAuthenticator tokens;
+
+  public UpstreamClient(HttpClient http, UpstreamConfig config, MirrorMetrics metrics) {
+    this.http = http;
+    this.config = config;
+    this.metrics = metrics;
+    this.tokens = new TokenAuthenticator(http, config.name(), config.idleTimeout());
+  }
+
+  public UpstreamConfig config() {
+    return config;
+  }
+
+  public String name() {
+    return config.name();
+  }
+
+  /**
+   * Resolves a reference with a HEAD, which Docker Hub does not count against pull limits.
+   * Empty when upstream answered without enough headers to build a descriptor, or refuses HEAD,
+   * in which case the caller must GET.
+   */
+  public Future<Optional<Descriptor>> headManifest(RepositoryName name, Reference ref, String accept) {
+    MultiMap headers = MultiMap.caseInsensitiveMultiMap().set(HttpHeaders.ACCEPT, accept);
+    return send(HttpMethod.HEAD, name, "/manifests/" + ref, headers).map(resp -> {
+      resp.resume();
+      if (resp.statusCode() == 405) {
+        return Optional.<Descriptor>empty();
+      }
+      if (resp.statusCode() != 200) {
+        throw failure(resp, null, OciError.MANIFEST_UNKNOWN);
+      }
+      Digest digest = Digest.parseOrNull(resp.getHeader("Docker-Content-Digest"));
+      String type = MediaTypes.bare(resp.getHeader(HttpHeaders.CONTENT_TYPE));
+      long size = parseLength(resp.getHeader(HttpHeaders.CONTENT_LENGTH));
+      if (digest == null || type.isEmpty() || size < 0) {
+        return Optional.<Descriptor>empty();
+      }
+      refuseUnservable(type, size);
+      return Optional.of(new Descriptor(type, digest, size));
+    });
+  }
+
+  /**
+   * Fetches a manifest's exact bytes and checks them: by digest, against the digest; by tag,
+   * against upstream's {@code Docker-Content-Digest} when it sends one.
+   */
+  public Future<Manifest> getManifest(RepositoryName name, Reference ref, String accept) {
+    MultiMap headers = MultiMap.caseInsensitiveMultiMap().set(HttpHeaders.ACCEPT, accept);
+    return send(HttpMethod.GET, name, "/manifests/" + ref, headers).compose(resp -> {
+      long length = parseLength(resp.getHeader(HttpHeaders.CONTENT_LENGTH));
+      if (resp.statusCode() != 200) {
+        return readBody(resp, 64 * 1024).recover(e -> Future.succeededFuture(null))
+            .map(body -> { throw failure(resp, body, OciError.MANIFEST_UNKNOWN); });
+      }
+      String type = MediaTypes.bare(resp.getHeader(HttpHeaders.CONTENT_TYPE));
+      try {
+        refuseUnservable(type.isEmpty() ? "unknown" : type, length);
+      } catch (RegistryException e) {
+        resp.request().reset();
+        return Future.failedFuture(e);
+      }
+      return readBody(resp, Manifest.MAX_SIZE).map(body -> {
+        byte[] bytes = body.getBytes();
+        String mediaType = type.isEmpty() ? typeFromBody(body) : type;
+        refuseUnservable(mediaType, bytes.length);
+        Digest claimed = ref instanceof Reference.ByDigest d
+            ? d.digest() : Digest.parseOrNull(resp.getHeader("Docker-Content-Digest"));
+        Digest actual = claimed == null ? Digest.sha256(bytes) : Digest.of(claimed.algorithm(), bytes);
+        if (claimed != null && !claimed.equals(actual)) {
+          throw OciError.UNAVAILABLE.exception("upstream " + name() + " sent a manifest for "
+              + name + ":" + ref + " that does not match " + claimed);
+        }
+        return new Manifest(actual, mediaType, bytes);
+      });
+    });
+  }
+
+  /** GETs a blob; on 200 the response is returned paused, for the caller to stream. */
+  public Future<HttpClientResponse> getBlob(RepositoryName name, Digest digest) {
+    return send(HttpMethod.GET, name, "/blobs/" + digest, MultiMap.caseInsensitiveMultiMap())
+        .compose(resp -> {
+          if (resp.statusCode() == 200) {
+            return Future.succeededFuture(resp);
+          }
+          return readBody(resp, 64 * 1024).recover(e -> Future.succeededFuture(null))
+              .map(body -> { throw failure(resp, body, OciError.BLOB_UNKNOWN); });
+        });
+  }
+
+  /** HEADs a blob, for a client's HEAD on a blob the mirror does not hold: no fill starts. */
+  public Future<Long> headBlob(RepositoryName name, Digest digest) {
+    return send(HttpMethod.HEAD, name, "/blobs/" + digest, MultiMap.caseInsensitiveMultiMap())
+        .map(resp -> {
+          resp.resume();
+          if (resp.statusCode() != 200) {
+            throw failure(resp, null, OciError.BLOB_UNKNOWN);
+          }
+          return parseLength(resp.getHeader(HttpHeaders.CONTENT_LENGTH));
+        });
+  }
+
+  /** A small JSON answer passed through to the client as upstream sent it (tags, referrers). */
+  public record Passthrough(int status, MultiMap headers, Buffer body) {}
+
+  public Future<Passthrough> fetch(RepositoryName name, String pathAndQuery, int maxBytes) {
+    return send(HttpMethod.GET, name, pathAndQuery, MultiMap.caseInsensitiveMultiMap()
+            .set(HttpHeaders.ACCEPT, "application/json, application/vnd.oci.image.index.v1+json"))
+        .compose(resp -> readBody(resp, maxBytes)
+            .map(body -> new Passthrough(resp.statusCode(), resp.headers(), body)));
+  }
+
+  // ---- the exchange ----
+
+  private Future<HttpClientResponse> send(HttpMethod method, RepositoryName name, String suffix,
+      MultiMap headers) {
+    URI url = URI.create(config.url() + "/v2/" + name + suffix);
+    return send(method, "repository:" + name + ":pull", url, headers, MAX_REDIRECTS, false);
+  }
+
+  /**
+   * One request, following redirects and answering one auth challenge. Credentials go only to
+   * the upstream's own host: a redirect to a CDN must not carry them.
+   */
+  private Future<HttpClientResponse> send(HttpMethod method, String scope, URI url, MultiMap headers,
+      int redirectsLeft, boolean challenged) {
+    boolean ownHost = sameOrigin(url, config.url());
+    RequestOptions options = new RequestOptions()
+        .setMethod(method)
+        .setAbsoluteURI(url.toString())
+        .setHeaders(MultiMap.caseInsensitiveMultiMap().addAll(headers))
+        .setConnectTimeout(config.connectTimeout().toMillis())
+        .setIdleTimeout(config.idleTimeout().toMillis())
+        .setFollowRedirects(false);
+    String auth = ownHost ? tokens.cached(scope) : null;
+    if (auth != null) {
+      options.putHeader(HttpHeaders.AUTHORIZATION, auth);
+    }
+    long started = System.nanoTime();
+    return http.request(options)
+        .compose(req -> req.send())
+        .recover(err -> {
+          metrics.upstreamRequest(name(), method.name(), 0, System.nanoTime() - started);
+          return Future.failedFuture(OciError.UNAVAILABLE.exception(
+              "upstream " + name() + " is unreachable (" + describe(err) + ")", err));
+        })
+        .compose(resp -> {
+          resp.pause();
+          int status = resp.statusCode();
+          metrics.upstreamRequest(name(), method.name(), status, System.nanoTime() - started);
+          if (status == 401 && ownHost && !challenged) {
+            resp.resume();
+            return tokens.authenticate(Challenge.parse(resp.getHeader("WWW-Authenticate")), scope)
+                .compose(v -> send(method, scope, url, headers, redirectsLeft, true));
+          }
+          String location = resp.getHeader(HttpHeaders.LOCATION);
+          if (isRedirect(status) && location != null) {
+            resp.resume();
+            if (redirectsLeft == 0) {
+              return Future.failedFuture(OciError.UNAVAILABLE.exception(
+                  "upstream " + name() + " redirected more than " + MAX_REDIRECTS + " times"));
+            }
+            URI next;
+            try {
+              next = url.resolve(location);
+            } catch (IllegalArgumentException e) {
+              return Future.failedFuture(OciError.UNAVAILABLE.exception(
+                  "upstream " + name() + " redirected to an invalid location"));
+            }
+            return send(method, scope, next, headers, redirectsLeft - 1, challenged);
+          }
+          return Future.succeededFuture(resp);
+        });
+  }
+
+  private static boolean isRedirect(int status) {
+    return status == 301 || status == 302 || status == 303 || status == 307 || status == 308;
+  }
+
+  private static boolean sameOrigin(URI a, URI b) {
+    return a.getScheme().equalsIgnoreCase(b.getScheme())
+        && a.getHost().equalsIgnoreCase(b.getHost())
+        && port(a) == port(b);
+  }
+
+  private static int port(URI u) {
+    return u.getPort() >= 0 ? u.getPort() : "https".equalsIgnoreCase(u.getScheme()) ? 443 : 80;
+  }
+
+  // ---- bodies and errors ----
+
+  /** Reads a paused response's body, failing (and dropping the connection) beyond {@code max}. */
+  static Future<Buffer> readBody(HttpClientResponse resp, int max) {
+    long length = parseLength(resp.getHeader(HttpHeaders.CONTENT_LENGTH));
+    if (length > max) {
+      resp.request().reset();
+      return Future.failedFuture(OciError.MANIFEST_INVALID.exception(
+          "upstream response exceeds " + max + " bytes"));
+    }
+    Promise<Buffer> promise = Promise.promise();
+    Buffer body = Buffer.buffer(length > 0 ? (int) length : 1024);
+    resp.handler(chunk -> {
+      if (body.length() + chunk.length() > max) {
+        resp.handler(null);
+        resp.request().reset();
+        promise.tryFail(OciError.MANIFEST_INVALID.exception("upstream response exceeds " + max + " bytes"));
+      } else {
+        body.appendBuffer(chunk);
+      }
+    });
+    resp.exceptionHandler(err -> promise.tryFail(OciError.UNAVAILABLE.exception(
+        "upstream response broke off (" + describe(err) + ")", err)));
+    resp.endHandler(v -> promise.tryComplete(body));
+    resp.resume();
+    return promise.future();
+  }
+
+  /**
+   * The client's view of an upstream error: upstream's own OCI code when it sent one we know,
+   * otherwise one chosen by status. Auth failures never become our UNAUTHORIZED, which would
+   * make the client try credentials on the mirror.
+   */
+  private RegistryException failure(HttpClientResponse resp, Buffer body, OciError notFound) {
+    int status = resp.statusCode();
+    OciError code = switch (status) {
+      case 404 -> codeFromBody(body, notFound);
+      case 401, 403 -> OciError.DENIED;
+      case 429 -> OciError.TOOMANYREQUESTS;
+      default -> status >= 500 ? OciError.UNAVAILABLE : codeFromBody(body, OciError.UNAVAILABLE);
+    };
+    if (code == OciError.UNAUTHORIZED) {
+      code = OciError.DENIED;
+    }
+    RegistryException e = code.exception("upstream " + name() + " answered " + status);
+    String retryAfter = resp.getHeader(HttpHeaders.RETRY_AFTER);
+    if (status == 429 && retryAfter != null) {
+      e.withHeader(HttpHeaders.RETRY_AFTER.toString(), retryAfter);
+    }
+    return e;
+  }
+
+  private static OciError codeFromBody(Buffer body, OciError fallback) {
+    if (body == null || body.length() == 0) {
+      return fallback;
+    }
+    try {
+      String code = body.toJsonObject().getJsonArray("errors").getJsonObject(0).getString("code");
+      return OciError.valueOf(code);
+    } catch (RuntimeException e) {
+      return fallback;
+    }
+  }
+
+  private static void refuseUnservable(String mediaType, long size) {
+    if (MediaTypes.isSchema1(mediaType)) {
+      throw OciError.MANIFEST_INVALID.exception("schema 1 manifests are not served");
+    }
+    if (size > Manifest.MAX_SIZE) {
+      throw OciError.MANIFEST_INVALID.exception("manifest exceeds " + Manifest.MAX_SIZE + " bytes");
+    }
+    for (int i = 0; i < mediaType.length(); i++) {
+      if (mediaType.charAt(i) < 0x21 || mediaType.charAt(i) > 0x7e) {
+        throw OciError.MANIFEST_INVALID.exception("upstream sent an invalid media type");
+      }
+    }
+  }
+
+  /** For a registry that sends no Content-Type: the body's own mediaType, as clients also do. */
+  private static String typeFromBody(Buffer body) {
+    try {
+      JsonObject json = body.toJsonObject();
+      if (json.getInteger("schemaVersion", 0) == 1) {
+        return MediaTypes.DOCKER_SCHEMA1;
+      }
+      return MediaTypes.bare(json.getString("mediaType", MediaTypes.OCI_MANIFEST));
+    } catch (RuntimeException e) {
+      throw OciError.MANIFEST_INVALID.exception("upstream sent a manifest that is not JSON");
+    }
+  }
+
+  /** The response's Content-Length, or -1 when it has none. */
+  public static long contentLength(HttpClientResponse resp) {
+    return parseLength(resp.getHeader(HttpHeaders.CONTENT_LENGTH));
+  }
+
+  private static long parseLength(String header) {
+    if (header == null) {
+      return -1;
+    }
+    try {
+      return Long.parseLong(header.trim());
+    } catch (NumberFormatException e) {
+      return -1;
+    }
+  }
+
+  private static String describe(Throwable err) {
+    return err.getMessage() == null ? err.getClass().getSimpleName() : err.getMessage();
+  }
+}

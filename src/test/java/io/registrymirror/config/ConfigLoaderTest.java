@@ -1,0 +1,115 @@
+package io.registrymirror.config;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+import java.io.IOException;
+import java.net.URI;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.Map;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+class ConfigLoaderTest {
+
+  @Test
+  void noFileMirrorsDockerHubIntoCacheOnPort5000() {
+    MirrorConfig c = ConfigLoader.load(null, Map.of());
+    assertThat(c.host()).isEqualTo("0.0.0.0");
+    assertThat(c.port()).isEqualTo(5000);
+    assertThat(c.cacheDir()).isEqualTo(Path.of("cache"));
+    assertThat(c.defaultUpstream().name()).isEqualTo("docker.io");
+    assertThat(c.defaultUpstream().url()).isEqualTo(URI.create("https://registry-1.docker.io"));
+  }
+
+  @Test
+  void readsTheDocumentedExample() {
+    MirrorConfig c = ConfigLoader.load(Path.of("conf/registry-mirror.yaml"), Map.of());
+    assertThat(c.upstreams()).containsKey("docker.io");
+    assertThat(c.defaultUpstream().name()).isEqualTo("docker.io");
+  }
+
+  @Test
+  void readsEveryKey(@TempDir Path dir) throws IOException {
+    Path file = dir.resolve("m.yaml");
+    Files.writeString(file, """
+        listen: 127.0.0.1:5555
+        cache:
+          dir: /var/cache/mirror
+        upstreams:
+          docker.io:
+            url: https://registry-1.docker.io
+            default: true
+            tagTtl: 5m
+          ghcr.io:
+            url: https://ghcr.io/
+            connectTimeout: 3s
+            idleTimeout: 500ms
+        """);
+    MirrorConfig c = ConfigLoader.load(file, Map.of());
+    assertThat(c.host()).isEqualTo("127.0.0.1");
+    assertThat(c.port()).isEqualTo(5555);
+    assertThat(c.cacheDir()).isEqualTo(Path.of("/var/cache/mirror"));
+    assertThat(c.upstreams().get("docker.io").tagTtl()).isEqualTo(Duration.ofMinutes(5));
+    UpstreamConfig ghcr = c.upstreams().get("ghcr.io");
+    assertThat(ghcr.isDefault()).isFalse();
+    assertThat(ghcr.url()).isEqualTo(URI.create("https://ghcr.io"));
+    assertThat(ghcr.connectTimeout()).isEqualTo(Duration.ofSeconds(3));
+    assertThat(ghcr.idleTimeout()).isEqualTo(Duration.ofMillis(500));
+    assertThat(ghcr.tagTtl()).isEqualTo(UpstreamConfig.DEFAULT_TAG_TTL);
+  }
+
+  @Test
+  void environmentOverridesTheFile() {
+    MirrorConfig c = ConfigLoader.applyEnv(ConfigLoader.parse("listen: 0.0.0.0:5000"),
+        Map.of("MIRROR_LISTEN", ":6000", "MIRROR_CACHE_DIR", "/tmp/c"));
+    assertThat(c.host()).isEqualTo("0.0.0.0");
+    assertThat(c.port()).isEqualTo(6000);
+    assertThat(c.cacheDir()).isEqualTo(Path.of("/tmp/c"));
+  }
+
+  @Test
+  void aSingleUpstreamIsTheDefault() {
+    MirrorConfig c = ConfigLoader.parse("upstreams: {local: {url: 'http://127.0.0.1:5001'}}");
+    assertThat(c.defaultUpstream().name()).isEqualTo("local");
+  }
+
+  @Test
+  void errorsNameTheKey() {
+    assertError("listen: nowhere", "listen: must be host:port");
+    assertError("listen: ':99999'", "listen: port must be");
+    assertError("cache: {dri: x}", "cache.dri: unknown key");
+    assertError("caches: {}", "caches: unknown key");
+    assertError("upstreams: {}", "upstreams: at least one upstream");
+    assertError("upstreams: {hub: {}}", "upstreams.hub.url: missing");
+    assertError("upstreams: {hub: {url: 'ftp://x'}}", "upstreams.hub.url: must be an http");
+    assertError("upstreams: {hub: {url: 'https://x/v2'}}", "upstreams.hub.url: must be the registry root");
+    assertError("upstreams: {hub: {url: 'https://x', tagTtl: soon}}", "upstreams.hub.tagTtl: not a duration");
+    assertError("upstreams: {hub: {url: 'https://x', default: yes please}}", "upstreams.hub.default");
+    assertError("upstreams: {hub: {url: 'https://x', idleTimeout: 0s}}", "upstreams.hub.idleTimeout: must be more than zero");
+    assertError("upstreams: {Hub!: {url: 'https://x'}}", "upstreams.Hub!: not a registry name");
+    assertError("upstreams: {a: {url: 'https://a', default: true}, b: {url: 'https://b', default: true}}",
+        "only one upstream can be the default");
+    assertError("listen: [1, 2]", "listen: must be a single value");
+    assertError("listen: {{", "not valid YAML");
+  }
+
+  @Test
+  void environmentErrorsNameTheVariable() {
+    assertThatThrownBy(() -> ConfigLoader.applyEnv(MirrorConfig.defaults(), Map.of("MIRROR_LISTEN", "x")))
+        .isInstanceOf(ConfigException.class).hasMessageStartingWith("MIRROR_LISTEN: ");
+  }
+
+  @Test
+  void missingFileIsNamed() {
+    assertThatThrownBy(() -> ConfigLoader.load(Path.of("/nonexistent/m.yaml"), Map.of()))
+        .isInstanceOf(ConfigException.class).hasMessageContaining("/nonexistent/m.yaml: no such file");
+  }
+
+  private static void assertError(String yaml, String message) {
+    assertThatThrownBy(() -> ConfigLoader.parse(yaml))
+        .isInstanceOf(ConfigException.class).hasMessageContaining(message);
+  }
+}

@@ -1,0 +1,184 @@
+package io.registrymirror.testing;
+
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.net.InetAddress;
+import java.net.ServerSocket;
+import java.net.URI;
+import java.net.http.HttpClient;
+import java.net.http.HttpRequest;
+import java.net.http.HttpResponse.BodyHandlers;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.Comparator;
+import java.util.List;
+import java.util.stream.Stream;
+
+/**
+ * The reference registry (CNCF distribution) running as a child process, as a real upstream for integration tests.
+ *
+ * <p>Each instance owns a temporary directory holding its config, its log and its filesystem storage, and listens on
+ * a free loopback port. {@link #stop()} and {@link #restart()} keep the port and the storage, so tests can simulate
+ * an upstream outage and recovery.
+ */
+public final class ReferenceRegistry implements AutoCloseable {
+
+  private static final Path BINARY = Path.of(System.getProperty("registry.binary", "/usr/bin/docker-registry"));
+  private static final Duration STARTUP_TIMEOUT = Duration.ofSeconds(15);
+  private static final Duration POLL_INTERVAL = Duration.ofMillis(50);
+  private static final int LOG_TAIL_LINES = 50;
+  private static final HttpClient PING_CLIENT = HttpClient.newBuilder()
+      .version(HttpClient.Version.HTTP_1_1)
+      .connectTimeout(Duration.ofSeconds(1))
+      .build();
+
+  private final Path dir;
+  private final int port;
+  private final Thread shutdownHook = new Thread(this::stop);
+  private Process process;
+
+  private ReferenceRegistry(Path dir, int port) {
+    this.dir = dir;
+    this.port = port;
+  }
+
+  /** Whether the registry binary is installed; tests skip themselves when it is not. */
+  public static boolean available() {
+    return Files.isExecutable(BINARY);
+  }
+
+  /** Starts a registry with empty storage and blocks until it answers {@code GET /v2/}. */
+  public static ReferenceRegistry start() throws IOException, InterruptedException {
+    Path dir = Files.createTempDirectory("reference-registry-");
+    ReferenceRegistry registry = new ReferenceRegistry(dir, freePort());
+    Files.createDirectories(registry.storage());
+    Files.writeString(registry.configFile(), registry.config());
+    // A child process outlives the JVM, so an aborted test run would otherwise leave registries behind.
+    Runtime.getRuntime().addShutdownHook(registry.shutdownHook);
+    try {
+      registry.launch();
+    } catch (Exception e) {
+      registry.close();
+      throw e;
+    }
+    return registry;
+  }
+
+  public String url() {
+    return "http://127.0.0.1:" + port;
+  }
+
+  public int port() {
+    return port;
+  }
+
+  /** The registry's filesystem storage root, e.g. for tests that tamper with stored content. */
+  public Path storage() {
+    return dir.resolve("storage");
+  }
+
+  /** Kills the registry and waits for it to exit; storage and port are kept for {@link #restart()}. */
+  public synchronized void stop() {
+    if (process != null) {
+      // No graceful shutdown: stop() stands for an upstream that suddenly goes away.
+      process.destroyForcibly().onExit().join();
+      process = null;
+    }
+  }
+
+  /** Stops the registry if it runs and starts it again on the same port and storage. */
+  public void restart() throws IOException, InterruptedException {
+    stop();
+    launch();
+  }
+
+  /** Stops the registry and deletes its directory, storage included. */
+  @Override
+  public void close() {
+    stop();
+    Runtime.getRuntime().removeShutdownHook(shutdownHook);
+    try (Stream<Path> paths = Files.walk(dir)) {
+      for (Path path : paths.sorted(Comparator.reverseOrder()).toList()) {
+        Files.delete(path);
+      }
+    } catch (IOException e) {
+      throw new UncheckedIOException(e);
+    }
+  }
+
+  /**
+   * The registry's whole configuration. Kept in this one place so that auth variants (an htpasswd or token
+   * {@code auth:} section) can be added next to it.
+   */
+  private String config() {
+    return """
+        version: 0.1
+        log:
+          level: info
+          formatter: text
+        storage:
+          filesystem:
+            rootdirectory: %s
+          delete:
+            enabled: true
+        http:
+          addr: 127.0.0.1:%d
+        """.formatted(storage(), port);
+  }
+
+  private void launch() throws IOException, InterruptedException {
+    ProcessBuilder builder = new ProcessBuilder(BINARY.toString(), "serve", configFile().toString())
+        .redirectErrorStream(true)
+        .redirectOutput(ProcessBuilder.Redirect.appendTo(logFile().toFile()));
+    // REGISTRY_* variables override the config file; the config written here must be the whole truth.
+    builder.environment().keySet().removeIf(name -> name.startsWith("REGISTRY_"));
+    synchronized (this) {
+      process = builder.start();
+    }
+    awaitReady();
+  }
+
+  private void awaitReady() throws IOException, InterruptedException {
+    HttpRequest ping = HttpRequest.newBuilder(URI.create(url() + "/v2/")).timeout(Duration.ofSeconds(2)).build();
+    long deadline = System.nanoTime() + STARTUP_TIMEOUT.toNanos();
+    while (System.nanoTime() < deadline) {
+      if (!process.isAlive()) {
+        throw new IllegalStateException("registry exited with " + process.exitValue() + ":\n" + logTail());
+      }
+      try {
+        if (PING_CLIENT.send(ping, BodyHandlers.discarding()).statusCode() == 200) {
+          return;
+        }
+      } catch (IOException notListeningYet) {
+        // Connection refused until the registry has bound its port; poll again.
+      }
+      Thread.sleep(POLL_INTERVAL.toMillis());
+    }
+    stop();
+    throw new IllegalStateException("registry not ready within " + STARTUP_TIMEOUT + ":\n" + logTail());
+  }
+
+  private String logTail() throws IOException {
+    List<String> lines = Files.readAllLines(logFile());
+    return String.join("\n", lines.subList(Math.max(0, lines.size() - LOG_TAIL_LINES), lines.size()));
+  }
+
+  private Path configFile() {
+    return dir.resolve("config.yml");
+  }
+
+  private Path logFile() {
+    return dir.resolve("registry.log");
+  }
+
+  /**
+   * The registry cannot report a port it picked itself, so reserve a free one and hand it over. Another process
+   * could grab it in between; that race is acceptable for tests.
+   */
+  private static int freePort() throws IOException {
+    try (ServerSocket socket = new ServerSocket(0, 1, InetAddress.getLoopbackAddress())) {
+      return socket.getLocalPort();
+    }
+  }
+}
