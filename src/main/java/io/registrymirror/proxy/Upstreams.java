@@ -28,7 +28,8 @@ public final class Upstreams {
 
   /**
    * Routes by containerd's {@code ns} parameter first, then by a registry name as the first path
-   * component ({@code /v2/ghcr.io/owner/repo/...}), then to the default upstream.
+   * component ({@code /v2/ghcr.io/owner/repo/...}), then to the default upstream. A registry
+   * name is only ever looked up among the configured upstreams.
    */
   public Target route(String ns, RepositoryName name) {
     UpstreamClient upstream;
@@ -37,6 +38,10 @@ public final class Upstreams {
       upstream = byName.get(ns);
       if (upstream == null) {
         throw OciError.NAME_UNKNOWN.exception("registry " + ns + " is not mirrored here");
+      }
+      // containerd with override_path sends both: /v2/<registry>/<name>/...?ns=<registry>.
+      if (path.indexOf('/') > 0 && name.firstComponent().equals(ns)) {
+        path = path.substring(ns.length() + 1);
       }
     } else if (path.indexOf('/') > 0 && byName.containsKey(name.firstComponent())) {
       upstream = byName.get(name.firstComponent());

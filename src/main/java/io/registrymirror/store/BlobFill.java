@@ -20,6 +20,7 @@ import java.security.MessageDigest;
 import java.util.ArrayDeque;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.concurrent.RejectedExecutionException;
 
 /**
  * A blob being written into the cache, readable by any number of clients while it grows.
@@ -119,10 +120,23 @@ public final class BlobFill implements WriteStream<Buffer> {
       close = --refs == 0;
     }
     if (close) {
-      vertx.executeBlocking(() -> {
-        channel.close();
-        return null;
-      }, false);
+      try {
+        vertx.executeBlocking(() -> {
+          channel.close();
+          return null;
+        }, false);
+      } catch (RejectedExecutionException e) {
+        // Vert.x is shutting down and its workers are gone; closing is quick, do it here.
+        closeQuietly();
+      }
+    }
+  }
+
+  private void closeQuietly() {
+    try {
+      channel.close();
+    } catch (IOException ignored) {
+      // nothing was written through this handle that is still needed
     }
   }
 

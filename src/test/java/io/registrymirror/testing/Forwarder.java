@@ -23,6 +23,7 @@ import java.util.List;
 import java.util.Map;
 import java.util.Queue;
 import java.util.Set;
+import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ConcurrentLinkedQueue;
 import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.atomic.AtomicInteger;
@@ -77,6 +78,14 @@ public final class Forwarder implements AutoCloseable {
       return new Status(status, body, headers);
     }
 
+    /**
+     * Forwards the headers and the first {@code bytes} of the body, then holds the rest back until
+     * {@code release} completes: a transfer caught in the middle, for as long as a test needs.
+     */
+    static Fault holdAfter(long bytes, CompletableFuture<Void> release) {
+      return new HoldAfter(bytes, release);
+    }
+
     /** Waits before forwarding the request, so the response headers arrive late. */
     static Fault delayHeaders(Duration delay) {
       return new DelayHeaders(delay);
@@ -92,6 +101,9 @@ public final class Forwarder implements AutoCloseable {
     }
 
     record DelayHeaders(Duration delay) implements Fault {
+    }
+
+    record HoldAfter(long bytes, CompletableFuture<Void> release) implements Fault {
     }
   }
 
@@ -232,7 +244,7 @@ public final class Forwarder implements AutoCloseable {
     }
     upstream.pipe()
         .endOnFailure(false)
-        .to(new FaultyBody(response, fault))
+        .to(new FaultyBody(vertx, response, fault))
         .onFailure(error -> {
           // Both sides must see the failure: a body cut short must never look like a complete one.
           response.reset();
@@ -267,19 +279,49 @@ public final class Forwarder implements AutoCloseable {
    */
   private static final class FaultyBody implements WriteStream<Buffer> {
 
+    private final Vertx vertx;
     private final HttpServerResponse out;
     private final Fault fault;
     private long position;
+    private Buffer held;
+    private Future<Void> released;
+    private Handler<Void> drainHandler;
 
-    FaultyBody(HttpServerResponse out, Fault fault) {
+    FaultyBody(Vertx vertx, HttpServerResponse out, Fault fault) {
+      this.vertx = vertx;
       this.out = out;
       this.fault = fault;
     }
 
     @Override
     public Future<Void> write(Buffer chunk) {
+      if (held != null) {
+        held.appendBuffer(chunk);
+        return Future.succeededFuture();
+      }
       long start = position;
       position += chunk.length();
+      if (fault instanceof Fault.HoldAfter hold && position > hold.bytes() && start <= hold.bytes()) {
+        int keep = (int) (hold.bytes() - start);
+        held = chunk.slice(keep, chunk.length()).copy();
+        Future<Void> kept = out.write(chunk.slice(0, keep));
+        // The rest follows only once the kept part is written: the release may run on another
+        // thread, and a write from there could otherwise overtake it.
+        released = kept.compose(v -> Future.fromCompletionStage(hold.release(), vertx.getOrCreateContext()))
+            .compose(v -> {
+              Buffer rest = held;
+              held = null;
+              return out.write(rest);
+            });
+        released.onComplete(r -> {
+          Handler<Void> drain = drainHandler;
+          if (drain != null) {
+            drainHandler = null;
+            drain.handle(null);
+          }
+        });
+        return kept;
+      }
       if (fault instanceof Fault.CutAfter cut && position > cut.bytes()) {
         int keep = (int) Math.max(0, cut.bytes() - start);
         // Failing only once the kept bytes are written lets them reach the client before the close.
@@ -296,6 +338,10 @@ public final class Forwarder implements AutoCloseable {
 
     @Override
     public Future<Void> end() {
+      if (held != null) {
+        // The upstream finished while the body is held: end once the rest has been written.
+        return released.compose(v -> out.end());
+      }
       return out.end();
     }
 
@@ -313,11 +359,12 @@ public final class Forwarder implements AutoCloseable {
 
     @Override
     public boolean writeQueueFull() {
-      return out.writeQueueFull();
+      return held != null || out.writeQueueFull();
     }
 
     @Override
     public WriteStream<Buffer> drainHandler(Handler<Void> handler) {
+      drainHandler = handler;
       out.drainHandler(handler);
       return this;
     }

@@ -1,0 +1,233 @@
+package io.registrymirror.it;
+
+import static io.registrymirror.testing.Forwarder.matching;
+import static io.registrymirror.testing.MirrorUnderTest.eventually;
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.junit.jupiter.api.Assumptions.assumeTrue;
+
+import io.registrymirror.testing.Forwarder;
+import io.registrymirror.testing.Forwarder.Fault;
+import io.registrymirror.testing.ImageSeeder;
+import io.registrymirror.testing.MirrorUnderTest;
+import io.registrymirror.testing.MirrorUnderTest.Received;
+import io.registrymirror.testing.ReferenceRegistry;
+import io.vertx.core.Vertx;
+import io.vertx.junit5.VertxExtension;
+import java.io.InputStream;
+import java.net.http.HttpResponse;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.ExtendWith;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * The blob tee: streaming a miss while it fills the cache, sharing one upstream fetch, refusing
+ * to let a broken upstream body look complete, and serving ranges during and after a fill.
+ */
+@ExtendWith(VertxExtension.class)
+class BlobFillTest {
+
+  private static final long LARGE = 64L << 20;
+  private static final String BLOBS = ".*/blobs/.*";
+
+  @TempDir
+  static Path files;
+  private static ReferenceRegistry registry;
+  private static String large;
+  private static Path largeFile;
+
+  private Forwarder upstream;
+  private MirrorUnderTest mirror;
+
+  @BeforeAll
+  static void seed() throws Exception {
+    assumeTrue(ReferenceRegistry.available(), "docker-registry is not installed");
+    registry = ReferenceRegistry.start();
+    largeFile = ImageSeeder.randomFile(files, LARGE, 42);
+    large = new ImageSeeder(registry.url()).pushBlob("big/blob", largeFile);
+  }
+
+  @AfterAll
+  static void stopRegistry() {
+    if (registry != null) {
+      registry.close();
+    }
+  }
+
+  @BeforeEach
+  void start(Vertx vertx, @TempDir Path cache) {
+    upstream = Forwarder.start(registry.port());
+    mirror = MirrorUnderTest.start(vertx, upstream.url(), cache);
+  }
+
+  @AfterEach
+  void stop() {
+    mirror.close();
+    upstream.close();
+  }
+
+  @Test
+  void sixteenConcurrentColdRequestsShareOneUpstreamFetch() throws Exception {
+    ExecutorService clients = Executors.newFixedThreadPool(16);
+    try {
+      List<Future<Received>> results = new ArrayList<>();
+      for (int i = 0; i < 16; i++) {
+        // Through different repositories too: the cache is addressed by digest alone.
+        String repo = i % 2 == 0 ? "big/blob" : "another/name";
+        results.add(clients.submit(() -> mirror.fetch("/v2/" + repo + "/blobs/" + large)));
+      }
+      for (Future<Received> r : results) {
+        Received got = r.get();
+        assertThat(got.status()).isEqualTo(200);
+        assertThat(got.complete(LARGE, large)).as("all bytes, with the right digest").isTrue();
+      }
+    } finally {
+      clients.shutdownNow();
+    }
+    assertThat(upstream.count("GET", BLOBS)).isEqualTo(1);
+    assertThat(Files.size(mirror.blobFile(large))).isEqualTo(LARGE);
+  }
+
+  @Test
+  void truncatedUpstreamBodyIsNeverCompleteAndNeverCached() {
+    upstream.fault(matching("GET", BLOBS), Fault.cutAfter(LARGE / 2), 1);
+
+    Received got = mirror.fetch("/v2/big/blob/blobs/" + large);
+    assertThat(got.complete(LARGE, large)).isFalse();
+    assertThat(got.error()).as("the client sees a broken transfer").isNotNull();
+    assertThat(got.bytes()).isLessThan(LARGE);
+    assertNothingCached();
+
+    // Nothing bad was remembered: the next request fetches again and succeeds.
+    assertThat(mirror.fetch("/v2/big/blob/blobs/" + large).complete(LARGE, large)).isTrue();
+    assertThat(upstream.count("GET", BLOBS)).isEqualTo(2);
+  }
+
+  @Test
+  void corruptUpstreamBodyIsNeverCompleteAndNeverCached() {
+    upstream.fault(matching("GET", BLOBS), Fault.flipByte(LARGE - 10), 1);
+
+    Received got = mirror.fetch("/v2/big/blob/blobs/" + large);
+    // Same length as the real blob, one byte flipped: only the digest tells, and the mirror
+    // holds back the last byte until it has checked it.
+    assertThat(got.error()).isNotNull();
+    assertThat(got.bytes()).isLessThan(LARGE);
+    assertNothingCached();
+
+    assertThat(mirror.fetch("/v2/big/blob/blobs/" + large).complete(LARGE, large)).isTrue();
+  }
+
+  @Test
+  void rangesOnACachedBlob() throws Exception {
+    assertThat(mirror.fetch("/v2/big/blob/blobs/" + large).complete(LARGE, large)).isTrue();
+    byte[] expected = slice(1000, 1999);
+
+    HttpResponse<byte[]> part = mirror.get("/v2/big/blob/blobs/" + large, "Range", "bytes=1000-1999");
+    assertThat(part.statusCode()).isEqualTo(206);
+    assertThat(part.headers().firstValue("Content-Range")).hasValue("bytes 1000-1999/" + LARGE);
+    assertThat(part.body()).isEqualTo(expected);
+
+    HttpResponse<byte[]> tail = mirror.get("/v2/big/blob/blobs/" + large, "Range", "bytes=-100");
+    assertThat(tail.statusCode()).isEqualTo(206);
+    assertThat(tail.body()).isEqualTo(slice(LARGE - 100, LARGE - 1));
+
+    HttpResponse<byte[]> resume = mirror.get("/v2/big/blob/blobs/" + large, "Range", "bytes=" + (LARGE - 5) + "-");
+    assertThat(resume.statusCode()).isEqualTo(206);
+    assertThat(resume.body()).isEqualTo(slice(LARGE - 5, LARGE - 1));
+
+    HttpResponse<byte[]> beyond = mirror.get("/v2/big/blob/blobs/" + large, "Range", "bytes=" + LARGE + "-");
+    assertThat(beyond.statusCode()).isEqualTo(416);
+    assertThat(beyond.headers().firstValue("Content-Range")).hasValue("bytes */" + LARGE);
+    assertThat(new String(beyond.body())).contains("\"RANGE_INVALID\"");
+    assertThat(upstream.count("GET", BLOBS)).isEqualTo(1);
+  }
+
+  @Test
+  void rangesWhileTheBlobIsStillArriving() throws Exception {
+    CompletableFuture<Void> release = new CompletableFuture<>();
+    long held = 8L << 20;
+    upstream.fault(matching("GET", BLOBS), Fault.holdAfter(held, release), 1);
+
+    HttpResponse<InputStream> first = mirror.open("/v2/big/blob/blobs/" + large);
+    assertThat(first.statusCode()).isEqualTo(200);
+    assertThat(first.headers().firstValueAsLong("Content-Length")).hasValue(LARGE);
+
+    // Upstream has sent only its first 8 MiB: a range inside them is answered right away.
+    HttpResponse<byte[]> early = mirror.get("/v2/big/blob/blobs/" + large, "Range", "bytes=4096-8191");
+    assertThat(early.statusCode()).isEqualTo(206);
+    assertThat(early.headers().firstValue("Content-Range")).hasValue("bytes 4096-8191/" + LARGE);
+    assertThat(early.body()).isEqualTo(slice(4096, 8191));
+    assertThat(release).isNotDone();
+
+    // A range beyond them waits for the bytes, then gets them.
+    ExecutorService client = Executors.newSingleThreadExecutor();
+    try {
+      Future<HttpResponse<byte[]>> late = client.submit(() ->
+          mirror.get("/v2/big/blob/blobs/" + large, "Range", "bytes=" + (LARGE - 1000) + "-"));
+      release.complete(null);
+      assertThat(late.get().statusCode()).isEqualTo(206);
+      assertThat(late.get().body()).isEqualTo(slice(LARGE - 1000, LARGE - 1));
+    } finally {
+      client.shutdownNow();
+    }
+    assertThat(MirrorUnderTest.drain(first).complete(LARGE, large)).isTrue();
+    assertThat(upstream.count("GET", BLOBS)).isEqualTo(1);
+  }
+
+  @Test
+  void aClientThatHangsUpDoesNotStopTheFill() throws Exception {
+    HttpResponse<InputStream> quitter = mirror.open("/v2/big/blob/blobs/" + large);
+    assertThat(quitter.body().readNBytes(1024)).hasSize(1024);
+    quitter.body().close();
+
+    eventually(Duration.ofSeconds(30), () -> Files.exists(mirror.blobFile(large)), "the fill to complete");
+    assertThat(mirror.fetch("/v2/big/blob/blobs/" + large).complete(LARGE, large)).isTrue();
+    assertThat(upstream.count("GET", BLOBS)).isEqualTo(1);
+  }
+
+  @Test
+  void aStalledClientSlowsNeitherTheFillNorOthers() throws Exception {
+    HttpResponse<InputStream> stalled = mirror.open("/v2/big/blob/blobs/" + large);
+    assertThat(stalled.body().readNBytes(16)).hasSize(16);
+
+    Received other = mirror.fetch("/v2/big/blob/blobs/" + large);
+    assertThat(other.complete(LARGE, large)).isTrue();
+    eventually(Duration.ofSeconds(30), () -> Files.exists(mirror.blobFile(large)), "the fill to complete");
+
+    // The stalled client still gets every byte once it reads on.
+    Received rest = MirrorUnderTest.drain(stalled);
+    assertThat(rest.error()).isNull();
+    assertThat(rest.bytes()).isEqualTo(LARGE - 16);
+    assertThat(upstream.count("GET", BLOBS)).isEqualTo(1);
+  }
+
+  private void assertNothingCached() {
+    eventually(Duration.ofSeconds(10), () -> mirror.filesUnder("tmp") == 0, "the partial file to be deleted");
+    assertThat(mirror.filesUnder("blobs")).isZero();
+    assertThat(Files.exists(mirror.blobFile(large))).isFalse();
+  }
+
+  private static byte[] slice(long from, long toInclusive) throws Exception {
+    try (var ch = Files.newByteChannel(largeFile)) {
+      ch.position(from);
+      var buf = java.nio.ByteBuffer.allocate((int) (toInclusive - from + 1));
+      while (buf.hasRemaining() && ch.read(buf) >= 0) {
+        // read until full
+      }
+      return Arrays.copyOf(buf.array(), buf.position());
+    }
+  }
+}
