@@ -36,12 +36,14 @@ public final class RegistryMirror {
 
   private final Vertx vertx;
   private final HttpClient http;
+  private final BlobService blobs;
   private final String deployment;
   private final int port;
 
-  private RegistryMirror(Vertx vertx, HttpClient http, String deployment, int port) {
+  private RegistryMirror(Vertx vertx, HttpClient http, BlobService blobs, String deployment, int port) {
     this.vertx = vertx;
     this.http = http;
+    this.blobs = blobs;
     this.deployment = deployment;
     this.port = port;
   }
@@ -87,7 +89,7 @@ public final class RegistryMirror {
           int port = servers.get(0).actualPort();
           LOG.info("mirror.started", "listen", config.host() + ":" + port, "cache", layout.root(),
               "upstreams", String.join(",", config.upstreams().keySet()), "servers", instances);
-          return new RegistryMirror(vertx, http, id, port);
+          return new RegistryMirror(vertx, http, blobs, id, port);
         });
   }
 
@@ -95,8 +97,11 @@ public final class RegistryMirror {
     return port;
   }
 
-  /** Stops the servers and the upstream client; the Vertx instance stays the caller's. */
+  /**
+   * Stops the servers, then the fetches in progress (waiting until their files are cleaned up),
+   * then the upstream client; the Vertx instance stays the caller's.
+   */
   public Future<Void> close() {
-    return vertx.undeploy(deployment).compose(v -> http.close());
+    return vertx.undeploy(deployment).compose(v -> blobs.close()).compose(v -> http.close());
   }
 }

@@ -1,6 +1,7 @@
 package io.registrymirror.proxy;
 
 import io.registrymirror.error.OciError;
+import io.registrymirror.error.RegistryException;
 import io.registrymirror.metrics.EventLog;
 import io.registrymirror.metrics.MirrorMetrics;
 import io.registrymirror.oci.Digest;
@@ -10,6 +11,8 @@ import io.registrymirror.upstream.UpstreamClient;
 import io.vertx.core.Future;
 import io.vertx.core.Promise;
 import io.vertx.core.http.HttpClientResponse;
+import java.util.ArrayList;
+import java.util.List;
 import java.util.Map;
 import java.util.concurrent.ConcurrentHashMap;
 
@@ -23,7 +26,7 @@ public final class BlobService {
 
   private final BlobStore store;
   private final MirrorMetrics metrics;
-  private final Map<Digest, Future<BlobFill>> fills = new ConcurrentHashMap<>();
+  private final Map<Digest, Flight> fills = new ConcurrentHashMap<>();
 
   public BlobService(BlobStore store, MirrorMetrics metrics) {
     this.store = store;
@@ -36,9 +39,10 @@ public final class BlobService {
     if (size != null) {
       return Future.succeededFuture(size);
     }
-    Future<BlobFill> fill = fills.get(digest);
-    if (fill != null && fill.succeeded() && fill.result().expectedSize() >= 0) {
-      return Future.succeededFuture(fill.result().expectedSize());
+    Flight flight = fills.get(digest);
+    if (flight != null && flight.fill().future().succeeded()
+        && flight.fill().future().result().expectedSize() >= 0) {
+      return Future.succeededFuture(flight.fill().future().result().expectedSize());
     }
     return target.upstream().headBlob(target.name(), digest);
   }
@@ -60,34 +64,63 @@ public final class BlobService {
     }
     // The store is checked again under the map's lock: a fill that just finished has indexed
     // its blob before it leaves the map, so no second fetch can start for it.
-    Promise<BlobFill> created = Promise.promise();
-    Future<BlobFill> fill = fills.computeIfAbsent(digest,
-        d -> store.size(d) != null ? null : created.future());
-    if (fill == null) {
+    Flight ours = new Flight(target, Promise.promise());
+    Flight flight = fills.computeIfAbsent(digest, d -> store.size(d) != null ? null : ours);
+    if (flight == null) {
       return Future.succeededFuture(cached(digest));
     }
-    if (fill == created.future()) {
-      start(target, digest, created);
+    if (flight == ours) {
+      start(ours, digest);
     }
-    return fill.compose(f -> {
+    return flight.fill().future().compose(f -> {
       if (f.retain()) {
         return Future.succeededFuture(new BlobSource.Filling(f));
       }
       BlobSource done = cached(digest);
       return done != null ? Future.succeededFuture(done)
           : Future.failedFuture(OciError.UNAVAILABLE.exception("fetching " + digest + " from upstream failed"));
+    }, err -> {
+      // Upstream scopes blobs by repository: a fetch joined through another repository may
+      // fail there and still succeed through this one.
+      if (!flight.target().name().equals(target.name()) && err instanceof RegistryException e
+          && e.error() == OciError.BLOB_UNKNOWN) {
+        fills.remove(digest, flight);
+        return open(target, digest);
+      }
+      return Future.failedFuture(err);
     });
   }
+
+  /**
+   * Stops every fetch in progress and waits until each has cleaned up after itself (or, if
+   * already verified, installed its blob): nothing is left half-written behind a shutdown.
+   */
+  public Future<Void> close() {
+    List<Future<Void>> done = new ArrayList<>();
+    for (Flight flight : fills.values()) {
+      done.add(flight.fill().future()
+          .compose(f -> {
+            f.abort(OciError.UNAVAILABLE.exception("the mirror is shutting down"));
+            return f.completion();
+          })
+          .otherwiseEmpty());
+    }
+    return Future.all(done).mapEmpty();
+  }
+
+  /** An upstream fetch in progress, and the request it is made for. */
+  private record Flight(Target target, Promise<BlobFill> fill) {}
 
   private BlobSource cached(Digest digest) {
     Long size = store.size(digest);
     return size == null ? null : new BlobSource.Cached(store.file(digest), size);
   }
 
-  private void start(Target target, Digest digest, Promise<BlobFill> promise) {
-    Future<BlobFill> entry = promise.future();
-    entry.onFailure(err -> fills.remove(digest, entry));
-    entry.onSuccess(f -> f.completion().onComplete(r -> fills.remove(digest, entry)));
+  private void start(Flight flight, Digest digest) {
+    Target target = flight.target();
+    Future<BlobFill> fill = flight.fill().future();
+    fill.onFailure(err -> fills.remove(digest, flight));
+    fill.onSuccess(f -> f.completion().onComplete(r -> fills.remove(digest, flight)));
     long started = System.nanoTime();
     target.upstream().getBlob(target.name(), digest).compose(resp ->
         store.create(digest, UpstreamClient.contentLength(resp))
@@ -96,7 +129,7 @@ public final class BlobService {
               pipe(target, resp, f, started);
               return f;
             }))
-        .onComplete(promise);
+        .onComplete(flight.fill());
   }
 
   private void pipe(Target target, HttpClientResponse resp, BlobFill fill, long started) {

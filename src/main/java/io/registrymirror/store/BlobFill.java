@@ -287,7 +287,7 @@ public final class BlobFill implements WriteStream<Buffer> {
     wakeReaders();
     store.install(tmp, channel, digest, size).onComplete(installed -> {
       if (installed.failed()) {
-        abort(installed.cause());
+        fail(installed.cause());
         return;
       }
       synchronized (this) {
@@ -298,12 +298,21 @@ public final class BlobFill implements WriteStream<Buffer> {
     });
   }
 
-  /** Fails the fill: readers fail (their clients are cut off), and the file is deleted. */
+  /**
+   * Fails the fill: readers fail (their clients are cut off), and the file is deleted. A fill
+   * already verified is left to finish installing its file: it has nothing left to fail.
+   */
   public void abort(Throwable cause) {
     synchronized (this) {
-      if (state == State.FAILED || state == State.COMMITTED) {
+      if (state != State.FILLING) {
         return;
       }
+    }
+    fail(cause);
+  }
+
+  private void fail(Throwable cause) {
+    synchronized (this) {
       state = State.FAILED;
       failure = cause;
     }

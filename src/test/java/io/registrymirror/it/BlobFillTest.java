@@ -3,16 +3,11 @@ package io.registrymirror.it;
 import static io.registrymirror.testing.Forwarder.matching;
 import static io.registrymirror.testing.MirrorUnderTest.eventually;
 import static org.assertj.core.api.Assertions.assertThat;
-import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
-import io.registrymirror.testing.Forwarder;
 import io.registrymirror.testing.Forwarder.Fault;
 import io.registrymirror.testing.ImageSeeder;
 import io.registrymirror.testing.MirrorUnderTest;
 import io.registrymirror.testing.MirrorUnderTest.Received;
-import io.registrymirror.testing.ReferenceRegistry;
-import io.vertx.core.Vertx;
-import io.vertx.junit5.VertxExtension;
 import java.io.InputStream;
 import java.net.http.HttpResponse;
 import java.nio.file.Files;
@@ -25,58 +20,29 @@ import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.Future;
-import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeAll;
-import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
-import org.junit.jupiter.api.extension.ExtendWith;
 import org.junit.jupiter.api.io.TempDir;
 
 /**
  * The blob tee: streaming a miss while it fills the cache, sharing one upstream fetch, refusing
  * to let a broken upstream body look complete, and serving ranges during and after a fill.
  */
-@ExtendWith(VertxExtension.class)
-class BlobFillTest {
+class BlobFillTest extends MirrorTestBase {
 
   private static final long LARGE = 64L << 20;
   private static final String BLOBS = ".*/blobs/.*";
 
   @TempDir
   static Path files;
-  private static ReferenceRegistry registry;
   private static String large;
   private static Path largeFile;
 
-  private Forwarder upstream;
-  private MirrorUnderTest mirror;
 
   @BeforeAll
   static void seed() throws Exception {
-    assumeTrue(ReferenceRegistry.available(), "docker-registry is not installed");
-    registry = ReferenceRegistry.start();
     largeFile = ImageSeeder.randomFile(files, LARGE, 42);
     large = new ImageSeeder(registry.url()).pushBlob("big/blob", largeFile);
-  }
-
-  @AfterAll
-  static void stopRegistry() {
-    if (registry != null) {
-      registry.close();
-    }
-  }
-
-  @BeforeEach
-  void start(Vertx vertx, @TempDir Path cache) {
-    upstream = Forwarder.start(registry.port());
-    mirror = MirrorUnderTest.start(vertx, upstream.url(), cache);
-  }
-
-  @AfterEach
-  void stop() {
-    mirror.close();
-    upstream.close();
   }
 
   @Test
@@ -85,9 +51,7 @@ class BlobFillTest {
     try {
       List<Future<Received>> results = new ArrayList<>();
       for (int i = 0; i < 16; i++) {
-        // Through different repositories too: the cache is addressed by digest alone.
-        String repo = i % 2 == 0 ? "big/blob" : "another/name";
-        results.add(clients.submit(() -> mirror.fetch("/v2/" + repo + "/blobs/" + large)));
+        results.add(clients.submit(() -> mirror.fetch("/v2/big/blob/blobs/" + large)));
       }
       for (Future<Received> r : results) {
         Received got = r.get();
@@ -99,6 +63,43 @@ class BlobFillTest {
     }
     assertThat(upstream.count("GET", BLOBS)).isEqualTo(1);
     assertThat(Files.size(mirror.blobFile(large))).isEqualTo(LARGE);
+  }
+
+  @Test
+  void aFillIsSharedAcrossRepositories() throws Exception {
+    CompletableFuture<Void> release = new CompletableFuture<>();
+    upstream.fault(matching("GET", BLOBS), Fault.holdAfter(1 << 20, release), 1);
+    HttpResponse<InputStream> first = mirror.open("/v2/big/blob/blobs/" + large);
+
+    ExecutorService client = Executors.newSingleThreadExecutor();
+    try {
+      // The content is addressed by digest alone: another repository joins the same fetch.
+      Future<Received> other = client.submit(() -> mirror.fetch("/v2/another/name/blobs/" + large));
+      release.complete(null);
+      assertThat(other.get().complete(LARGE, large)).isTrue();
+    } finally {
+      client.shutdownNow();
+    }
+    assertThat(MirrorUnderTest.drain(first).complete(LARGE, large)).isTrue();
+    assertThat(upstream.count("GET", BLOBS)).isEqualTo(1);
+  }
+
+  @Test
+  void aFetchThatFailsForAnotherRepositoryIsRetriedForOurs() throws Exception {
+    // Upstream scopes blobs by repository: through another/name this one is unknown.
+    upstream.fault(matching("GET", "/v2/another/name/blobs/.*"), Fault.delayHeaders(Duration.ofMillis(500)), 1);
+    ExecutorService clients = Executors.newFixedThreadPool(2);
+    try {
+      Future<Received> stranger = clients.submit(() -> mirror.fetch("/v2/another/name/blobs/" + large));
+      eventually(Duration.ofSeconds(5), () -> upstream.arrived("GET", "/v2/another/name/blobs/.*") == 1,
+          "the first fetch to be under way");
+      Future<Received> owner = clients.submit(() -> mirror.fetch("/v2/big/blob/blobs/" + large));
+      assertThat(stranger.get().status()).isEqualTo(404);
+      assertThat(owner.get().complete(LARGE, large)).isTrue();
+    } finally {
+      clients.shutdownNow();
+    }
+    assertThat(upstream.count("GET", "/v2/big/blob/blobs/.*")).isEqualTo(1);
   }
 
   @Test

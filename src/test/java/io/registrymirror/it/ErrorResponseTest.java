@@ -2,27 +2,19 @@ package io.registrymirror.it;
 
 import static io.registrymirror.testing.Forwarder.matching;
 import static org.assertj.core.api.Assertions.assertThat;
-import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
-import io.registrymirror.testing.Forwarder;
 import io.registrymirror.testing.Forwarder.Fault;
 import io.registrymirror.testing.ImageSeeder;
 import io.registrymirror.testing.ImageSeeder.Image;
 import io.registrymirror.testing.MirrorUnderTest;
-import io.registrymirror.testing.ReferenceRegistry;
 import io.vertx.core.Vertx;
 import io.vertx.core.json.JsonObject;
-import io.vertx.junit5.VertxExtension;
 import java.net.ServerSocket;
 import java.net.http.HttpResponse;
 import java.nio.file.Path;
 import java.util.Map;
-import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeAll;
-import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
-import org.junit.jupiter.api.extension.ExtendWith;
 import org.junit.jupiter.api.io.TempDir;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.CsvSource;
@@ -31,42 +23,17 @@ import org.junit.jupiter.params.provider.CsvSource;
  * Every error is the OCI error JSON with its code's own status; invalid requests are refused
  * before anything is sent upstream.
  */
-@ExtendWith(VertxExtension.class)
-class ErrorResponseTest {
+class ErrorResponseTest extends MirrorTestBase {
 
   private static final String MISSING =
       "sha256:0000000000000000000000000000000000000000000000000000000000000000";
 
-  private static ReferenceRegistry registry;
   private static Image image;
 
-  private Forwarder upstream;
-  private MirrorUnderTest mirror;
 
   @BeforeAll
   static void seed() throws Exception {
-    assumeTrue(ReferenceRegistry.available(), "docker-registry is not installed");
-    registry = ReferenceRegistry.start();
     image = new ImageSeeder(registry.url()).pushImage("team/app", "1.0", 1, 10_000, "docker");
-  }
-
-  @AfterAll
-  static void stopRegistry() {
-    if (registry != null) {
-      registry.close();
-    }
-  }
-
-  @BeforeEach
-  void start(Vertx vertx, @TempDir Path cache) {
-    upstream = Forwarder.start(registry.port());
-    mirror = MirrorUnderTest.start(vertx, upstream.url(), cache);
-  }
-
-  @AfterEach
-  void stop() {
-    mirror.close();
-    upstream.close();
   }
 
   @ParameterizedTest(name = "{0} {1} -> {2} {3}")

@@ -3,71 +3,39 @@ package io.registrymirror.it;
 import static io.registrymirror.it.ErrorResponseTest.assertError;
 import static io.registrymirror.testing.Forwarder.matching;
 import static org.assertj.core.api.Assertions.assertThat;
-import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
-import io.registrymirror.testing.Forwarder;
 import io.registrymirror.testing.Forwarder.Fault;
 import io.registrymirror.testing.ImageSeeder;
 import io.registrymirror.testing.ImageSeeder.Image;
-import io.registrymirror.testing.MirrorUnderTest;
-import io.registrymirror.testing.ReferenceRegistry;
-import io.vertx.core.Vertx;
 import io.vertx.core.json.JsonObject;
-import io.vertx.junit5.VertxExtension;
 import java.net.http.HttpResponse;
-import java.nio.file.Path;
 import java.util.List;
 import java.util.Map;
-import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeAll;
-import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
-import org.junit.jupiter.api.extension.ExtendWith;
-import org.junit.jupiter.api.io.TempDir;
 
 /**
  * Manifest and tag rules: content negotiation, what is refused, tag revalidation and stale
  * answers, routing, and the lists passed through from upstream.
  */
-@ExtendWith(VertxExtension.class)
-class ManifestRulesTest {
+class ManifestRulesTest extends MirrorTestBase {
 
   private static final String DOCKER = ImageSeeder.DOCKER_MANIFEST;
   private static final String OCI = ImageSeeder.OCI_MANIFEST;
   private static final String SCHEMA1 = "application/vnd.docker.distribution.manifest.v1+prettyjws";
 
-  private static ReferenceRegistry registry;
   private static Image image;
 
-  private Forwarder upstream;
-  private MirrorUnderTest mirror;
 
   @BeforeAll
   static void seed() throws Exception {
-    assumeTrue(ReferenceRegistry.available(), "docker-registry is not installed");
-    registry = ReferenceRegistry.start();
     image = new ImageSeeder(registry.url()).pushImage("team/app", "1.0", 1, 10_000, "docker");
   }
 
-  @AfterAll
-  static void stopRegistry() {
-    if (registry != null) {
-      registry.close();
-    }
-  }
-
-  @BeforeEach
-  void start(Vertx vertx, @TempDir Path cache) {
-    upstream = Forwarder.start(registry.port());
-    // A TTL of zero: every tag request revalidates, so each test sees upstream's part.
-    mirror = MirrorUnderTest.start(vertx, "local", upstream.url(), cache, "tagTtl: 0s");
-  }
-
-  @AfterEach
-  void stop() {
-    mirror.close();
-    upstream.close();
+  /** A TTL of zero: every tag request revalidates, so each test sees upstream's part. */
+  @Override
+  protected String upstreamYaml() {
+    return "tagTtl: 0s";
   }
 
   @Test

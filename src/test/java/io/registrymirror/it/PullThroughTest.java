@@ -1,8 +1,6 @@
 package io.registrymirror.it;
 
-import static io.registrymirror.testing.Forwarder.matching;
 import static org.assertj.core.api.Assertions.assertThat;
-import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 import io.registrymirror.testing.Forwarder;
 import io.registrymirror.testing.ImageSeeder;
@@ -10,67 +8,35 @@ import io.registrymirror.testing.ImageSeeder.Image;
 import io.registrymirror.testing.ImageSeeder.Index;
 import io.registrymirror.testing.ImageSeeder.Platform;
 import io.registrymirror.testing.MirrorUnderTest;
-import io.registrymirror.testing.ReferenceRegistry;
 import io.vertx.core.Vertx;
-import io.vertx.junit5.VertxExtension;
 import java.net.http.HttpResponse;
 import java.nio.file.Path;
 import java.util.List;
-import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeAll;
-import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
-import org.junit.jupiter.api.extension.ExtendWith;
-import org.junit.jupiter.api.io.TempDir;
 
 /**
  * Pulls through the mirror from the real reference registry, counting what reaches it: a cold
  * pull returns upstream's exact bytes, a warm one asks upstream for no content, and the cache
  * outlives the mirror process.
  */
-@ExtendWith(VertxExtension.class)
-class PullThroughTest {
+class PullThroughTest extends MirrorTestBase {
 
   private static final String DOCKER = "application/vnd.docker.distribution.manifest.v2+json";
   private static final String OCI_INDEX = "application/vnd.oci.image.index.v1+json";
 
-  private static ReferenceRegistry registry;
   private static Image image;
   private static Image ociImage;
   private static Index index;
 
-  private Forwarder upstream;
-  private MirrorUnderTest mirror;
 
   @BeforeAll
   static void seed() throws Exception {
-    assumeTrue(ReferenceRegistry.available(), "docker-registry is not installed");
-    registry = ReferenceRegistry.start();
     ImageSeeder seeder = new ImageSeeder(registry.url());
     image = seeder.pushImage("team/app", "1.0", 3, 300_000, "docker");
     ociImage = seeder.pushImage("team/oci", "2.0", 2, 100_000, "oci");
     index = seeder.pushIndex("team/multi", "latest",
         List.of(Platform.of("linux/amd64"), Platform.of("linux/arm64")));
-  }
-
-  @AfterAll
-  static void stopRegistry() {
-    if (registry != null) {
-      registry.close();
-    }
-  }
-
-  @BeforeEach
-  void start(Vertx vertx, @TempDir Path cache) {
-    upstream = Forwarder.start(registry.port());
-    mirror = MirrorUnderTest.start(vertx, upstream.url(), cache);
-  }
-
-  @AfterEach
-  void stop() {
-    mirror.close();
-    upstream.close();
   }
 
   @Test

@@ -50,6 +50,7 @@ public final class Forwarder implements AutoCloseable {
   private final HttpClient client;
   private final HttpServer server;
   private final Queue<Seen> seen = new ConcurrentLinkedQueue<>();
+  private final Queue<Seen> arrivals = new ConcurrentLinkedQueue<>();
   private final List<Rule> rules = new CopyOnWriteArrayList<>();
 
   /** One forwarded (or faulted) exchange: the request as received and the status answered. */
@@ -146,9 +147,18 @@ public final class Forwarder implements AutoCloseable {
     return seen.stream().filter(s -> s.method().equals(method) && s.uri().matches(uriRegex)).count();
   }
 
+  /**
+   * How many requests with this method and URI have arrived, answered or not yet: lets a test
+   * wait until the mirror has an upstream request in flight.
+   */
+  public long arrived(String method, String uriRegex) {
+    return arrivals.stream().filter(s -> s.method().equals(method) && s.uri().matches(uriRegex)).count();
+  }
+
   /** Forgets the recorded exchanges. */
   public void clear() {
     seen.clear();
+    arrivals.clear();
   }
 
   /** A request condition for {@link #fault}: this method and a URI matching {@code uriRegex}. */
@@ -182,6 +192,7 @@ public final class Forwarder implements AutoCloseable {
   private void handle(HttpServerRequest request) {
     // The request body must not flow before there is an upstream request to carry it.
     request.pause();
+    arrivals.add(new Seen(request.method().name(), request.uri(), request.headers(), 0));
     Fault fault = takeFault(request.method().name(), request.uri());
     if (fault instanceof Fault.Status status) {
       answer(request, status);

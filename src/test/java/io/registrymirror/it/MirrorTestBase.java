@@ -1,0 +1,61 @@
+package io.registrymirror.it;
+
+import static org.junit.jupiter.api.Assumptions.assumeTrue;
+
+import io.registrymirror.testing.Forwarder;
+import io.registrymirror.testing.MirrorUnderTest;
+import io.registrymirror.testing.ReferenceRegistry;
+import io.vertx.core.Vertx;
+import io.vertx.junit5.VertxExtension;
+import java.nio.file.Path;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.extension.ExtendWith;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * The setting of every integration test: a real reference registry for the test class (seeded by
+ * the subclass in its own {@code @BeforeAll}), and for each test a counting forwarder in front
+ * of it and a fresh mirror with an empty cache in front of that.
+ */
+@ExtendWith(VertxExtension.class)
+abstract class MirrorTestBase {
+
+  protected static ReferenceRegistry registry;
+
+  protected Forwarder upstream;
+  protected MirrorUnderTest mirror;
+
+  @BeforeAll
+  static void startRegistry() throws Exception {
+    assumeTrue(ReferenceRegistry.available(), "docker-registry is not installed");
+    registry = ReferenceRegistry.start();
+  }
+
+  @AfterAll
+  static void stopRegistry() {
+    if (registry != null) {
+      registry.close();
+      registry = null;
+    }
+  }
+
+  @BeforeEach
+  void startMirror(Vertx vertx, @TempDir Path cache) {
+    upstream = Forwarder.start(registry.port());
+    mirror = MirrorUnderTest.start(vertx, "local", upstream.url(), cache, upstreamYaml());
+  }
+
+  @AfterEach
+  void stopMirror() {
+    mirror.close();
+    upstream.close();
+  }
+
+  /** Extra keys for the upstream's configuration. */
+  protected String upstreamYaml() {
+    return "";
+  }
+}
