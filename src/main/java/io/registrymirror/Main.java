@@ -6,6 +6,7 @@ import io.registrymirror.config.MirrorConfig;
 import io.registrymirror.metrics.LogFormatter;
 import io.vertx.core.Vertx;
 import java.nio.file.Path;
+import java.util.concurrent.TimeUnit;
 import java.util.logging.ConsoleHandler;
 import java.util.logging.Handler;
 import java.util.logging.Level;
@@ -20,6 +21,8 @@ public final class Main {
       With no configuration file the mirror listens on 0.0.0.0:5000, caches into ./cache and
       mirrors Docker Hub. MIRROR_LISTEN and MIRROR_CACHE_DIR override listen and cache.dir.
       """;
+
+  private static final long SHUTDOWN_SECONDS = 30;
 
   private Main() {}
 
@@ -50,8 +53,25 @@ public final class Main {
       System.err.println("registry-mirror: cannot start: " + err.getMessage());
       vertx.close();
       System.exit(1);
-    }).onSuccess(mirror -> Runtime.getRuntime().addShutdownHook(new Thread(() ->
-        mirror.close().eventually(vertx::close).toCompletionStage().toCompletableFuture().join())));
+    }).onSuccess(mirror -> Runtime.getRuntime().addShutdownHook(new Thread(() -> stop(mirror, vertx))));
+  }
+
+  /**
+   * On SIGTERM: stop taking requests, let fetches in progress clean up, then stop Vert.x. Each
+   * step is awaited from this thread: closing Vert.x from inside its own future chain would
+   * wait on an event loop it is shutting down.
+   */
+  private static void stop(RegistryMirror mirror, Vertx vertx) {
+    try {
+      mirror.close().toCompletionStage().toCompletableFuture().get(SHUTDOWN_SECONDS, TimeUnit.SECONDS);
+    } catch (Exception e) {
+      System.err.println("registry-mirror: unclean shutdown: " + e);
+    }
+    try {
+      vertx.close().toCompletionStage().toCompletableFuture().get(SHUTDOWN_SECONDS, TimeUnit.SECONDS);
+    } catch (Exception e) {
+      System.err.println("registry-mirror: unclean shutdown: " + e);
+    }
   }
 
   private static void configureLogging() {

@@ -102,6 +102,9 @@ public final class RegistryMirror {
    * then the upstream client; the Vertx instance stays the caller's.
    */
   public Future<Void> close() {
-    return vertx.undeploy(deployment).compose(v -> blobs.close()).compose(v -> http.close());
+    return vertx.undeploy(deployment)
+        .compose(v -> blobs.close())
+        .compose(v -> http.close())
+        .onSuccess(v -> LOG.info("mirror.stopped", "port", port));
   }
 }

@@ -3,6 +3,9 @@ package io.registrymirror.api;
 import io.registrymirror.error.OciError;
 import io.registrymirror.error.RegistryException;
 import io.registrymirror.metrics.EventLog;
+import io.registrymirror.metrics.MirrorMetrics;
+import io.registrymirror.metrics.MirrorMetrics.Kind;
+import io.registrymirror.metrics.MirrorMetrics.Result;
 import io.vertx.core.Handler;
 import io.vertx.core.buffer.Buffer;
 import io.vertx.core.http.HttpHeaders;
@@ -17,7 +20,16 @@ import io.vertx.ext.web.RoutingContext;
  */
 final class ErrorHandler implements Handler<RoutingContext> {
 
+  /** Routing-context key under which handlers note what kind of request failed. */
+  static final String KIND = "mirror.kind";
+
   private static final EventLog LOG = EventLog.of(ErrorHandler.class);
+
+  private final MirrorMetrics metrics;
+
+  ErrorHandler(MirrorMetrics metrics) {
+    this.metrics = metrics;
+  }
 
   @Override
   public void handle(RoutingContext ctx) {
@@ -33,6 +45,10 @@ final class ErrorHandler implements Handler<RoutingContext> {
     } else {
       error = OciError.UNKNOWN.exception(null);
       LOG.error("request.failed", failure, "method", ctx.request().method(), "path", ctx.request().path());
+    }
+    Kind kind = ctx.get(KIND);
+    if (kind != null) {
+      metrics.request(kind, Result.ERROR);
     }
     if (response.headWritten()) {
       // Part of a body is out: only a broken connection tells the client it is incomplete.

@@ -74,7 +74,6 @@ final class ListingHandler {
     String suffix = query.isEmpty() ? endpoint : endpoint + "?" + query;
     target.upstream().fetch(target.name(), suffix, MAX_BODY).onSuccess(p -> {
       if (p.status() != 200 && p.status() != 404) {
-        metrics.request(kind, Result.ERROR);
         ctx.fail(upstreamError(target, p));
         return;
       }

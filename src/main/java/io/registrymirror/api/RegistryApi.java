@@ -3,6 +3,7 @@ package io.registrymirror.api;
 import io.micrometer.prometheusmetrics.PrometheusMeterRegistry;
 import io.registrymirror.error.OciError;
 import io.registrymirror.metrics.MirrorMetrics;
+import io.registrymirror.metrics.MirrorMetrics.Kind;
 import io.registrymirror.proxy.BlobService;
 import io.registrymirror.proxy.ManifestService;
 import io.registrymirror.proxy.Target;
@@ -23,6 +24,7 @@ public final class RegistryApi {
   private final ManifestHandler manifests;
   private final ListingHandler listings;
   private final OpsHandler ops;
+  private final ErrorHandler errors;
 
   public RegistryApi(Vertx vertx, Upstreams upstreams, BlobService blobs, ManifestService manifests,
       MirrorMetrics metrics, PrometheusMeterRegistry prometheus, CacheLayout layout) {
@@ -32,6 +34,7 @@ public final class RegistryApi {
     this.manifests = new ManifestHandler(manifests, metrics);
     this.listings = new ListingHandler(metrics);
     this.ops = new OpsHandler(vertx, prometheus, layout);
+    this.errors = new ErrorHandler(metrics);
   }
 
   /** A router for one server instance; handlers share the services, not per-request state. */
@@ -40,9 +43,9 @@ public final class RegistryApi {
     router.get("/healthz").handler(ops::live);
     router.get("/readyz").handler(ops::ready);
     router.get("/metrics").handler(ops::metrics);
-    router.route("/v2*").handler(this::distribution).failureHandler(new ErrorHandler());
+    router.route("/v2*").handler(this::distribution).failureHandler(errors);
     router.route().handler(ctx -> ctx.fail(OciError.NAME_UNKNOWN.exception("no such endpoint")))
-        .failureHandler(new ErrorHandler());
+        .failureHandler(errors);
     return router;
   }
 
@@ -60,6 +63,12 @@ public final class RegistryApi {
       return;
     }
     ApiPath api = ApiPath.parse(path);
+    ctx.put(ErrorHandler.KIND, switch (api.endpoint()) {
+      case MANIFEST -> Kind.MANIFEST;
+      case BLOB -> Kind.BLOB;
+      case TAGS -> Kind.TAGS;
+      case REFERRERS -> Kind.REFERRERS;
+    });
     String ns = ctx.request().getParam("ns");
     Target target = upstreams.route(ns, api.name());
     if (ns != null) {

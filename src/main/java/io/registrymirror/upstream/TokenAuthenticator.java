@@ -44,20 +44,35 @@ final class TokenAuthenticator {
     if (t == null) {
       return null;
     }
-    if (System.nanoTime() - t.expiresAtNanos() >= 0) {
+    if (expired(t)) {
       byScope.remove(scope, t);
       return null;
     }
     return t.header();
   }
 
-  /** Answers a challenge for {@code scope}; concurrent answers for one scope share a fetch. */
-  Future<String> authenticate(Challenge challenge, String scope) {
+  private static boolean expired(Token t) {
+    return System.nanoTime() - t.expiresAtNanos() >= 0;
+  }
+
+  /**
+   * Answers a challenge for {@code scope} to a request that carried {@code rejected} (null when it
+   * carried none); concurrent answers for one scope share a fetch.
+   */
+  Future<String> authenticate(Challenge challenge, String scope, String rejected) {
     if (challenge == null || !challenge.isBearer() || challenge.param("realm") == null) {
       return Future.failedFuture(OciError.DENIED.exception(
           "upstream " + upstream + " requires authentication the mirror has no credentials for"));
     }
-    byScope.remove(scope);
+    Token current = byScope.get(scope);
+    // A request sent before another one got the token is challenged for lack of it, not because
+    // of it: only a token that was itself rejected is replaced.
+    if (current != null && !current.header().equals(rejected) && !expired(current)) {
+      return Future.succeededFuture(current.header());
+    }
+    if (current != null) {
+      byScope.remove(scope, current);
+    }
     return fetches.run(scope, () -> fetch(challenge, scope));
   }
 

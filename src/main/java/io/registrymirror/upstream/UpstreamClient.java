@@ -186,7 +186,7 @@ public final class UpstreamClient {
           metrics.upstreamRequest(name(), method.name(), status, System.nanoTime() - started);
           if (status == 401 && ownHost && !challenged) {
             resp.resume();
-            return tokens.authenticate(Challenge.parse(resp.getHeader("WWW-Authenticate")), scope)
+            return tokens.authenticate(Challenge.parse(resp.getHeader("WWW-Authenticate")), scope, auth)
                 .compose(v -> send(method, scope, url, headers, redirectsLeft, true));
           }
           String location = resp.getHeader(HttpHeaders.LOCATION);

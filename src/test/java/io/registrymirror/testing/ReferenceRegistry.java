@@ -20,7 +20,9 @@ import java.util.stream.Stream;
  *
  * <p>Each instance owns a temporary directory holding its config, its log and its filesystem storage, and listens on
  * a free loopback port. {@link #stop()} and {@link #restart()} keep the port and the storage, so tests can simulate
- * an upstream outage and recovery.
+ * an upstream outage and recovery. It starts without authentication; {@link #restart(TokenAuth)} switches to token
+ * auth on the same content, so tests can seed it with the push API first and then pull from it as from a registry
+ * that demands a bearer token.
  */
 public final class ReferenceRegistry implements AutoCloseable {
 
@@ -37,6 +39,18 @@ public final class ReferenceRegistry implements AutoCloseable {
   private final int port;
   private final Thread shutdownHook = new Thread(this::stop);
   private Process process;
+  private TokenAuth auth;
+
+  /**
+   * The settings of the registry's {@code auth: token} section.
+   *
+   * @param realm the token server's URL, sent to clients in the {@code WWW-Authenticate} challenge
+   * @param service the registry's name in challenges, and the audience its tokens must carry
+   * @param issuer the {@code iss} its tokens must carry
+   * @param rootCertBundle a PEM file of certificates; a token's {@code x5c} chain must lead to one of them
+   */
+  public record TokenAuth(String realm, String service, String issuer, Path rootCertBundle) {
+  }
 
   private ReferenceRegistry(Path dir, int port) {
     this.dir = dir;
@@ -53,7 +67,6 @@ public final class ReferenceRegistry implements AutoCloseable {
     Path dir = Files.createTempDirectory("reference-registry-");
     ReferenceRegistry registry = new ReferenceRegistry(dir, freePort());
     Files.createDirectories(registry.storage());
-    Files.writeString(registry.configFile(), registry.config());
     // A child process outlives the JVM, so an aborted test run would otherwise leave registries behind.
     Runtime.getRuntime().addShutdownHook(registry.shutdownHook);
     try {
@@ -87,9 +100,19 @@ public final class ReferenceRegistry implements AutoCloseable {
     }
   }
 
-  /** Stops the registry if it runs and starts it again on the same port and storage. */
+  /** Stops the registry if it runs and starts it again on the same port, storage and authentication. */
   public void restart() throws IOException, InterruptedException {
     stop();
+    launch();
+  }
+
+  /**
+   * Restarts the registry on the same port and storage with token authentication, or with none when {@code auth}
+   * is null. Anything the registry then serves demands a bearer token, {@code GET /v2/} included.
+   */
+  public void restart(TokenAuth auth) throws IOException, InterruptedException {
+    stop();
+    this.auth = auth;
     launch();
   }
 
@@ -107,12 +130,9 @@ public final class ReferenceRegistry implements AutoCloseable {
     }
   }
 
-  /**
-   * The registry's whole configuration. Kept in this one place so that auth variants (an htpasswd or token
-   * {@code auth:} section) can be added next to it.
-   */
+  /** The registry's whole configuration, authentication included. */
   private String config() {
-    return """
+    String config = """
         version: 0.1
         log:
           level: info
@@ -125,9 +145,21 @@ public final class ReferenceRegistry implements AutoCloseable {
         http:
           addr: 127.0.0.1:%d
         """.formatted(storage(), port);
+    if (auth == null) {
+      return config;
+    }
+    return config + """
+        auth:
+          token:
+            realm: %s
+            service: %s
+            issuer: %s
+            rootcertbundle: %s
+        """.formatted(auth.realm(), auth.service(), auth.issuer(), auth.rootCertBundle());
   }
 
   private void launch() throws IOException, InterruptedException {
+    Files.writeString(configFile(), config());
     ProcessBuilder builder = new ProcessBuilder(BINARY.toString(), "serve", configFile().toString())
         .redirectErrorStream(true)
         .redirectOutput(ProcessBuilder.Redirect.appendTo(logFile().toFile()));
@@ -141,13 +173,15 @@ public final class ReferenceRegistry implements AutoCloseable {
 
   private void awaitReady() throws IOException, InterruptedException {
     HttpRequest ping = HttpRequest.newBuilder(URI.create(url() + "/v2/")).timeout(Duration.ofSeconds(2)).build();
+    // With token auth even the version check wants a token: the challenge is the sign of readiness.
+    int ready = auth == null ? 200 : 401;
     long deadline = System.nanoTime() + STARTUP_TIMEOUT.toNanos();
     while (System.nanoTime() < deadline) {
       if (!process.isAlive()) {
         throw new IllegalStateException("registry exited with " + process.exitValue() + ":\n" + logTail());
       }
       try {
-        if (PING_CLIENT.send(ping, BodyHandlers.discarding()).statusCode() == 200) {
+        if (PING_CLIENT.send(ping, BodyHandlers.discarding()).statusCode() == ready) {
           return;
         }
       } catch (IOException notListeningYet) {

@@ -1,0 +1,70 @@
+package io.registrymirror.it;
+
+import static io.registrymirror.testing.MirrorUnderTest.eventually;
+import static org.assertj.core.api.Assertions.assertThat;
+
+import io.registrymirror.testing.ImageSeeder;
+import io.registrymirror.testing.ImageSeeder.Image;
+import io.vertx.core.json.JsonObject;
+import java.net.http.HttpResponse;
+import java.nio.file.Files;
+import java.time.Duration;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+
+/** What an operator watches: health endpoints and Prometheus metrics that reflect real traffic. */
+class OperationsTest extends MirrorTestBase {
+
+  private static Image image;
+
+  @BeforeAll
+  static void seed() throws Exception {
+    image = new ImageSeeder(registry.url()).pushImage("ops/app", "1.0", 2, 50_000, "docker");
+  }
+
+  @Test
+  void healthEndpointsAnswer() {
+    HttpResponse<byte[]> live = mirror.get("/healthz");
+    assertThat(live.statusCode()).isEqualTo(200);
+    HttpResponse<byte[]> ready = mirror.get("/readyz");
+    assertThat(ready.statusCode()).isEqualTo(200);
+    assertThat(new JsonObject(new String(ready.body())).getLong("cacheFreeBytes")).isPositive();
+  }
+
+  @Test
+  void versionCheckIsAnonymousAndNamesTheApi() {
+    HttpResponse<byte[]> v2 = mirror.get("/v2/");
+    assertThat(v2.statusCode()).isEqualTo(200);
+    assertThat(v2.headers().firstValue("Docker-Distribution-API-Version")).hasValue("registry/2.0");
+    assertThat(upstream.seen()).isEmpty();
+  }
+
+  @Test
+  void metricsCountHitsMissesAndUpstreamTraffic() {
+    String layer = image.layerDigests().get(0);
+    long size = image.blobs().get(layer).length;
+    assertThat(mirror.get("/v2/ops/app/blobs/" + layer).statusCode()).isEqualTo(200);
+    // The client has every byte once they are verified; the file is renamed into place just after.
+    eventually(Duration.ofSeconds(10), () -> Files.exists(mirror.blobFile(layer)), "the blob to be cached");
+    assertThat(mirror.get("/v2/ops/app/blobs/" + layer).statusCode()).isEqualTo(200);
+    assertThat(mirror.get("/v2/ops/app/manifests/nope").statusCode()).isEqualTo(404);
+
+    String metrics = new String(mirror.get("/metrics").body());
+    assertThat(value(metrics, "mirror_requests_total{kind=\"blob\",result=\"miss\"}")).isEqualTo(1);
+    assertThat(value(metrics, "mirror_requests_total{kind=\"blob\",result=\"hit\"}")).isEqualTo(1);
+    assertThat(value(metrics, "mirror_requests_total{kind=\"manifest\",result=\"error\"}")).isEqualTo(1);
+    assertThat(value(metrics, "mirror_fills_total{result=\"ok\"}")).isEqualTo(1);
+    assertThat(value(metrics, "mirror_upstream_received_bytes_total{upstream=\"local\"}")).isEqualTo(size);
+    assertThat(value(metrics,
+        "mirror_upstream_requests_seconds_count{method=\"GET\",status=\"2xx\",upstream=\"local\"}")).isEqualTo(1);
+    assertThat(value(metrics,
+        "mirror_upstream_requests_seconds_count{method=\"HEAD\",status=\"4xx\",upstream=\"local\"}")).isEqualTo(1);
+    assertThat(metrics).contains("jvm_memory_used_bytes");
+  }
+
+  private static double value(String metrics, String series) {
+    return metrics.lines().filter(l -> l.startsWith(series + " ")).findFirst()
+        .map(l -> Double.parseDouble(l.substring(series.length() + 1).trim()))
+        .orElseThrow(() -> new AssertionError("no series " + series + " in:\n" + metrics));
+  }
+}
