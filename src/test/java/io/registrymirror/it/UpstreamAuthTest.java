@@ -116,11 +116,7 @@ class UpstreamAuthTest extends MirrorTestBase {
     List<String> paths = new ArrayList<>();
     paths.add("/v2/team/app/manifests/" + app.manifestDigest());
     app.blobs().keySet().forEach(digest -> paths.add("/v2/team/app/blobs/" + digest));
-    // Each request on its own connection, so that they reach the mirror on several event loops at once.
-    List<CompletableFuture<HttpResponse<byte[]>>> answers = paths.stream()
-        .map(path -> HttpClient.newHttpClient().sendAsync(HttpRequest.newBuilder(URI.create(mirror.url() + path))
-            .header("Accept", DOCKER).build(), BodyHandlers.ofByteArray()))
-        .toList();
+    List<CompletableFuture<HttpResponse<byte[]>>> answers = paths.stream().map(this::getAsync).toList();
 
     assertThat(answers).allSatisfy(answer -> assertThat(answer.join().statusCode()).isEqualTo(200));
     assertThat(tokens.scopes()).containsExactly("repository:team/app:pull");
@@ -130,9 +126,7 @@ class UpstreamAuthTest extends MirrorTestBase {
   void aLateChallengeToARequestSentWithoutTheTokenReusesIt() {
     String layer = app.layerDigests().get(0);
     upstream.fault(Forwarder.matching("GET", ".*/blobs/" + layer), Fault.delayHeaders(Duration.ofMillis(500)), 1);
-    CompletableFuture<HttpResponse<byte[]>> slow = HttpClient.newHttpClient().sendAsync(
-        HttpRequest.newBuilder(URI.create(mirror.url() + "/v2/team/app/blobs/" + layer)).build(),
-        BodyHandlers.ofByteArray());
+    CompletableFuture<HttpResponse<byte[]>> slow = getAsync("/v2/team/app/blobs/" + layer);
     MirrorUnderTest.eventually(Duration.ofSeconds(5), () -> upstream.arrived("GET", ".*/blobs/" + layer) == 1,
         "the blob request to reach upstream");
 
@@ -278,6 +272,13 @@ class UpstreamAuthTest extends MirrorTestBase {
       answers.add(got);
     }
     return answers;
+  }
+
+  /** A GET from the mirror on a connection of its own, so that requests reach it on several event loops. */
+  private CompletableFuture<HttpResponse<byte[]>> getAsync(String path) {
+    return HttpClient.newBuilder().version(HttpClient.Version.HTTP_1_1).build().sendAsync(
+        HttpRequest.newBuilder(URI.create(mirror.url() + path)).header("Accept", DOCKER).build(),
+        BodyHandlers.ofByteArray());
   }
 
   private HttpResponse<String> direct(String url, String token) throws IOException, InterruptedException {

@@ -88,7 +88,7 @@ public final class TokenServer implements AutoCloseable {
     } catch (GeneralSecurityException e) {
       delete(dir);
       throw new IllegalStateException("cannot load the generated signing key", e);
-    } catch (IOException | RuntimeException e) {
+    } catch (IOException | InterruptedException | RuntimeException e) {
       delete(dir);
       throw e;
     }
