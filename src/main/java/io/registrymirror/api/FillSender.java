@@ -1,7 +1,9 @@
 package io.registrymirror.api;
 
 import io.registrymirror.store.BlobFill;
-import io.vertx.core.buffer.Buffer;
+import io.netty.buffer.ByteBuf;
+import io.netty.buffer.PooledByteBufAllocator;
+import io.vertx.core.internal.buffer.BufferInternal;
 import io.vertx.core.http.HttpServerResponse;
 
 /**
@@ -49,27 +51,25 @@ final class FillSender {
       return;
     }
     int max = end < 0 ? CHUNK : (int) Math.min(CHUNK, end - position);
-    fill.read(position, max).onComplete(read -> {
-      if (done) {
-        return;
-      }
-      if (read.failed()) {
-        response.reset();
-        finish();
-        return;
-      }
-      Buffer chunk = read.result();
-      if (chunk.length() == 0) {
-        if (end >= 0) {
-          response.reset(); // shorter than announced: never let it look complete
-        } else {
-          response.end();
+    // Read straight into pooled direct memory: the socket takes it without another copy.
+    ByteBuf chunk = PooledByteBufAllocator.DEFAULT.directBuffer(max);
+    fill.read(position, chunk, max).onComplete(read -> {
+      if (done || read.failed() || read.result() == 0) {
+        chunk.release();
+        if (!done) {
+          if (read.failed() || end >= 0) {
+            // A failed fill, or one shorter than announced: never let it look complete.
+            response.reset();
+          } else {
+            response.end();
+          }
+          finish();
         }
-        finish();
         return;
       }
-      position += chunk.length();
-      response.write(chunk);
+      position += read.result();
+      // Vert.x does not take ownership of a pooled buffer: it goes back once it is on the wire.
+      response.write(BufferInternal.buffer(chunk)).onComplete(written -> chunk.release());
       next();
     });
   }

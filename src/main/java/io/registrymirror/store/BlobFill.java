@@ -1,6 +1,6 @@
 package io.registrymirror.store;
 
-import io.netty.buffer.Unpooled;
+import io.netty.buffer.ByteBuf;
 import io.registrymirror.error.OciError;
 import io.registrymirror.oci.Digest;
 import io.vertx.core.AsyncResult;
@@ -141,11 +141,11 @@ public final class BlobFill implements WriteStream<Buffer> {
   }
 
   /**
-   * Reads up to {@code max} bytes at {@code position}, waiting until they have been written.
-   * Succeeds with an empty buffer at the end of a verified blob; fails if the fill fails.
-   * The caller must hold a reference.
+   * Reads up to {@code max} bytes at {@code position} into {@code dst}, waiting until they have
+   * been written. Succeeds with the number of bytes read, 0 at the end of a verified blob; fails
+   * if the fill fails. The caller must hold a reference, and owns {@code dst}.
    */
-  public Future<Buffer> read(long position, int max) {
+  public Future<Integer> read(long position, ByteBuf dst, int max) {
     long available;
     synchronized (this) {
       if (state == State.FAILED) {
@@ -154,23 +154,24 @@ public final class BlobFill implements WriteStream<Buffer> {
       available = readableLimit() - position;
       if (available <= 0) {
         if (state != State.FILLING) {
-          return Future.succeededFuture(Buffer.buffer());
+          return Future.succeededFuture(0);
         }
         Promise<Void> wake = Promise.promise();
         waiters.add(new Waiter(vertx.getOrCreateContext(), wake));
-        return wake.future().compose(v -> read(position, max));
+        return wake.future().compose(v -> read(position, dst, max));
       }
     }
     int n = (int) Math.min(max, available);
     return vertx.executeBlocking(() -> {
-      byte[] bytes = new byte[n];
-      ByteBuffer dst = ByteBuffer.wrap(bytes);
-      while (dst.hasRemaining()) {
-        if (channel.read(dst, position + dst.position()) < 0) {
+      int read = 0;
+      while (read < n) {
+        int r = dst.writeBytes(channel, position + read, n - read);
+        if (r < 0) {
           throw new IOException("cache file shorter than written");
         }
+        read += r;
       }
-      return (Buffer) BufferInternal.buffer(Unpooled.wrappedBuffer(bytes));
+      return read;
     }, false);
   }
 
