@@ -10,6 +10,7 @@ import io.registrymirror.proxy.BlobService;
 import io.registrymirror.proxy.BlobSource;
 import io.registrymirror.proxy.Target;
 import io.vertx.core.http.HttpHeaders;
+import io.vertx.core.http.HttpMethod;
 import io.vertx.core.http.HttpServerRequest;
 import io.vertx.core.http.HttpServerResponse;
 import io.vertx.ext.web.RoutingContext;
@@ -35,91 +36,105 @@ final class BlobHandler {
     Digest digest = parseDigest(reference);
     HttpServerRequest request = ctx.request();
     HttpServerResponse response = ctx.response();
-    if (matches(request, digest)) {
+    String range = request.getHeader(Headers.RANGE);
+    // Refused before anything is fetched; satisfiability waits for the size.
+    ByteRange.validate(range);
+    if (blobs.isCached(digest) && matches(request, digest)) {
       response.setStatusCode(304).putHeader(HttpHeaders.ETAG, etag(digest)).end();
       metrics.request(Kind.BLOB, Result.HIT);
       return;
     }
     boolean cached = blobs.isCached(digest);
-    if (request.method().name().equals("HEAD")) {
+    if (request.method() == HttpMethod.HEAD) {
       blobs.stat(target, digest).onSuccess(size -> {
         headers(response, digest, size);
-        response.putHeader(HttpHeaders.CONTENT_LENGTH, Long.toString(size)).end();
+        response.end();
         metrics.request(Kind.BLOB, cached ? Result.HIT : Result.MISS);
       }).onFailure(ctx::fail);
       return;
     }
-    blobs.open(target, digest).onSuccess(source -> {
-      if (source instanceof BlobSource.Cached c) {
-        sendCached(ctx, digest, c);
-      } else if (source instanceof BlobSource.Filling f) {
-        sendFilling(ctx, digest, f);
+    blobs.open(target, digest).onComplete(opened -> {
+      if (opened.failed()) {
+        ctx.fail(opened.cause());
+        return;
       }
-    }).onFailure(ctx::fail);
-  }
-
-  private void sendCached(RoutingContext ctx, Digest digest, BlobSource.Cached c) {
-    HttpServerResponse response = ctx.response();
-    ByteRange range = ByteRange.parse(ctx.request().getHeader(Headers.RANGE), c.size());
-    headers(response, digest, c.size());
-    long offset = 0;
-    long length = c.size();
-    if (range != null) {
-      response.setStatusCode(206).putHeader(HttpHeaders.CONTENT_RANGE, range.contentRange(c.size()));
-      offset = range.start();
-      length = range.length();
-      response.putHeader(HttpHeaders.CONTENT_LENGTH, Long.toString(length));
-    }
-    metrics.request(Kind.BLOB, Result.HIT);
-    response.sendFile(c.file(), offset, length).onFailure(err -> {
-      if (!response.headWritten()) {
-        // The file vanished under us (removed by hand): forget it so the next request refetches.
-        blobs.forget(digest);
-        ctx.fail(OciError.UNAVAILABLE.exception("cached blob " + digest + " is unreadable; retry"));
-      } else {
-        LOG.debug("blob.send.aborted", "digest", digest, "error", err.getMessage());
+      try {
+        if (opened.result() instanceof BlobSource.Cached c) {
+          sendCached(ctx, digest, c, range);
+        } else if (opened.result() instanceof BlobSource.Filling f) {
+          sendFilling(ctx, digest, f, range);
+        }
+      } catch (RuntimeException e) {
+        ctx.fail(e);
       }
     });
   }
 
-  private void sendFilling(RoutingContext ctx, Digest digest, BlobSource.Filling f) {
+  private void sendCached(RoutingContext ctx, Digest digest, BlobSource.Cached c, String header) {
+    HttpServerResponse response = ctx.response();
+    ByteRange range = ByteRange.parse(header, c.size());
+    headers(response, digest, c.size());
+    long offset = 0;
+    long length = c.size();
+    if (range != null) {
+      response.setStatusCode(206).putHeader(HttpHeaders.CONTENT_RANGE, range.contentRange(c.size()))
+          .putHeader(HttpHeaders.CONTENT_LENGTH, Long.toString(range.length()));
+      offset = range.start();
+      length = range.length();
+    }
+    response.sendFile(c.file(), offset, length).onComplete(sent -> {
+      if (sent.succeeded()) {
+        metrics.request(Kind.BLOB, Result.HIT);
+      } else if (!response.headWritten()) {
+        // The file vanished under us (removed by hand): forget it so the next request refetches.
+        blobs.forget(digest);
+        ctx.fail(OciError.UNAVAILABLE.exception("cached blob " + digest + " is unreadable; retry"));
+      } else {
+        LOG.debug("blob.send.aborted", "digest", digest, "error", sent.cause().getMessage());
+      }
+    });
+  }
+
+  private void sendFilling(RoutingContext ctx, Digest digest, BlobSource.Filling f, String header) {
     HttpServerResponse response = ctx.response();
     long size = f.fill().expectedSize();
     ByteRange range;
     try {
-      range = size < 0 ? null : ByteRange.parse(ctx.request().getHeader(Headers.RANGE), size);
+      range = size < 0 ? null : ByteRange.parse(header, size);
     } catch (RuntimeException e) {
       f.fill().release();
       throw e;
     }
-    response.putHeader(HttpHeaders.CONTENT_TYPE, "application/octet-stream")
-        .putHeader(Headers.CONTENT_DIGEST, digest.toString())
-        .putHeader(HttpHeaders.ETAG, etag(digest));
+    headers(response, digest, size);
     long start = 0;
     long end = size;
-    if (size >= 0) {
-      response.putHeader(HttpHeaders.ACCEPT_RANGES, "bytes");
-      if (range != null) {
-        response.setStatusCode(206).putHeader(HttpHeaders.CONTENT_RANGE, range.contentRange(size));
-        start = range.start();
-        end = range.end() + 1;
-      }
+    if (range != null) {
+      response.setStatusCode(206).putHeader(HttpHeaders.CONTENT_RANGE, range.contentRange(size));
+      start = range.start();
+      end = range.end() + 1;
       response.putHeader(HttpHeaders.CONTENT_LENGTH, Long.toString(end - start));
-    } else {
+    }
+    if (size < 0) {
       response.setChunked(true);
     }
     metrics.request(Kind.BLOB, Result.MISS);
     // Headers go out now, before any byte: clients give up on a mirror that is slow to answer.
-    response.writeHead();
+    // An empty response would be complete with its headers, so it waits for verification.
+    if (end < 0 || end > start) {
+      response.writeHead();
+    }
     new FillSender(f.fill(), response, start, end).start();
   }
 
+  /** The headers of a whole blob; its length only when known (an upstream HEAD may omit it). */
   private static void headers(HttpServerResponse response, Digest digest, long size) {
     response.putHeader(HttpHeaders.CONTENT_TYPE, "application/octet-stream")
         .putHeader(Headers.CONTENT_DIGEST, digest.toString())
         .putHeader(HttpHeaders.ETAG, etag(digest))
-        .putHeader(HttpHeaders.ACCEPT_RANGES, "bytes")
-        .putHeader(HttpHeaders.CONTENT_LENGTH, Long.toString(size));
+        .putHeader(HttpHeaders.ACCEPT_RANGES, "bytes");
+    if (size >= 0) {
+      response.putHeader(HttpHeaders.CONTENT_LENGTH, Long.toString(size));
+    }
   }
 
   static Digest parseDigest(String reference) {
@@ -136,6 +151,6 @@ final class BlobHandler {
 
   static boolean matches(HttpServerRequest request, Digest digest) {
     String inm = request.getHeader(HttpHeaders.IF_NONE_MATCH);
-    return inm != null && (inm.contains(etag(digest)) || inm.trim().equals("*"));
+    return inm != null && inm.contains(etag(digest));
   }
 }

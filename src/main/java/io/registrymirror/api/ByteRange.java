@@ -11,6 +11,8 @@ import io.registrymirror.error.RegistryException;
  */
 record ByteRange(long start, long end) {
 
+  private static final String UNIT = "bytes=";
+
   long length() {
     return end - start + 1;
   }
@@ -20,31 +22,56 @@ record ByteRange(long start, long end) {
   }
 
   /**
+   * Checks the header's syntax before the blob's size is known, so that a malformed range is
+   * refused before anything is fetched.
+   *
+   * @throws RegistryException RANGE_INVALID for a malformed header
+   */
+  static void validate(String header) {
+    if (specs(header) != null) {
+      for (String spec : specs(header)) {
+        bounds(spec.trim(), -1);
+      }
+    }
+  }
+
+  /**
    * Parses the header for a blob of {@code size} bytes. Null means "send the whole blob": no
-   * header, or several ranges, which HTTP lets a server answer with the full content.
+   * header, a unit other than bytes (which HTTP says to ignore), or several ranges, which HTTP
+   * lets a server answer with the full content.
    *
    * @throws RegistryException RANGE_INVALID for a malformed header or one that no byte satisfies
    */
   static ByteRange parse(String header, long size) {
+    String[] specs = specs(header);
+    if (specs == null) {
+      return null;
+    }
+    if (specs.length > 1) {
+      try {
+        validate(header);
+      } catch (RegistryException e) {
+        throw e.withHeader("Content-Range", "bytes */" + size);
+      }
+      return null;
+    }
+    long[] b = bounds(specs[0].trim(), size);
+    return new ByteRange(b[0], b[1]);
+  }
+
+  private static String[] specs(String header) {
     if (header == null) {
       return null;
     }
     String h = header.trim();
-    if (h.length() < 6 || !h.regionMatches(true, 0, "bytes=", 0, 6)) {
-      throw invalid("only byte ranges are supported", size);
+    if (h.length() < UNIT.length() || !h.regionMatches(true, 0, UNIT, 0, UNIT.length())) {
+      return null;
     }
-    String[] specs = h.substring(6).split(",", -1);
-    ByteRange first = null;
-    for (String spec : specs) {
-      ByteRange r = single(spec.trim(), size);
-      if (first == null) {
-        first = r;
-      }
-    }
-    return specs.length == 1 ? first : null;
+    return h.substring(UNIT.length()).split(",", -1);
   }
 
-  private static ByteRange single(String spec, long size) {
+  /** {@code [start, end]} of one range spec; with {@code size} -1, checks the syntax only. */
+  private static long[] bounds(String spec, long size) {
     int dash = spec.indexOf('-');
     if (dash < 0 || spec.indexOf('-', dash + 1) >= 0) {
       throw invalid("malformed range", size);
@@ -56,17 +83,17 @@ record ByteRange(long start, long end) {
       if (suffix == 0 || size == 0) {
         throw invalid("range not satisfiable", size);
       }
-      return new ByteRange(Math.max(0, size - suffix), size - 1);
+      return new long[] {Math.max(0, size - suffix), size - 1};
     }
     long start = number(a, size);
     long end = b.isEmpty() ? Long.MAX_VALUE : number(b, size);
     if (end < start) {
       throw invalid("range ends before it starts", size);
     }
-    if (start >= size) {
+    if (size >= 0 && start >= size) {
       throw invalid("range starts beyond the blob's " + size + " bytes", size);
     }
-    return new ByteRange(start, Math.min(end, size - 1));
+    return new long[] {start, Math.min(end, size - 1)};
   }
 
   private static long number(String s, long size) {
@@ -82,6 +109,7 @@ record ByteRange(long start, long end) {
   }
 
   private static RegistryException invalid(String why, long size) {
-    return OciError.RANGE_INVALID.exception(why).withHeader("Content-Range", "bytes */" + size);
+    RegistryException e = OciError.RANGE_INVALID.exception(why);
+    return size < 0 ? e : e.withHeader("Content-Range", "bytes */" + size);
   }
 }

@@ -1,18 +1,19 @@
 package io.registrymirror.api;
 
-import io.registrymirror.store.BlobFill;
 import io.netty.buffer.ByteBuf;
 import io.netty.buffer.PooledByteBufAllocator;
-import io.vertx.core.internal.buffer.BufferInternal;
+import io.registrymirror.store.BlobFill;
 import io.vertx.core.http.HttpServerResponse;
+import io.vertx.core.internal.buffer.BufferInternal;
 
 /**
  * Streams a blob that is still being fetched to one client, from the fill's file, at the
- * client's own pace: a chunk is read only when the connection can take it, so memory per client
- * stays at one chunk whatever the blob size.
+ * client's own pace: a chunk is read only when it is there and the connection can take it, so
+ * a client holds at most one chunk of memory whatever the blob size.
  *
- * <p>If the fill fails, the connection is reset: the client sees a broken transfer, never a
- * complete response.
+ * <p>The last byte of the response waits until the whole blob is verified, so that no response,
+ * whole blob or range, can complete with bytes that turn out not to match the digest. If the
+ * fill fails, the connection is reset: the client sees a broken transfer.
  */
 final class FillSender {
 
@@ -41,37 +42,78 @@ final class FillSender {
     if (done) {
       return;
     }
+    boolean verified = fill.isVerified();
     if (end >= 0 && position >= end) {
-      response.end();
-      finish();
+      if (verified) {
+        response.end();
+        finish();
+      } else {
+        fill.awaitChange().onComplete(r -> retry(r.succeeded()));
+      }
       return;
     }
     if (response.writeQueueFull()) {
       response.drainHandler(v -> next());
       return;
     }
-    int max = end < 0 ? CHUNK : (int) Math.min(CHUNK, end - position);
-    // Read straight into pooled direct memory: the socket takes it without another copy.
-    ByteBuf chunk = PooledByteBufAllocator.DEFAULT.directBuffer(max);
-    fill.read(position, chunk, max).onComplete(read -> {
-      if (done || read.failed() || read.result() == 0) {
-        chunk.release();
-        if (!done) {
-          if (read.failed() || end >= 0) {
-            // A failed fill, or one shorter than announced: never let it look complete.
-            response.reset();
-          } else {
-            response.end();
-          }
+    long limit = end < 0 || verified ? end : end - 1;
+    if (limit >= 0 && position >= limit) {
+      fill.awaitChange().onComplete(r -> retry(r.succeeded()));
+      return;
+    }
+    fill.available(position).onComplete(available -> {
+      if (done) {
+        return;
+      }
+      if (available.failed()) {
+        abort();
+        return;
+      }
+      long n = available.result();
+      if (n == 0) {
+        // The end of the verified blob: complete unless it is shorter than was announced.
+        if (end >= 0) {
+          abort();
+        } else {
+          response.end();
           finish();
         }
         return;
       }
-      position += read.result();
+      int length = (int) Math.min(CHUNK, limit < 0 ? n : Math.min(n, limit - position));
+      send(length);
+    });
+  }
+
+  /** Reads straight into pooled direct memory: the socket takes it without another copy. */
+  private void send(int length) {
+    ByteBuf chunk = PooledByteBufAllocator.DEFAULT.directBuffer(length);
+    fill.read(position, chunk, length).onComplete(read -> {
+      if (done || read.failed()) {
+        chunk.release();
+        if (!done) {
+          abort();
+        }
+        return;
+      }
+      position += length;
       // Vert.x does not take ownership of a pooled buffer: it goes back once it is on the wire.
       response.write(BufferInternal.buffer(chunk)).onComplete(written -> chunk.release());
       next();
     });
+  }
+
+  private void retry(boolean fillAlive) {
+    if (fillAlive) {
+      next();
+    } else if (!done) {
+      abort();
+    }
+  }
+
+  private void abort() {
+    response.reset();
+    finish();
   }
 
   private void finish() {

@@ -60,10 +60,9 @@ final class ListingHandler {
     Digest digest = BlobHandler.parseDigest(reference);
     String artifactType = ctx.request().getParam("artifactType");
     String query = "";
-    if (artifactType != null) {
-      if (!MEDIA_TYPE.matcher(artifactType).matches() || artifactType.length() > 255) {
-        throw OciError.UNSUPPORTED.exception("artifactType must be a media type");
-      }
+    // Filtering is optional for a registry: a filter upstream cannot be asked for is dropped,
+    // and the client, seeing no OCI-Filters-Applied, filters for itself.
+    if (artifactType != null && MEDIA_TYPE.matcher(artifactType).matches() && artifactType.length() <= 255) {
       query = "artifactType=" + URLEncoder.encode(artifactType, StandardCharsets.UTF_8);
     }
     forward(ctx, target, clientName, "/referrers/" + digest, query, Kind.REFERRERS);

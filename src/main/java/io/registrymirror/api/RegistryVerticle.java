@@ -11,6 +11,8 @@ import io.vertx.core.http.HttpServerOptions;
  */
 public final class RegistryVerticle extends VerticleBase {
 
+  private static final int IDLE_TIMEOUT_SECONDS = 120;
+
   private final RegistryApi api;
   private final String host;
   private final int port;
@@ -30,7 +32,10 @@ public final class RegistryVerticle extends VerticleBase {
         // Blobs and manifests are digested byte for byte: compressing them on the wire would
         // only cost CPU on content that is compressed already.
         .setCompressionSupported(false)
-        .setDecompressionSupported(false);
+        .setDecompressionSupported(false)
+        // A client that neither reads nor sends for this long holds a connection and, during
+        // a fill, a file handle for nothing.
+        .setIdleTimeout(IDLE_TIMEOUT_SECONDS);
     return vertx.createHttpServer(options).requestHandler(api.router()).listen()
         .onSuccess(s -> server = s);
   }

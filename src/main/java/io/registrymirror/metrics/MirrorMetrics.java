@@ -48,10 +48,6 @@ public final class MirrorMetrics {
     }
   }
 
-  public MeterRegistry registry() {
-    return registry;
-  }
-
   public void request(Kind kind, Result result) {
     requestCounter(kind, result).increment();
   }

@@ -7,6 +7,7 @@ import io.registrymirror.metrics.MirrorMetrics;
 import io.registrymirror.oci.Digest;
 import io.registrymirror.store.BlobFill;
 import io.registrymirror.store.BlobStore;
+import io.registrymirror.upstream.SingleFlight;
 import io.registrymirror.upstream.UpstreamClient;
 import io.vertx.core.Future;
 import io.vertx.core.Promise;
@@ -33,27 +34,33 @@ public final class BlobService {
     this.metrics = metrics;
   }
 
-  /** The blob's size without fetching it: from the cache, a running fill, or an upstream HEAD. */
+  /** An upstream fetch in progress, and the request it is made for. */
+  private record Flight(Target target, Promise<BlobFill> fill) {}
+
+  /**
+   * The blob's size without fetching it: from the cache, a running fill, or an upstream HEAD.
+   * -1 when upstream does not say.
+   */
   public Future<Long> stat(Target target, Digest digest) {
     Long size = store.size(digest);
     if (size != null) {
       return Future.succeededFuture(size);
     }
     Flight flight = fills.get(digest);
-    if (flight != null && flight.fill().future().succeeded()
-        && flight.fill().future().result().expectedSize() >= 0) {
-      return Future.succeededFuture(flight.fill().future().result().expectedSize());
+    Future<BlobFill> fill = flight == null ? null : flight.fill().future();
+    if (fill != null && fill.succeeded() && fill.result().expectedSize() >= 0) {
+      return Future.succeededFuture(fill.result().expectedSize());
     }
     return target.upstream().headBlob(target.name(), digest);
+  }
+
+  public boolean isCached(Digest digest) {
+    return store.size(digest) != null;
   }
 
   /** Drops a blob from the index after its file went missing, so that it is fetched again. */
   public void forget(Digest digest) {
     store.forget(digest);
-  }
-
-  public boolean isCached(Digest digest) {
-    return store.size(digest) != null;
   }
 
   /** Opens the blob for reading, joining or starting a fill on a miss. */
@@ -67,12 +74,12 @@ public final class BlobService {
     Flight ours = new Flight(target, Promise.promise());
     Flight flight = fills.computeIfAbsent(digest, d -> store.size(d) != null ? null : ours);
     if (flight == null) {
-      return Future.succeededFuture(cached(digest));
+      return open(target, digest);
     }
     if (flight == ours) {
       start(ours, digest);
     }
-    return flight.fill().future().compose(f -> {
+    Future<BlobSource> source = flight.fill().future().compose(f -> {
       if (f.retain()) {
         return Future.succeededFuture(new BlobSource.Filling(f));
       }
@@ -80,55 +87,52 @@ public final class BlobService {
       return done != null ? Future.succeededFuture(done)
           : Future.failedFuture(OciError.UNAVAILABLE.exception("fetching " + digest + " from upstream failed"));
     }, err -> {
-      // Upstream scopes blobs by repository: a fetch joined through another repository may
-      // fail there and still succeed through this one.
-      if (!flight.target().name().equals(target.name()) && err instanceof RegistryException e
+      // Upstream scopes blobs by repository: a fetch joined through another repository (or
+      // registry) may fail there and still succeed through this one.
+      if (!flight.target().equals(target) && err instanceof RegistryException e
           && e.error() == OciError.BLOB_UNKNOWN) {
         fills.remove(digest, flight);
         return open(target, digest);
       }
       return Future.failedFuture(err);
     });
+    return SingleFlight.onCallerContext(source);
   }
-
-  /**
-   * Stops every fetch in progress and waits until each has cleaned up after itself (or, if
-   * already verified, installed its blob): nothing is left half-written behind a shutdown.
-   */
-  public Future<Void> close() {
-    List<Future<Void>> done = new ArrayList<>();
-    for (Flight flight : fills.values()) {
-      done.add(flight.fill().future()
-          .compose(f -> {
-            f.abort(OciError.UNAVAILABLE.exception("the mirror is shutting down"));
-            return f.completion();
-          })
-          .otherwiseEmpty());
-    }
-    return Future.all(done).mapEmpty();
-  }
-
-  /** An upstream fetch in progress, and the request it is made for. */
-  private record Flight(Target target, Promise<BlobFill> fill) {}
 
   private BlobSource cached(Digest digest) {
     Long size = store.size(digest);
     return size == null ? null : new BlobSource.Cached(store.file(digest), size);
   }
 
+  /**
+   * The cache file exists before the upstream request is sent, so that the response can be
+   * piped into it the moment its headers arrive: a response left without a reader, even
+   * briefly, could lose its end or its error and hang the fill.
+   */
   private void start(Flight flight, Digest digest) {
     Target target = flight.target();
     Future<BlobFill> fill = flight.fill().future();
     fill.onFailure(err -> fills.remove(digest, flight));
     fill.onSuccess(f -> f.completion().onComplete(r -> fills.remove(digest, flight)));
     long started = System.nanoTime();
-    target.upstream().getBlob(target.name(), digest).compose(resp ->
-        store.create(digest, UpstreamClient.contentLength(resp))
-            .onFailure(e -> resp.request().reset())
-            .map(f -> {
+    store.create(digest)
+        .recover(err -> {
+          LOG.error("cache.write.failed", err, "digest", digest);
+          return Future.failedFuture(OciError.UNAVAILABLE.exception("the cache cannot store " + digest, err));
+        })
+        .compose(f -> target.upstream().getBlob(target.name(), digest)
+            .map(resp -> {
+              long length = UpstreamClient.contentLength(resp);
+              if (length == 0 && !digest.matches(new byte[0])) {
+                // Nothing would be left to hold back: refuse before any client sees headers.
+                resp.request().reset();
+                throw OciError.UNAVAILABLE.exception("upstream sent an empty body for " + digest);
+              }
+              f.expect(length);
               pipe(target, resp, f, started);
               return f;
-            }))
+            })
+            .onFailure(f::abort))
         .onComplete(flight.fill());
   }
 
@@ -151,5 +155,22 @@ public final class BlobService {
             target.name(), "digest", fill.digest(), "ms", ms, "error", r.cause().getMessage());
       }
     });
+  }
+
+  /**
+   * Stops every fetch in progress and waits until each has cleaned up after itself (or, if
+   * already verified, installed its blob): nothing is left half-written behind a shutdown.
+   */
+  public Future<Void> close() {
+    List<Future<Void>> done = new ArrayList<>();
+    for (Flight flight : fills.values()) {
+      done.add(flight.fill().future()
+          .compose(f -> {
+            f.abort(OciError.UNAVAILABLE.exception("the mirror is shutting down"));
+            return f.completion();
+          })
+          .otherwiseEmpty());
+    }
+    return Future.all(done).mapEmpty();
   }
 }

@@ -22,7 +22,8 @@ public final class ManifestService {
 
   private final ManifestStore store;
   private final TagResolver tags;
-  private final SingleFlight<Digest, Manifest> fetches = new SingleFlight<>();
+  /** Keyed by repository too: upstream may know a digest in one repository and not another. */
+  private final SingleFlight<String, Manifest> fetches = new SingleFlight<>();
 
   public ManifestService(ManifestStore store, TagResolver tags) {
     this.store = store;
@@ -78,9 +79,9 @@ public final class ManifestService {
         : fetch(target, digest, accept).map(m -> new ManifestAnswer(describe(m), m, Result.MISS)));
   }
 
-  /** One upstream GET per digest, however many clients ask at once; verified, then stored. */
+  /** One upstream GET per manifest, however many clients ask at once; verified, then stored. */
   private Future<Manifest> fetch(Target target, Digest digest, AcceptedTypes accept) {
-    return fetches.run(digest, () -> target.upstream()
+    return fetches.run(target + "@" + digest, () -> target.upstream()
         .getManifest(target.name(), new Reference.ByDigest(digest), accept.upstreamHeaderForDigest())
         .compose(m -> store.put(m).map(m)));
   }

@@ -22,10 +22,6 @@ public final class Upstreams {
     this.fallback = clients.stream().filter(c -> c.config().isDefault()).findFirst().orElse(null);
   }
 
-  public Collection<UpstreamClient> all() {
-    return byName.values();
-  }
-
   /**
    * Routes by containerd's {@code ns} parameter first, then by a registry name as the first path
    * component ({@code /v2/ghcr.io/owner/repo/...}), then to the default upstream. A registry

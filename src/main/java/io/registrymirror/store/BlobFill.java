@@ -34,8 +34,9 @@ import java.util.concurrent.RejectedExecutionException;
  * truncated or corrupt upstream body can therefore never be received as complete. Only a
  * verified file is renamed to its digest path; anything else is deleted.
  *
- * <p>The write side runs on the context of the request that started the fill; readers may be on
- * any event loop, so the state they share is guarded by this object's lock.
+ * <p>The write side runs on the context of the request that started the fill (the writer
+ * context); readers may be on any event loop, so the state they share is guarded by this
+ * object's lock, and every reader is woken on its own context.
  */
 public final class BlobFill implements WriteStream<Buffer> {
 
@@ -47,15 +48,16 @@ public final class BlobFill implements WriteStream<Buffer> {
   private record Waiter(Context context, Promise<Void> promise) {}
 
   private final Vertx vertx;
+  private final Context writer;
   private final BlobStore store;
   private final Digest digest;
-  private final long expectedSize;
   private final Path tmp;
   private final FileChannel channel;
   private final MessageDigest hash;
   private final Promise<Void> done = Promise.promise();
+  private volatile long expectedSize = -1;
 
-  // Write side, confined to the writer's context.
+  // Write side, confined to the writer context.
   private final ArrayDeque<Buffer> pending = new ArrayDeque<>();
   private long queuedBytes;
   private boolean flushing;
@@ -69,11 +71,11 @@ public final class BlobFill implements WriteStream<Buffer> {
   private int refs = 1; // the writer's own reference
   private final List<Waiter> waiters = new ArrayList<>();
 
-  BlobFill(Vertx vertx, BlobStore store, Digest digest, long expectedSize, Path tmp, FileChannel channel) {
+  BlobFill(Vertx vertx, Context writer, BlobStore store, Digest digest, Path tmp, FileChannel channel) {
     this.vertx = vertx;
+    this.writer = writer;
     this.store = store;
     this.digest = digest;
-    this.expectedSize = expectedSize;
     this.tmp = tmp;
     this.channel = channel;
     this.hash = digest.algorithm().newMessageDigest();
@@ -81,6 +83,11 @@ public final class BlobFill implements WriteStream<Buffer> {
 
   public Digest digest() {
     return digest;
+  }
+
+  /** Records the length upstream announced, once its response headers are in. */
+  public void expect(long size) {
+    expectedSize = size;
   }
 
   /** The length upstream announced, or -1 when it sent none. */
@@ -103,7 +110,7 @@ public final class BlobFill implements WriteStream<Buffer> {
   /**
    * Takes a reference for a reader, keeping the file open until {@link #release()}.
    *
-   * @return false when the fill has already finished and closed its file, in which case the
+   * @return false when the fill has failed, or finished and closed its file, in which case the
    *     blob is either in the store or gone
    */
   public synchronized boolean retain() {
@@ -140,28 +147,50 @@ public final class BlobFill implements WriteStream<Buffer> {
     }
   }
 
+  public synchronized boolean isVerified() {
+    return state == State.VERIFIED || state == State.COMMITTED;
+  }
+
   /**
-   * Reads up to {@code max} bytes at {@code position} into {@code dst}, waiting until they have
-   * been written. Succeeds with the number of bytes read, 0 at the end of a verified blob; fails
-   * if the fill fails. The caller must hold a reference, and owns {@code dst}.
+   * How many bytes can be read at {@code position}, waiting until there is at least one.
+   * Succeeds with 0 at the end of a verified blob; fails if the fill fails.
    */
-  public Future<Integer> read(long position, ByteBuf dst, int max) {
-    long available;
+  public Future<Long> available(long position) {
     synchronized (this) {
       if (state == State.FAILED) {
         return Future.failedFuture(failure);
       }
-      available = readableLimit() - position;
-      if (available <= 0) {
-        if (state != State.FILLING) {
-          return Future.succeededFuture(0);
-        }
-        Promise<Void> wake = Promise.promise();
-        waiters.add(new Waiter(vertx.getOrCreateContext(), wake));
-        return wake.future().compose(v -> read(position, dst, max));
+      long n = readableLimit() - position;
+      if (n > 0 || state != State.FILLING) {
+        return Future.succeededFuture(Math.max(0, n));
       }
     }
-    int n = (int) Math.min(max, available);
+    return awaitChange().compose(v -> available(position));
+  }
+
+  /**
+   * Completes, on the caller's context, at the next progress or change of state; at once if the
+   * fill has already ended. Fails if the fill fails.
+   */
+  public Future<Void> awaitChange() {
+    synchronized (this) {
+      if (state == State.FAILED) {
+        return Future.failedFuture(failure);
+      }
+      if (state == State.FILLING) {
+        Promise<Void> wake = Promise.promise();
+        waiters.add(new Waiter(vertx.getOrCreateContext(), wake));
+        return wake.future();
+      }
+    }
+    return Future.succeededFuture();
+  }
+
+  /**
+   * Reads exactly {@code n} bytes at {@code position} into {@code dst}, which the caller owns;
+   * {@link #available} must have said they are there. The caller must hold a reference.
+   */
+  public Future<Void> read(long position, ByteBuf dst, int n) {
     return vertx.executeBlocking(() -> {
       int read = 0;
       while (read < n) {
@@ -171,7 +200,7 @@ public final class BlobFill implements WriteStream<Buffer> {
         }
         read += r;
       }
-      return read;
+      return null;
     }, false);
   }
 
@@ -268,21 +297,22 @@ public final class BlobFill implements WriteStream<Buffer> {
   }
 
   private void verify() {
-    long size;
-    synchronized (this) {
-      size = written;
-    }
-    if (expectedSize >= 0 && size != expectedSize) {
-      abort(OciError.BLOB_UNKNOWN.exception(
-          "upstream sent " + size + " bytes of " + expectedSize + " for " + digest));
+    long size = written();
+    long expected = expectedSize;
+    if (expected >= 0 && size != expected) {
+      abort(OciError.UNAVAILABLE.exception(
+          "upstream sent " + size + " bytes of " + expected + " for " + digest));
       return;
     }
     Digest actual = Digest.finish(digest.algorithm(), hash.digest());
     if (!actual.equals(digest)) {
-      abort(OciError.DIGEST_INVALID.exception("upstream content for " + digest + " hashed to " + actual));
+      abort(OciError.UNAVAILABLE.exception("upstream content for " + digest + " hashed to " + actual));
       return;
     }
     synchronized (this) {
+      if (state != State.FILLING) {
+        return;
+      }
       state = State.VERIFIED;
     }
     wakeReaders();
@@ -300,24 +330,31 @@ public final class BlobFill implements WriteStream<Buffer> {
   }
 
   /**
-   * Fails the fill: readers fail (their clients are cut off), and the file is deleted. A fill
-   * already verified is left to finish installing its file: it has nothing left to fail.
+   * Fails the fill, from any thread: readers fail (their clients are cut off), and the file is
+   * deleted. A fill already verified is left to finish installing its file.
    */
   public void abort(Throwable cause) {
-    synchronized (this) {
-      if (state != State.FILLING) {
-        return;
+    writer.runOnContext(v -> {
+      synchronized (this) {
+        if (state != State.FILLING) {
+          return;
+        }
       }
-    }
-    fail(cause);
+      fail(cause);
+    });
   }
 
+  /** Runs on the writer context. */
   private void fail(Throwable cause) {
     synchronized (this) {
+      if (state == State.FAILED) {
+        return;
+      }
       state = State.FAILED;
       failure = cause;
     }
     pending.clear();
+    queuedBytes = 0;
     wakeReaders();
     store.discard(tmp);
     release();
@@ -337,8 +374,19 @@ public final class BlobFill implements WriteStream<Buffer> {
       woken = new ArrayList<>(waiters);
       waiters.clear();
     }
+    Throwable failed = failure();
     for (Waiter w : woken) {
-      w.context().runOnContext(v -> w.promise().complete());
+      w.context().runOnContext(v -> {
+        if (failed == null) {
+          w.promise().complete();
+        } else {
+          w.promise().fail(failed);
+        }
+      });
     }
+  }
+
+  private synchronized Throwable failure() {
+    return failure;
   }
 }

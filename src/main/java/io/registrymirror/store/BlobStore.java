@@ -2,6 +2,7 @@ package io.registrymirror.store;
 
 import io.registrymirror.metrics.EventLog;
 import io.registrymirror.oci.Digest;
+import io.vertx.core.Context;
 import io.vertx.core.Future;
 import io.vertx.core.Vertx;
 import java.io.IOException;
@@ -92,12 +93,16 @@ public final class BlobStore {
     sizes.remove(digest);
   }
 
-  /** Starts writing a blob: an empty temporary file, to be verified and installed by the fill. */
-  public Future<BlobFill> create(Digest digest, long expectedSize) {
+  /**
+   * Starts writing a blob: an empty temporary file, to be filled, verified and installed by the
+   * returned fill, whose writer context is the caller's.
+   */
+  public Future<BlobFill> create(Digest digest) {
+    Context writer = vertx.getOrCreateContext();
     return vertx.executeBlocking(() -> {
       Path tmp = Files.createTempFile(layout.tmp(), digest.hex().substring(0, 12) + "-", ".part");
       FileChannel channel = FileChannel.open(tmp, StandardOpenOption.READ, StandardOpenOption.WRITE);
-      return new BlobFill(vertx, this, digest, expectedSize, tmp, channel);
+      return new BlobFill(vertx, writer, this, digest, tmp, channel);
     });
   }
 

@@ -10,7 +10,6 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
-import java.nio.file.StandardCopyOption;
 import java.util.Arrays;
 import java.util.Optional;
 
@@ -86,13 +85,10 @@ public final class ManifestStore {
       if (Files.exists(target)) {
         return null;
       }
-      Files.createDirectories(target.getParent());
-      Path tmp = Files.createTempFile(layout.tmp(), "manifest-", ".part");
       byte[] head = (m.mediaType() + "\n").getBytes(StandardCharsets.UTF_8);
       byte[] all = Arrays.copyOf(head, head.length + m.body().length);
       System.arraycopy(m.body(), 0, all, head.length, m.body().length);
-      Files.write(tmp, all);
-      Files.move(tmp, target, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
+      AtomicFiles.write(layout, target, all);
       return null;
     }, false);
   }

@@ -1,5 +1,6 @@
 package io.registrymirror.tags;
 
+import io.registrymirror.store.AtomicFiles;
 import io.registrymirror.store.CacheLayout;
 import io.vertx.core.Future;
 import io.vertx.core.Vertx;
@@ -8,7 +9,6 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
-import java.nio.file.StandardCopyOption;
 import java.util.Map;
 import java.util.Optional;
 import java.util.concurrent.ConcurrentHashMap;
@@ -56,10 +56,7 @@ public final class TagStore {
     memory.put(key, record);
     Path file = layout.tag(key.upstream(), key.name(), key.tag());
     return vertx.executeBlocking(() -> {
-      Files.createDirectories(file.getParent());
-      Path tmp = Files.createTempFile(layout.tmp(), "tag-", ".part");
-      Files.writeString(tmp, record.toJson().encode(), StandardCharsets.UTF_8);
-      Files.move(tmp, file, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
+      AtomicFiles.write(layout, file, record.toJson().encode().getBytes(StandardCharsets.UTF_8));
       return null;
     }, false);
   }

@@ -24,6 +24,9 @@ final class TokenAuthenticator {
   /** Tokens without {@code expires_in} last 60 s, and clients treat anything shorter as 60 s. */
   private static final long MIN_LIFETIME_SECONDS = 60;
 
+  /** A token is renewed at least daily, whatever lifetime it claims. */
+  private static final long MAX_LIFETIME_SECONDS = 24 * 3600;
+
   private record Token(String header, long expiresAtNanos) {}
 
   private final HttpClient http;
@@ -122,7 +125,8 @@ final class TokenAuthenticator {
           if (token == null || token.isEmpty()) {
             throw unavailable("its token service sent no token");
           }
-          long lifetime = Math.max(MIN_LIFETIME_SECONDS, json.getLong("expires_in", 0L));
+          long lifetime = Math.min(MAX_LIFETIME_SECONDS,
+              Math.max(MIN_LIFETIME_SECONDS, json.getLong("expires_in", 0L)));
           // Renew a little early, so that a token never expires between check and use.
           long margin = Math.min(30, lifetime / 5);
           String header = "Bearer " + token;

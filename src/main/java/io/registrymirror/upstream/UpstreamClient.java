@@ -86,7 +86,7 @@ public final class UpstreamClient {
     return send(HttpMethod.GET, name, "/manifests/" + ref, headers).compose(resp -> {
       long length = parseLength(resp.getHeader(HttpHeaders.CONTENT_LENGTH));
       if (resp.statusCode() != 200) {
-        return readBody(resp, 64 * 1024).recover(e -> Future.succeededFuture(null))
+        return readBody(resp, 64 * 1024, OciError.UNAVAILABLE).recover(e -> Future.succeededFuture(null))
             .map(body -> { throw failure(resp, body, OciError.MANIFEST_UNKNOWN); });
       }
       String type = MediaTypes.bare(resp.getHeader(HttpHeaders.CONTENT_TYPE));
@@ -96,7 +96,7 @@ public final class UpstreamClient {
         resp.request().reset();
         return Future.failedFuture(e);
       }
-      return readBody(resp, Manifest.MAX_SIZE).map(body -> {
+      return readBody(resp, Manifest.MAX_SIZE, OciError.MANIFEST_INVALID).map(body -> {
         byte[] bytes = body.getBytes();
         String mediaType = type.isEmpty() ? typeFromBody(body) : type;
         refuseUnservable(mediaType, bytes.length);
@@ -119,7 +119,7 @@ public final class UpstreamClient {
           if (resp.statusCode() == 200) {
             return Future.succeededFuture(resp);
           }
-          return readBody(resp, 64 * 1024).recover(e -> Future.succeededFuture(null))
+          return readBody(resp, 64 * 1024, OciError.UNAVAILABLE).recover(e -> Future.succeededFuture(null))
               .map(body -> { throw failure(resp, body, OciError.BLOB_UNKNOWN); });
         });
   }
@@ -142,7 +142,7 @@ public final class UpstreamClient {
   public Future<Passthrough> fetch(RepositoryName name, String pathAndQuery, int maxBytes) {
     return send(HttpMethod.GET, name, pathAndQuery, MultiMap.caseInsensitiveMultiMap()
             .set(HttpHeaders.ACCEPT, "application/json, application/vnd.oci.image.index.v1+json"))
-        .compose(resp -> readBody(resp, maxBytes)
+        .compose(resp -> readBody(resp, maxBytes, OciError.UNAVAILABLE)
             .map(body -> new Passthrough(resp.statusCode(), resp.headers(), body)));
   }
 
@@ -196,10 +196,8 @@ public final class UpstreamClient {
               return Future.failedFuture(OciError.UNAVAILABLE.exception(
                   "upstream " + name() + " redirected more than " + MAX_REDIRECTS + " times"));
             }
-            URI next;
-            try {
-              next = url.resolve(location);
-            } catch (IllegalArgumentException e) {
+            URI next = resolve(url, location);
+            if (next == null) {
               return Future.failedFuture(OciError.UNAVAILABLE.exception(
                   "upstream " + name() + " redirected to an invalid location"));
             }
@@ -207,6 +205,17 @@ public final class UpstreamClient {
           }
           return Future.succeededFuture(resp);
         });
+  }
+
+  /** A redirect target, or null unless it is an absolute http(s) URL with a host. */
+  private static URI resolve(URI base, String location) {
+    try {
+      URI next = base.resolve(location.trim());
+      boolean web = "http".equalsIgnoreCase(next.getScheme()) || "https".equalsIgnoreCase(next.getScheme());
+      return web && next.getHost() != null ? next : null;
+    } catch (IllegalArgumentException e) {
+      return null;
+    }
   }
 
   private static boolean isRedirect(int status) {
@@ -225,13 +234,15 @@ public final class UpstreamClient {
 
   // ---- bodies and errors ----
 
-  /** Reads a paused response's body, failing (and dropping the connection) beyond {@code max}. */
-  static Future<Buffer> readBody(HttpClientResponse resp, int max) {
+  /**
+   * Reads a paused response's body, failing with {@code tooLarge} (and dropping the connection)
+   * beyond {@code max} bytes.
+   */
+  private static Future<Buffer> readBody(HttpClientResponse resp, int max, OciError tooLarge) {
     long length = parseLength(resp.getHeader(HttpHeaders.CONTENT_LENGTH));
     if (length > max) {
       resp.request().reset();
-      return Future.failedFuture(OciError.MANIFEST_INVALID.exception(
-          "upstream response exceeds " + max + " bytes"));
+      return Future.failedFuture(tooLarge.exception("upstream response exceeds " + max + " bytes"));
     }
     Promise<Buffer> promise = Promise.promise();
     Buffer body = Buffer.buffer(length > 0 ? (int) length : 1024);
@@ -239,7 +250,7 @@ public final class UpstreamClient {
       if (body.length() + chunk.length() > max) {
         resp.handler(null);
         resp.request().reset();
-        promise.tryFail(OciError.MANIFEST_INVALID.exception("upstream response exceeds " + max + " bytes"));
+        promise.tryFail(tooLarge.exception("upstream response exceeds " + max + " bytes"));
       } else {
         body.appendBuffer(chunk);
       }

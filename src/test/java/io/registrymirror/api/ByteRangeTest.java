@@ -28,8 +28,25 @@ class ByteRangeTest {
     assertThat(ByteRange.parse("bytes=0-9,20-29", 100)).isNull();
   }
 
+  @Test
+  void otherUnitsAreIgnored() {
+    assertThat(ByteRange.parse("items=0-1", 100)).isNull();
+    ByteRange.validate("items=0-1");
+  }
+
+  @Test
+  void syntaxIsCheckedBeforeTheSizeIsKnown() {
+    ByteRange.validate("bytes=5000-");
+    ByteRange.validate("bytes=0-9,20-29");
+    assertThatThrownBy(() -> ByteRange.validate("bytes=9-5"))
+        .isInstanceOfSatisfying(RegistryException.class, e -> {
+          assertThat(e.error()).isEqualTo(OciError.RANGE_INVALID);
+          assertThat(e.headers().contains("Content-Range")).isFalse();
+        });
+  }
+
   @ParameterizedTest
-  @ValueSource(strings = {"bytes=", "bytes=a-b", "bytes=5", "bytes=9-5", "items=0-1", "bytes=100-",
+  @ValueSource(strings = {"bytes=", "bytes=a-b", "bytes=5", "bytes=9-5", "bytes=100-",
       "bytes=-0", "bytes=1-2-3", "bytes=0-9,x", "bytes=0-99999999999999999999", "bytes=+1-2"})
   void rejectsWithRangeInvalid(String header) {
     assertThatThrownBy(() -> ByteRange.parse(header, 100))

@@ -16,6 +16,7 @@ import java.time.Duration;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
+import java.util.Map;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
@@ -166,26 +167,69 @@ class BlobFillTest extends MirrorTestBase {
     assertThat(first.statusCode()).isEqualTo(200);
     assertThat(first.headers().firstValueAsLong("Content-Length")).hasValue(LARGE);
 
-    // Upstream has sent only its first 8 MiB: a range inside them is answered right away.
-    HttpResponse<byte[]> early = mirror.get("/v2/big/blob/blobs/" + large, "Range", "bytes=4096-8191");
+    // Upstream has sent only its first 8 MiB. A range inside them gets its headers and all but
+    // its last byte at once; the last byte waits until the whole blob is verified.
+    HttpResponse<InputStream> early = mirror.open("/v2/big/blob/blobs/" + large, "Range", "bytes=4096-8191");
     assertThat(early.statusCode()).isEqualTo(206);
     assertThat(early.headers().firstValue("Content-Range")).hasValue("bytes 4096-8191/" + LARGE);
-    assertThat(early.body()).isEqualTo(slice(4096, 8191));
-    assertThat(release).isNotDone();
-
-    // A range beyond them waits for the bytes, then gets them.
+    assertThat(early.body().readNBytes(4095)).isEqualTo(slice(4096, 8190));
+    // A range beyond them waits for its bytes.
     ExecutorService client = Executors.newSingleThreadExecutor();
     try {
       Future<HttpResponse<byte[]>> late = client.submit(() ->
           mirror.get("/v2/big/blob/blobs/" + large, "Range", "bytes=" + (LARGE - 1000) + "-"));
+      assertThat(release).isNotDone();
       release.complete(null);
       assertThat(late.get().statusCode()).isEqualTo(206);
       assertThat(late.get().body()).isEqualTo(slice(LARGE - 1000, LARGE - 1));
     } finally {
       client.shutdownNow();
     }
+    assertThat(early.body().readAllBytes()).isEqualTo(slice(8191, 8191));
     assertThat(MirrorUnderTest.drain(first).complete(LARGE, large)).isTrue();
     assertThat(upstream.count("GET", BLOBS)).isEqualTo(1);
+  }
+
+  @Test
+  void aRangeOfACorruptBlobNeverCompletes() {
+    // The flipped byte lies far beyond the range: only the whole blob's digest can tell.
+    upstream.fault(matching("GET", BLOBS), Fault.flipByte(LARGE - 10), 1);
+    Received part = mirror.fetch("/v2/big/blob/blobs/" + large, "Range", "bytes=0-99");
+    assertThat(part.error()).isNotNull();
+    assertThat(part.bytes()).isLessThan(100);
+    assertNothingCached();
+  }
+
+  @Test
+  void anEmptyBodyForANonEmptyBlobNeverCompletes() {
+    upstream.fault(matching("GET", BLOBS), Fault.status(200, "", Map.of("Content-Type", "application/octet-stream")), 1);
+    HttpResponse<byte[]> got = mirror.get("/v2/big/blob/blobs/" + large);
+    assertThat(got.statusCode()).isEqualTo(503);
+    assertNothingCached();
+  }
+
+  @Test
+  void aConnectionLostRightAfterTheHeadersLeavesNothingBehind() {
+    upstream.fault(matching("GET", BLOBS), Fault.cutAfter(0), 1);
+    Received got = mirror.fetch("/v2/big/blob/blobs/" + large);
+    assertThat(got.complete(LARGE, large)).isFalse();
+    assertNothingCached();
+    // The failed fetch is forgotten: the next request fetches again and succeeds.
+    assertThat(mirror.fetch("/v2/big/blob/blobs/" + large).complete(LARGE, large)).isTrue();
+  }
+
+  @Test
+  void aMalformedRangeIsRefusedBeforeAnythingIsFetched() {
+    HttpResponse<byte[]> r = mirror.get("/v2/big/blob/blobs/" + large, "Range", "bytes=9-5");
+    assertThat(r.statusCode()).isEqualTo(416);
+    assertThat(upstream.seen()).isEmpty();
+  }
+
+  @Test
+  void anUnsatisfiableRangeOnABlobBeingFetchedIsRefused() {
+    HttpResponse<byte[]> r = mirror.get("/v2/big/blob/blobs/" + large, "Range", "bytes=" + (LARGE + 5) + "-");
+    assertThat(r.statusCode()).isEqualTo(416);
+    assertThat(r.headers().firstValue("Content-Range")).hasValue("bytes */" + LARGE);
   }
 
   @Test
