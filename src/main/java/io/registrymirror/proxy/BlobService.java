@@ -11,7 +11,9 @@ import io.registrymirror.upstream.SingleFlight;
 import io.registrymirror.upstream.UpstreamClient;
 import io.vertx.core.Future;
 import io.vertx.core.Promise;
+import io.vertx.core.http.HttpClientRequest;
 import io.vertx.core.http.HttpClientResponse;
+import io.vertx.core.http.HttpHeaders;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
@@ -24,6 +26,9 @@ import java.util.concurrent.ConcurrentHashMap;
 public final class BlobService {
 
   private static final EventLog LOG = EventLog.of(BlobService.class);
+
+  /** How many times one fill asks upstream for the rest of a transfer that broke off. */
+  private static final int RESUMES = 3;
 
   private final BlobStore store;
   private final MirrorMetrics metrics;
@@ -138,7 +143,8 @@ public final class BlobService {
 
   private void pipe(Target target, HttpClientResponse resp, BlobFill fill, long started) {
     metrics.fillStarted();
-    resp.pipe().endOnFailure(false).to(fill).onFailure(fill::abort);
+    HttpClientRequest[] current = {resp.request()};
+    transfer(target, resp, fill, validator(resp), RESUMES, current);
     fill.completion().onComplete(r -> {
       long ms = (System.nanoTime() - started) / 1_000_000;
       if (r.succeeded()) {
@@ -149,12 +155,47 @@ public final class BlobService {
             "digest", fill.digest(), "bytes", size, "ms", ms);
       } else {
         // Stop the transfer if the fill failed on our side (disk, digest) while it still runs.
-        resp.request().reset();
+        current[0].reset();
         metrics.fillEnded(false, 0);
         LOG.warn("blob.fill.failed", "upstream", target.upstream().name(), "repository",
             target.name(), "digest", fill.digest(), "ms", ms, "error", r.cause().getMessage());
       }
     });
+  }
+
+  /**
+   * Pipes one upstream response into the fill. When it breaks off, the rest is asked for with a
+   * Range request, a bounded number of times, so that clients reading the fill see no error.
+   */
+  private void transfer(Target target, HttpClientResponse resp, BlobFill fill, String validator,
+      int resumesLeft, HttpClientRequest[] current) {
+    current[0] = resp.request();
+    resp.pipe().endOnFailure(false).to(fill).onFailure(err -> {
+      long offset = fill.received();
+      long size = fill.expectedSize();
+      if (resumesLeft == 0 || !fill.isFilling() || size < 0 || offset >= size) {
+        fill.abort(err);
+        return;
+      }
+      LOG.info("blob.fill.resuming", "upstream", target.upstream().name(), "digest", fill.digest(),
+          "offset", offset, "of", size, "error", err.getMessage());
+      target.upstream().getBlobFrom(target.name(), fill.digest(), offset, validator)
+          .onSuccess(rest -> transfer(target, rest, fill, validator, resumesLeft - 1, current))
+          .onFailure(resumeFailed -> fill.abort(err));
+    });
+  }
+
+  /**
+   * What {@code If-Range} can send back: a strong ETag, or Last-Modified. Without one the
+   * transfer is resumed anyway: the content is addressed by its digest, which is checked at the
+   * end, so a mismatched rest can only fail the fill, never corrupt the cache.
+   */
+  private static String validator(HttpClientResponse resp) {
+    String etag = resp.getHeader(HttpHeaders.ETAG);
+    if (etag != null && !etag.startsWith("W/")) {
+      return etag;
+    }
+    return resp.getHeader(HttpHeaders.LAST_MODIFIED);
   }
 
   /**

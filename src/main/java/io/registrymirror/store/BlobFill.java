@@ -59,6 +59,7 @@ public final class BlobFill implements WriteStream<Buffer> {
 
   // Write side, confined to the writer context.
   private final ArrayDeque<Buffer> pending = new ArrayDeque<>();
+  private long received;
   private long queuedBytes;
   private boolean flushing;
   private boolean ended;
@@ -98,6 +99,19 @@ public final class BlobFill implements WriteStream<Buffer> {
   /** Bytes written so far; the blob's size once the fill is complete. */
   public synchronized long written() {
     return written;
+  }
+
+  /**
+   * Bytes taken from upstream so far, written or still queued: where a resumed transfer must
+   * start. Writer context only.
+   */
+  public long received() {
+    return received;
+  }
+
+  /** Whether bytes are still expected: neither verified nor failed. */
+  public synchronized boolean isFilling() {
+    return state == State.FILLING;
   }
 
   /** Completes once the blob is verified and in the cache; fails when the fill fails. */
@@ -217,6 +231,7 @@ public final class BlobFill implements WriteStream<Buffer> {
       return Future.failedFuture("blob fill is closed");
     }
     pending.add(data);
+    received += data.length();
     queuedBytes += data.length();
     flush();
     return Future.succeededFuture();

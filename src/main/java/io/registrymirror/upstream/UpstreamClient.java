@@ -124,6 +124,28 @@ public final class UpstreamClient {
         });
   }
 
+  /**
+   * GETs the rest of a blob from {@code offset}, to resume a transfer that broke off. With a
+   * validator from the first response, upstream sends the rest only if the content is still
+   * the same ({@code If-Range}); anything but a 206 starting at {@code offset} fails.
+   */
+  public Future<HttpClientResponse> getBlobFrom(RepositoryName name, Digest digest, long offset,
+      String validator) {
+    MultiMap headers = MultiMap.caseInsensitiveMultiMap().set("Range", "bytes=" + offset + "-");
+    if (validator != null) {
+      headers.set("If-Range", validator);
+    }
+    return send(HttpMethod.GET, name, "/blobs/" + digest, headers).compose(resp -> {
+      String range = resp.getHeader(HttpHeaders.CONTENT_RANGE);
+      if (resp.statusCode() == 206 && range != null && range.startsWith("bytes " + offset + "-")) {
+        return Future.succeededFuture(resp);
+      }
+      resp.request().reset();
+      return Future.failedFuture(OciError.UNAVAILABLE.exception("upstream " + name()
+          + " cannot resume " + digest + " at " + offset + " (answered " + resp.statusCode() + ")"));
+    });
+  }
+
   /** HEADs a blob, for a client's HEAD on a blob the mirror does not hold: no fill starts. */
   public Future<Long> headBlob(RepositoryName name, Digest digest) {
     return send(HttpMethod.HEAD, name, "/blobs/" + digest, MultiMap.caseInsensitiveMultiMap())

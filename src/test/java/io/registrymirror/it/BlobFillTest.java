@@ -24,6 +24,8 @@ import java.util.concurrent.Future;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
 
 /**
  * The blob tee: streaming a miss while it fills the cache, sharing one upstream fetch, refusing
@@ -103,19 +105,37 @@ class BlobFillTest extends MirrorTestBase {
     assertThat(upstream.count("GET", "/v2/big/blob/blobs/.*")).isEqualTo(1);
   }
 
+  @ParameterizedTest(name = "cut at {0}%")
+  @ValueSource(ints = {1, 50, 99})
+  void aTransferThatBreaksOffIsResumedWithARange(int percent) {
+    long cut = LARGE * percent / 100;
+    upstream.fault(matching("GET", BLOBS), Fault.cutAfter(cut), 1);
+
+    Received got = mirror.fetch("/v2/big/blob/blobs/" + large);
+    assertThat(got.complete(LARGE, large)).as("the client sees no error").isTrue();
+    assertThat(upstream.count("GET", BLOBS)).isEqualTo(2);
+    var resume = upstream.seen().stream().filter(s -> s.uri().contains("/blobs/")).toList().get(1);
+    assertThat(resume.headers().get("Range")).isEqualTo("bytes=" + cut + "-");
+    // The reference registry sends an ETag: the rest is asked for only if it still matches.
+    assertThat(resume.headers().get("If-Range")).isEqualTo("\"" + large + "\"");
+    eventually(Duration.ofSeconds(10), () -> Files.exists(mirror.blobFile(large)), "the blob to be cached");
+  }
+
   @Test
-  void truncatedUpstreamBodyIsNeverCompleteAndNeverCached() {
-    upstream.fault(matching("GET", BLOBS), Fault.cutAfter(LARGE / 2), 1);
+  void aTransferThatKeepsBreakingOffIsNeverCompleteAndNeverCached() {
+    upstream.fault(matching("GET", BLOBS), Fault.cutAfter(1 << 20));
 
     Received got = mirror.fetch("/v2/big/blob/blobs/" + large);
     assertThat(got.complete(LARGE, large)).isFalse();
     assertThat(got.error()).as("the client sees a broken transfer").isNotNull();
     assertThat(got.bytes()).isLessThan(LARGE);
     assertNothingCached();
+    // A bounded number of tries: the first request and three resumes.
+    assertThat(upstream.count("GET", BLOBS)).isEqualTo(4);
 
-    // Nothing bad was remembered: the next request fetches again and succeeds.
+    // Nothing bad was remembered: once upstream behaves, the blob is fetched and served.
+    upstream.clearFaults();
     assertThat(mirror.fetch("/v2/big/blob/blobs/" + large).complete(LARGE, large)).isTrue();
-    assertThat(upstream.count("GET", BLOBS)).isEqualTo(2);
   }
 
   @Test
@@ -209,12 +229,13 @@ class BlobFillTest extends MirrorTestBase {
   }
 
   @Test
-  void aConnectionLostRightAfterTheHeadersLeavesNothingBehind() {
-    upstream.fault(matching("GET", BLOBS), Fault.cutAfter(0), 1);
+  void aConnectionLostRightAfterTheHeadersLeavesNoFillBehind() {
+    upstream.fault(matching("GET", BLOBS), Fault.cutAfter(0));
     Received got = mirror.fetch("/v2/big/blob/blobs/" + large);
     assertThat(got.complete(LARGE, large)).isFalse();
     assertNothingCached();
     // The failed fetch is forgotten: the next request fetches again and succeeds.
+    upstream.clearFaults();
     assertThat(mirror.fetch("/v2/big/blob/blobs/" + large).complete(LARGE, large)).isTrue();
   }
 
