@@ -4,6 +4,7 @@ import io.registrymirror.config.ConfigException;
 import io.registrymirror.config.ConfigLoader;
 import io.registrymirror.config.MirrorConfig;
 import io.registrymirror.metrics.LogFormatter;
+import io.registrymirror.metrics.ShutdownLogManager;
 import io.vertx.core.Vertx;
 import java.nio.file.Path;
 import java.util.concurrent.TimeUnit;
@@ -27,6 +28,8 @@ public final class Main {
   private Main() {}
 
   public static void main(String[] args) {
+    // Before anything touches java.util.logging, so that the manager is ours.
+    System.setProperty("java.util.logging.manager", ShutdownLogManager.class.getName());
     Path configFile = null;
     for (int i = 0; i < args.length; i++) {
       switch (args[i]) {
@@ -72,6 +75,7 @@ public final class Main {
     } catch (Exception e) {
       System.err.println("registry-mirror: unclean shutdown: " + e);
     }
+    ShutdownLogManager.flush();
   }
 
   private static void configureLogging() {
