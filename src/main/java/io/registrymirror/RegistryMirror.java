@@ -68,7 +68,7 @@ public final class RegistryMirror {
     BlobStore blobStore = new BlobStore(vertx, layout);
     ManifestStore manifestStore = new ManifestStore(vertx, layout);
     TagStore tagStore = new TagStore(vertx, layout);
-    BlobService blobs = new BlobService(blobStore, metrics);
+    BlobService blobs = new BlobService(vertx, blobStore, metrics);
     ManifestService manifests = new ManifestService(manifestStore, new TagResolver(tagStore, manifestStore));
     RegistryApi api = new RegistryApi(vertx, upstreams, blobs, manifests, metrics, prometheus, layout);
 

@@ -29,6 +29,7 @@ public final class ConfigLoader {
   public static final String ENV_CACHE_DIR = "MIRROR_CACHE_DIR";
 
   private static final Pattern DURATION = Pattern.compile("(\\d+)(ms|s|m|h|d)");
+  private static final Pattern SIZE = Pattern.compile("(\\d{1,12})(B|KiB|MiB|GiB)?");
   private static final Pattern REGISTRY_NAME =
       Pattern.compile("[a-z0-9](?:[a-z0-9.-]*[a-z0-9])?(?::[0-9]{1,5})?");
 
@@ -117,8 +118,7 @@ public final class ConfigLoader {
     if (defaults == 0 && out.size() == 1) {
       // A single upstream is the obvious target of requests that name no registry.
       UpstreamConfig only = out.values().iterator().next();
-      out.put(only.name(), new UpstreamConfig(only.name(), only.url(), true, only.tagTtl(),
-          only.connectTimeout(), only.idleTimeout()));
+      out.put(only.name(), only.asDefault());
     }
     return out;
   }
@@ -129,7 +129,8 @@ public final class ConfigLoader {
       throw new ConfigException(key, "not a registry name (like docker.io or ghcr.io)");
     }
     requireObject(node, key);
-    checkKeys(node, key + ".", Set.of("url", "default", "tagTtl", "connectTimeout", "idleTimeout"));
+    checkKeys(node, key + ".", Set.of("url", "default", "tagTtl", "connectTimeout", "idleTimeout",
+        "minRate", "rateWindow"));
     if (!node.has("url")) {
       throw new ConfigException(key + ".url", "missing");
     }
@@ -144,7 +145,9 @@ public final class ConfigLoader {
     return new UpstreamConfig(name, url, isDefault,
         duration(node, key, "tagTtl", UpstreamConfig.DEFAULT_TAG_TTL),
         duration(node, key, "connectTimeout", UpstreamConfig.DEFAULT_CONNECT_TIMEOUT),
-        duration(node, key, "idleTimeout", UpstreamConfig.DEFAULT_IDLE_TIMEOUT));
+        duration(node, key, "idleTimeout", UpstreamConfig.DEFAULT_IDLE_TIMEOUT),
+        size(node, key, "minRate", UpstreamConfig.DEFAULT_MIN_RATE),
+        duration(node, key, "rateWindow", UpstreamConfig.DEFAULT_RATE_WINDOW));
   }
 
   private static URI url(String key, String value) {
@@ -190,6 +193,27 @@ public final class ConfigLoader {
       throw new ConfigException(key, "must be more than zero");
     }
     return d;
+  }
+
+  /** A size such as {@code 0}, {@code 512B}, {@code 16KiB} or {@code 1MiB}. */
+  private static long size(JsonNode node, String parent, String field, long fallback) {
+    if (!node.has(field)) {
+      return fallback;
+    }
+    String key = parent + "." + field;
+    Matcher m = SIZE.matcher(text(node.get(field), key));
+    if (!m.matches()) {
+      throw new ConfigException(key, "not a size like 0, 512B, 16KiB or 1MiB: '"
+          + node.get(field).asText() + "'");
+    }
+    long n = Long.parseLong(m.group(1));
+    int shift = switch (m.group(2) == null ? "" : m.group(2)) {
+      case "KiB" -> 10;
+      case "MiB" -> 20;
+      case "GiB" -> 30;
+      default -> 0;
+    };
+    return n << shift;
   }
 
   private record HostPort(String host, int port) {}

@@ -13,6 +13,9 @@ import java.time.Duration;
  * @param connectTimeout bound on opening a connection
  * @param idleTimeout bound on waiting for response headers and between body chunks, so that a
  *     stalled upstream fails while a large blob that keeps flowing never does
+ * @param minRate bytes per second below which a blob transfer counts as stalled (0: never)
+ * @param rateWindow how long a transfer may stay below {@code minRate}: a drip that keeps the
+ *     idle timeout from firing is cut after this, and resumed
  */
 public record UpstreamConfig(
     String name,
@@ -20,15 +23,24 @@ public record UpstreamConfig(
     boolean isDefault,
     Duration tagTtl,
     Duration connectTimeout,
-    Duration idleTimeout) {
+    Duration idleTimeout,
+    long minRate,
+    Duration rateWindow) {
 
   public static final Duration DEFAULT_TAG_TTL = Duration.ofMinutes(1);
   public static final Duration DEFAULT_CONNECT_TIMEOUT = Duration.ofSeconds(10);
   public static final Duration DEFAULT_IDLE_TIMEOUT = Duration.ofSeconds(30);
+  public static final long DEFAULT_MIN_RATE = 16 * 1024;
+  public static final Duration DEFAULT_RATE_WINDOW = Duration.ofSeconds(30);
 
   public static UpstreamConfig dockerHub() {
     return new UpstreamConfig("docker.io", URI.create("https://registry-1.docker.io"), true,
-        DEFAULT_TAG_TTL, DEFAULT_CONNECT_TIMEOUT, DEFAULT_IDLE_TIMEOUT);
+        DEFAULT_TAG_TTL, DEFAULT_CONNECT_TIMEOUT, DEFAULT_IDLE_TIMEOUT, DEFAULT_MIN_RATE,
+        DEFAULT_RATE_WINDOW);
+  }
+
+  public UpstreamConfig asDefault() {
+    return new UpstreamConfig(name, url, true, tagTtl, connectTimeout, idleTimeout, minRate, rateWindow);
   }
 
   /** Docker Hub keeps official images under {@code library/}; clients may leave it out. */

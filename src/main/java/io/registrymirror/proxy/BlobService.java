@@ -11,6 +11,7 @@ import io.registrymirror.upstream.SingleFlight;
 import io.registrymirror.upstream.UpstreamClient;
 import io.vertx.core.Future;
 import io.vertx.core.Promise;
+import io.vertx.core.Vertx;
 import io.vertx.core.http.HttpClientRequest;
 import io.vertx.core.http.HttpClientResponse;
 import io.vertx.core.http.HttpHeaders;
@@ -30,11 +31,13 @@ public final class BlobService {
   /** How many times one fill asks upstream for the rest of a transfer that broke off. */
   private static final int RESUMES = 3;
 
+  private final Vertx vertx;
   private final BlobStore store;
   private final MirrorMetrics metrics;
   private final Map<Digest, Flight> fills = new ConcurrentHashMap<>();
 
-  public BlobService(BlobStore store, MirrorMetrics metrics) {
+  public BlobService(Vertx vertx, BlobStore store, MirrorMetrics metrics) {
+    this.vertx = vertx;
     this.store = store;
     this.metrics = metrics;
   }
@@ -145,6 +148,7 @@ public final class BlobService {
     metrics.fillStarted();
     HttpClientRequest[] current = {resp.request()};
     transfer(target, resp, fill, validator(resp), RESUMES, current);
+    watchRate(target, fill, current);
     fill.completion().onComplete(r -> {
       long ms = (System.nanoTime() - started) / 1_000_000;
       if (r.succeeded()) {
@@ -183,6 +187,30 @@ public final class BlobService {
           .onSuccess(rest -> transfer(target, rest, fill, validator, resumesLeft - 1, current))
           .onFailure(resumeFailed -> fill.abort(err));
     });
+  }
+
+  /**
+   * Cuts a transfer that stays below the upstream's minimum rate for a whole window: a drip
+   * keeps the idle timeout from ever firing, and would hold the fill and its clients for hours.
+   * The cut is resumed like any other break, so a transfer that speeds up again is kept.
+   */
+  private void watchRate(Target target, BlobFill fill, HttpClientRequest[] current) {
+    long window = target.upstream().config().rateWindow().toMillis();
+    long minBytes = target.upstream().config().minRate() * window / 1000;
+    if (minBytes <= 0) {
+      return;
+    }
+    long[] last = {fill.received()};
+    long timer = vertx.setPeriodic(window, id -> {
+      long now = fill.received();
+      if (fill.isFilling() && now < fill.expectedSize() && now - last[0] < minBytes) {
+        LOG.warn("blob.transfer.slow", "upstream", target.upstream().name(), "digest", fill.digest(),
+            "bytes", now - last[0], "ms", window);
+        current[0].reset();
+      }
+      last[0] = now;
+    });
+    fill.completion().onComplete(r -> vertx.cancelTimer(timer));
   }
 
   /**

@@ -47,6 +47,8 @@ class ConfigLoaderTest {
             url: https://ghcr.io/
             connectTimeout: 3s
             idleTimeout: 500ms
+            minRate: 64KiB
+            rateWindow: 10s
         """);
     MirrorConfig c = ConfigLoader.load(file, Map.of());
     assertThat(c.host()).isEqualTo("127.0.0.1");
@@ -59,6 +61,9 @@ class ConfigLoaderTest {
     assertThat(ghcr.connectTimeout()).isEqualTo(Duration.ofSeconds(3));
     assertThat(ghcr.idleTimeout()).isEqualTo(Duration.ofMillis(500));
     assertThat(ghcr.tagTtl()).isEqualTo(UpstreamConfig.DEFAULT_TAG_TTL);
+    assertThat(ghcr.minRate()).isEqualTo(64 * 1024);
+    assertThat(ghcr.rateWindow()).isEqualTo(Duration.ofSeconds(10));
+    assertThat(c.upstreams().get("docker.io").minRate()).isEqualTo(UpstreamConfig.DEFAULT_MIN_RATE);
   }
 
   @Test
@@ -92,6 +97,7 @@ class ConfigLoaderTest {
     assertError("upstreams: {Hub!: {url: 'https://x'}}", "upstreams.Hub!: not a registry name");
     assertError("upstreams: {a: {url: 'https://a', default: true}, b: {url: 'https://b', default: true}}",
         "only one upstream can be the default");
+    assertError("upstreams: {hub: {url: 'https://x', minRate: fast}}", "upstreams.hub.minRate: not a size");
     assertError("listen: [1, 2]", "listen: must be a single value");
     assertError("listen: {{", "not valid YAML");
   }
