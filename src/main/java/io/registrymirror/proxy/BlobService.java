@@ -203,7 +203,8 @@ public final class BlobService {
     long[] last = {fill.received()};
     long timer = vertx.setPeriodic(window, id -> {
       long now = fill.received();
-      if (fill.isFilling() && now < fill.expectedSize() && now - last[0] < minBytes) {
+      long size = fill.expectedSize();
+      if (fill.isFilling() && (size < 0 || now < size) && now - last[0] < minBytes) {
         LOG.warn("blob.transfer.slow", "upstream", target.upstream().name(), "digest", fill.digest(),
             "bytes", now - last[0], "ms", window);
         current[0].reset();

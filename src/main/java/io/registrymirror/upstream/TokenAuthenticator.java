@@ -105,15 +105,20 @@ final class TokenAuthenticator {
     long started = System.nanoTime();
     return http.request(options)
         .compose(req -> req.send())
-        .compose(resp -> resp.body().map(body -> {
-          if (resp.statusCode() == 401 || resp.statusCode() == 403) {
-            throw OciError.DENIED.exception("upstream " + upstream + " refused a token for " + scope);
-          }
-          if (resp.statusCode() != 200) {
-            throw unavailable("its token service answered " + resp.statusCode());
-          }
-          return body;
-        }))
+        .compose(resp -> {
+          // Bounds the body too, not only the headers: a token fetch is shared by every pull
+          // of the repository.
+          resp.request().idleTimeout(timeout.toMillis());
+          return resp.body().map(body -> {
+            if (resp.statusCode() == 401 || resp.statusCode() == 403) {
+              throw OciError.DENIED.exception("upstream " + upstream + " refused a token for " + scope);
+            }
+            if (resp.statusCode() != 200) {
+              throw unavailable("its token service answered " + resp.statusCode());
+            }
+            return body;
+          });
+        })
         .map(body -> {
           JsonObject json;
           try {

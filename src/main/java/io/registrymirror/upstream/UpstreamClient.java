@@ -204,6 +204,9 @@ public final class UpstreamClient {
         })
         .compose(resp -> {
           resp.pause();
+          // Vert.x stops the request's idle timer once headers are in; restarted, it also bounds
+          // the wait between body chunks, each of which pushes it back.
+          resp.request().idleTimeout(config.idleTimeout().toMillis());
           int status = resp.statusCode();
           metrics.upstreamRequest(name(), method.name(), status, System.nanoTime() - started);
           if (status == 401 && ownHost && !challenged) {

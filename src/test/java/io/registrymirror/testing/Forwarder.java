@@ -3,6 +3,7 @@ package io.registrymirror.testing;
 import io.vertx.core.Future;
 import io.vertx.core.Handler;
 import io.vertx.core.MultiMap;
+import io.vertx.core.Promise;
 import io.vertx.core.Vertx;
 import io.vertx.core.buffer.Buffer;
 import io.vertx.core.http.HttpClient;
@@ -17,6 +18,7 @@ import io.vertx.core.http.HttpServerResponse;
 import io.vertx.core.http.PoolOptions;
 import io.vertx.core.http.RequestOptions;
 import io.vertx.core.streams.WriteStream;
+import java.nio.charset.StandardCharsets;
 import java.time.Duration;
 import java.util.HashSet;
 import java.util.List;
@@ -92,6 +94,55 @@ public final class Forwarder implements AutoCloseable {
       return new DelayHeaders(delay);
     }
 
+    /**
+     * Takes the request and never answers it: response headers that never come. Such a request
+     * counts in {@link Forwarder#arrived} but, with no response, never in {@link Forwarder#seen}.
+     */
+    static Fault headersNever() {
+      return new HeadersNever();
+    }
+
+    /**
+     * Forwards the whole response with its real Content-Length, then sends {@code extra} more
+     * bytes on the same connection and closes it: a body longer than its Content-Length.
+     */
+    static Fault longBody(int extra) {
+      return new LongBody(extra);
+    }
+
+    /**
+     * Announces a Content-Length {@code delta} bytes off the real one, forwards the real body as it
+     * is, then closes the connection. With a positive delta the body is shorter than announced;
+     * with a negative one it runs on past the announced end.
+     */
+    static Fault wrongLength(long delta) {
+      return new WrongLength(delta);
+    }
+
+    /**
+     * Forwards the body at about {@code bytesPerSecond}, a little every 100 ms, reading no faster
+     * from the upstream: a transfer too slow to be of use that still never goes idle.
+     */
+    static Fault drip(int bytesPerSecond) {
+      return new Drip(bytesPerSecond);
+    }
+
+    /**
+     * Forwards the response with these headers set to these values, and {@code body} (a fault
+     * on the body, or null for none) applied to its body: e.g. an ETag that will no longer match.
+     */
+    static Fault withHeaders(Map<String, String> headers, Fault body) {
+      return new WithHeaders(headers, body);
+    }
+
+    /**
+     * Forwards the response chunked, without its Content-Length, with {@code body} (a fault on the
+     * body, or null for none) applied to its body: an upstream that does not say how much is coming.
+     */
+    static Fault withoutLength(Fault body) {
+      return new WithoutLength(body);
+    }
+
     record CutAfter(long bytes) implements Fault {
     }
 
@@ -105,6 +156,24 @@ public final class Forwarder implements AutoCloseable {
     }
 
     record HoldAfter(long bytes, CompletableFuture<Void> release) implements Fault {
+    }
+
+    record HeadersNever() implements Fault {
+    }
+
+    record LongBody(int extra) implements Fault {
+    }
+
+    record WrongLength(long delta) implements Fault {
+    }
+
+    record Drip(int bytesPerSecond) implements Fault {
+    }
+
+    record WithHeaders(Map<String, String> headers, Fault body) implements Fault {
+    }
+
+    record WithoutLength(Fault body) implements Fault {
     }
   }
 
@@ -198,6 +267,9 @@ public final class Forwarder implements AutoCloseable {
       answer(request, status);
     } else if (fault instanceof Fault.DelayHeaders delay) {
       vertx.setTimer(delay.delay().toMillis(), id -> forward(request, null));
+    } else if (fault instanceof Fault.HeadersNever) {
+      // Read the request off the connection, then leave it unanswered until the client gives up.
+      request.resume();
     } else {
       forward(request, fault);
     }
@@ -250,6 +322,19 @@ public final class Forwarder implements AutoCloseable {
     // with its standard phrase.
     HttpServerResponse response = request.response().setStatusCode(upstream.statusCode());
     copyHeaders(upstream.headers(), response.headers());
+    if (fault instanceof Fault.WithHeaders with) {
+      with.headers().forEach(response.headers()::set);
+      fault = with.body();
+    }
+    if (fault instanceof Fault.WithoutLength without) {
+      response.headers().remove(HttpHeaders.CONTENT_LENGTH);
+      response.setChunked(true);
+      fault = without.body();
+    }
+    if (fault instanceof Fault.WrongLength wrong && upstream.headers().contains(HttpHeaders.CONTENT_LENGTH)) {
+      long real = Long.parseLong(upstream.getHeader(HttpHeaders.CONTENT_LENGTH));
+      response.headers().set(HttpHeaders.CONTENT_LENGTH, String.valueOf(real + wrong.delta()));
+    }
     if (upstream.headers().contains(HttpHeaders.TRANSFER_ENCODING, HttpHeaders.CHUNKED, true)) {
       response.setChunked(true);
     }
@@ -285,18 +370,28 @@ public final class Forwarder implements AutoCloseable {
   }
 
   /**
-   * The client-facing response body, applying a {@link Fault.CutAfter} or {@link Fault.FlipByte} chunk by chunk
+   * The client-facing response body, applying a body fault ({@link Fault.CutAfter}, {@link Fault.FlipByte},
+   * {@link Fault.HoldAfter}, {@link Fault.Drip}, {@link Fault.LongBody}, {@link Fault.WrongLength}) chunk by chunk
    * and otherwise delegating, so backpressure works exactly as when piping to the response itself.
    */
   private static final class FaultyBody implements WriteStream<Buffer> {
+
+    private static final int DRIP_TICK_MS = 100;
+    private static final byte[] JUNK = "junk after the body\r\n".getBytes(StandardCharsets.US_ASCII);
 
     private final Vertx vertx;
     private final HttpServerResponse out;
     private final Fault fault;
     private long position;
+    private Future<Void> lastWrite = Future.succeededFuture();
     private Buffer held;
     private Future<Void> released;
     private Handler<Void> drainHandler;
+    // A drip: the bytes taken from the upstream but not yet sent, and the promise of their sending.
+    private Buffer dripping;
+    private int dripped;
+    private Promise<Void> drippedAll;
+    private long ticker;
 
     FaultyBody(Vertx vertx, HttpServerResponse out, Fault fault) {
       this.vertx = vertx;
@@ -309,6 +404,9 @@ public final class Forwarder implements AutoCloseable {
       if (held != null) {
         held.appendBuffer(chunk);
         return Future.succeededFuture();
+      }
+      if (fault instanceof Fault.Drip drip) {
+        return drip(chunk, drip.bytesPerSecond());
       }
       long start = position;
       position += chunk.length();
@@ -324,13 +422,7 @@ public final class Forwarder implements AutoCloseable {
               held = null;
               return out.write(rest);
             });
-        released.onComplete(r -> {
-          Handler<Void> drain = drainHandler;
-          if (drain != null) {
-            drainHandler = null;
-            drain.handle(null);
-          }
-        });
+        released.onComplete(r -> drained());
         return kept;
       }
       if (fault instanceof Fault.CutAfter cut && position > cut.bytes()) {
@@ -344,7 +436,50 @@ public final class Forwarder implements AutoCloseable {
         chunk = chunk.copy();
         chunk.setByte(at, (byte) (chunk.getByte(at) ^ 0xFF));
       }
-      return out.write(chunk);
+      lastWrite = out.write(chunk);
+      return lastWrite;
+    }
+
+    /**
+     * Queues a chunk for the drip; the queue counts as full until it is sent, so the upstream
+     * is read no faster than the drip. The write completes once the chunk is on its way.
+     */
+    private Future<Void> drip(Buffer chunk, int bytesPerSecond) {
+      if (dripping == null) {
+        dripping = chunk.copy();
+        dripped = 0;
+        drippedAll = Promise.promise();
+        ticker = vertx.setPeriodic(DRIP_TICK_MS, id -> tick(bytesPerSecond));
+      } else {
+        dripping.appendBuffer(chunk);
+      }
+      return drippedAll.future();
+    }
+
+    private void tick(int bytesPerSecond) {
+      if (out.closed()) {
+        // The client gave up: failing the write fails the pipe, which lets go of the upstream.
+        vertx.cancelTimer(ticker);
+        drippedAll.tryFail("the client went away during a drip");
+        return;
+      }
+      int n = Math.min(dripping.length() - dripped, Math.max(1, bytesPerSecond * DRIP_TICK_MS / 1000));
+      lastWrite = out.write(dripping.slice(dripped, dripped + n).copy());
+      dripped += n;
+      if (dripped == dripping.length()) {
+        vertx.cancelTimer(ticker);
+        dripping = null;
+        drippedAll.complete();
+        drained();
+      }
+    }
+
+    private void drained() {
+      Handler<Void> drain = drainHandler;
+      if (drain != null) {
+        drainHandler = null;
+        drain.handle(null);
+      }
     }
 
     @Override
@@ -352,6 +487,22 @@ public final class Forwarder implements AutoCloseable {
       if (held != null) {
         // The upstream finished while the body is held: end once the rest has been written.
         return released.compose(v -> out.end());
+      }
+      if (dripping != null) {
+        return drippedAll.future().compose(v -> end());
+      }
+      if (fault instanceof Fault.LongBody longBody) {
+        Buffer junk = Buffer.buffer(longBody.extra());
+        for (int i = 0; i < longBody.extra(); i++) {
+          junk.appendByte(JUNK[i % JUNK.length]);
+        }
+        // Failing closes the connection, once the extra bytes have reached the client.
+        return lastWrite.compose(v -> out.write(junk))
+            .compose(v -> Future.failedFuture("sent " + longBody.extra() + " bytes past the body"));
+      }
+      if (fault instanceof Fault.WrongLength) {
+        // Never end the response: the connection closes right after the real body.
+        return lastWrite.compose(v -> Future.failedFuture("body sent under a wrong Content-Length"));
       }
       return out.end();
     }
@@ -370,7 +521,7 @@ public final class Forwarder implements AutoCloseable {
 
     @Override
     public boolean writeQueueFull() {
-      return held != null || out.writeQueueFull();
+      return held != null || dripping != null || out.writeQueueFull();
     }
 
     @Override
