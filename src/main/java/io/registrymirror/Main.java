@@ -6,6 +6,8 @@ import io.registrymirror.config.MirrorConfig;
 import io.registrymirror.metrics.LogFormatter;
 import io.registrymirror.metrics.ShutdownLogManager;
 import io.vertx.core.Vertx;
+import io.vertx.core.VertxOptions;
+import io.vertx.core.file.FileSystemOptions;
 import java.nio.file.Path;
 import java.util.concurrent.TimeUnit;
 import java.util.logging.ConsoleHandler;
@@ -51,7 +53,10 @@ public final class Main {
       exit(2, "registry-mirror: configuration error: " + e.getMessage());
       return;
     }
-    Vertx vertx = Vertx.vertx();
+    // The mirror serves nothing from its class path: no need for Vert.x's file cache, which
+    // would otherwise be a directory written outside the cache directory.
+    Vertx vertx = Vertx.vertx(new VertxOptions().setFileSystemOptions(new FileSystemOptions()
+        .setClassPathResolvingEnabled(false).setFileCachingEnabled(false)));
     RegistryMirror.start(vertx, config).onFailure(err -> {
       System.err.println("registry-mirror: cannot start: " + err.getMessage());
       vertx.close();

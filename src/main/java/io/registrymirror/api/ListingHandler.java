@@ -9,8 +9,8 @@ import io.registrymirror.oci.Reference;
 import io.registrymirror.oci.RepositoryName;
 import io.registrymirror.proxy.Target;
 import io.registrymirror.upstream.UpstreamClient.Passthrough;
+import io.vertx.core.MultiMap;
 import io.vertx.core.http.HttpHeaders;
-import io.vertx.core.http.HttpServerRequest;
 import io.vertx.core.http.HttpServerResponse;
 import io.vertx.ext.web.RoutingContext;
 import java.net.URLEncoder;
@@ -37,16 +37,16 @@ final class ListingHandler {
   }
 
   void tags(RoutingContext ctx, Target target, RepositoryName clientName) {
-    HttpServerRequest request = ctx.request();
     StringBuilder query = new StringBuilder();
-    String n = request.getParam("n");
+    MultiMap params = RegistryApi.queryParams(ctx);
+    String n = params.get("n");
     if (n != null) {
       if (!n.matches("[0-9]{1,9}")) {
         throw OciError.PAGINATION_NUMBER_INVALID.exception("n must be a non-negative integer");
       }
       query.append("n=").append(Math.min(Integer.parseInt(n), MAX_PAGE));
     }
-    String last = request.getParam("last");
+    String last = params.get("last");
     if (last != null) {
       if (!Reference.validTag(last)) {
         throw OciError.TAG_INVALID.exception("last must be a tag");
@@ -58,7 +58,7 @@ final class ListingHandler {
 
   void referrers(RoutingContext ctx, Target target, RepositoryName clientName, String reference) {
     Digest digest = BlobHandler.parseDigest(reference);
-    String artifactType = ctx.request().getParam("artifactType");
+    String artifactType = RegistryApi.queryParams(ctx).get("artifactType");
     String query = "";
     // Filtering is optional for a registry: a filter upstream cannot be asked for is dropped,
     // and the client, seeing no OCI-Filters-Applied, filters for itself.
@@ -76,13 +76,20 @@ final class ListingHandler {
         ctx.fail(upstreamError(target, p));
         return;
       }
+      if (p.status() == 404 && !isJson(p)) {
+        // A registry without the endpoint answers with a plain-text page: what the client
+        // gets is still a 404, but as the error JSON every client understands.
+        ctx.fail((kind == Kind.TAGS ? OciError.NAME_UNKNOWN : OciError.MANIFEST_UNKNOWN)
+            .exception("upstream " + target.upstream().name() + " answered 404"));
+        return;
+      }
       metrics.request(kind, Result.MISS);
       HttpServerResponse response = ctx.response().setStatusCode(p.status());
       copy(p, response, HttpHeaders.CONTENT_TYPE.toString());
       copy(p, response, "OCI-Filters-Applied");
       String link = p.headers().get(Headers.LINK);
       if (link != null) {
-        String rewritten = rewriteLink(link, clientName, endpoint, ctx.request().getParam("ns"));
+        String rewritten = rewriteLink(link, clientName, endpoint, RegistryApi.queryParams(ctx).get("ns"));
         if (rewritten != null) {
           response.putHeader(Headers.LINK, rewritten);
         }
@@ -100,6 +107,11 @@ final class ListingHandler {
     var e = code.exception("upstream " + target.upstream().name() + " answered " + p.status());
     String retryAfter = p.headers().get(HttpHeaders.RETRY_AFTER);
     return retryAfter == null ? e : e.withHeader(HttpHeaders.RETRY_AFTER.toString(), retryAfter);
+  }
+
+  private static boolean isJson(Passthrough p) {
+    String type = p.headers().get(HttpHeaders.CONTENT_TYPE);
+    return type != null && type.contains("json");
   }
 
   private static void copy(Passthrough p, HttpServerResponse response, String header) {

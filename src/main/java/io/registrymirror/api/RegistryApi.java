@@ -9,6 +9,7 @@ import io.registrymirror.proxy.ManifestService;
 import io.registrymirror.proxy.Target;
 import io.registrymirror.proxy.Upstreams;
 import io.registrymirror.store.CacheLayout;
+import io.vertx.core.MultiMap;
 import io.vertx.core.Vertx;
 import io.vertx.core.http.HttpMethod;
 import io.vertx.core.json.JsonObject;
@@ -49,6 +50,18 @@ public final class RegistryApi {
     return router;
   }
 
+  /**
+   * The decoded query: decoding happens once for all parameters, so a single malformed escape
+   * anywhere makes the whole query unreadable, and the request is refused.
+   */
+  static MultiMap queryParams(RoutingContext ctx) {
+    try {
+      return ctx.request().params();
+    } catch (IllegalArgumentException e) {
+      throw OciError.NAME_INVALID.exception("the query string is not valid percent-encoding");
+    }
+  }
+
   private void distribution(RoutingContext ctx) {
     ctx.response().putHeader(Headers.API_VERSION, Headers.API_VERSION_VALUE);
     HttpMethod method = ctx.request().method();
@@ -69,7 +82,7 @@ public final class RegistryApi {
       case TAGS -> Kind.TAGS;
       case REFERRERS -> Kind.REFERRERS;
     });
-    String ns = ctx.request().getParam("ns");
+    String ns = queryParams(ctx).get("ns");
     Target target = upstreams.route(ns, api.name());
     if (ns != null) {
       ctx.response().putHeader(Headers.NAMESPACE, target.upstream().name());
