@@ -9,6 +9,7 @@ import io.registrymirror.oci.Reference;
 import io.registrymirror.oci.RepositoryName;
 import io.registrymirror.proxy.Target;
 import io.registrymirror.upstream.UpstreamClient.Passthrough;
+import io.registrymirror.upstream.UpstreamResponses;
 import io.vertx.core.MultiMap;
 import io.vertx.core.http.HttpHeaders;
 import io.vertx.core.http.HttpServerResponse;
@@ -73,7 +74,8 @@ final class ListingHandler {
     String suffix = query.isEmpty() ? endpoint : endpoint + "?" + query;
     target.upstream().fetch(target.name(), suffix, MAX_BODY).onSuccess(p -> {
       if (p.status() != 200 && p.status() != 404) {
-        ctx.fail(upstreamError(target, p));
+        ctx.fail(UpstreamResponses.failure(target.upstream().name(), p.status(), p.headers(),
+            p.body(), OciError.NAME_UNKNOWN));
         return;
       }
       if (p.status() == 404 && !isJson(p)) {
@@ -96,17 +98,6 @@ final class ListingHandler {
       }
       response.end(p.body());
     }).onFailure(ctx::fail);
-  }
-
-  private static RuntimeException upstreamError(Target target, Passthrough p) {
-    OciError code = switch (p.status()) {
-      case 401, 403 -> OciError.DENIED;
-      case 429 -> OciError.TOOMANYREQUESTS;
-      default -> OciError.UNAVAILABLE;
-    };
-    var e = code.exception("upstream " + target.upstream().name() + " answered " + p.status());
-    String retryAfter = p.headers().get(HttpHeaders.RETRY_AFTER);
-    return retryAfter == null ? e : e.withHeader(HttpHeaders.RETRY_AFTER.toString(), retryAfter);
   }
 
   private static boolean isJson(Passthrough p) {

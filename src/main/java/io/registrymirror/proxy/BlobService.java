@@ -8,7 +8,7 @@ import io.registrymirror.oci.Digest;
 import io.registrymirror.store.BlobFill;
 import io.registrymirror.store.BlobStore;
 import io.registrymirror.upstream.SingleFlight;
-import io.registrymirror.upstream.UpstreamClient;
+import io.registrymirror.upstream.UpstreamResponses;
 import io.vertx.core.Future;
 import io.vertx.core.Promise;
 import io.vertx.core.Vertx;
@@ -130,7 +130,7 @@ public final class BlobService {
         })
         .compose(f -> target.upstream().getBlob(target.name(), digest)
             .map(resp -> {
-              long length = UpstreamClient.contentLength(resp);
+              long length = UpstreamResponses.contentLength(resp);
               if (length == 0 && !digest.matches(new byte[0])) {
                 // Nothing would be left to hold back: refuse before any client sees headers.
                 resp.request().reset();

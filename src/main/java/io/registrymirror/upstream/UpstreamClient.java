@@ -12,7 +12,6 @@ import io.registrymirror.oci.Reference;
 import io.registrymirror.oci.RepositoryName;
 import io.vertx.core.Future;
 import io.vertx.core.MultiMap;
-import io.vertx.core.Promise;
 import io.vertx.core.buffer.Buffer;
 import io.vertx.core.http.HttpClient;
 import io.vertx.core.http.HttpClientResponse;
@@ -64,11 +63,11 @@ public final class UpstreamClient {
         return Optional.<Descriptor>empty();
       }
       if (resp.statusCode() != 200) {
-        throw failure(resp, null, OciError.MANIFEST_UNKNOWN);
+        throw UpstreamResponses.failure(name(), resp.statusCode(), resp.headers(), null, OciError.MANIFEST_UNKNOWN);
       }
       Digest digest = Digest.parseOrNull(resp.getHeader("Docker-Content-Digest"));
       String type = MediaTypes.bare(resp.getHeader(HttpHeaders.CONTENT_TYPE));
-      long size = parseLength(resp.getHeader(HttpHeaders.CONTENT_LENGTH));
+      long size = UpstreamResponses.contentLength(resp);
       if (digest == null || type.isEmpty() || size < 0) {
         return Optional.<Descriptor>empty();
       }
@@ -84,10 +83,10 @@ public final class UpstreamClient {
   public Future<Manifest> getManifest(RepositoryName name, Reference ref, String accept) {
     MultiMap headers = MultiMap.caseInsensitiveMultiMap().set(HttpHeaders.ACCEPT, accept);
     return send(HttpMethod.GET, name, "/manifests/" + ref, headers).compose(resp -> {
-      long length = parseLength(resp.getHeader(HttpHeaders.CONTENT_LENGTH));
+      long length = UpstreamResponses.contentLength(resp);
       if (resp.statusCode() != 200) {
-        return readBody(resp, 64 * 1024, OciError.UNAVAILABLE).recover(e -> Future.succeededFuture(null))
-            .map(body -> { throw failure(resp, body, OciError.MANIFEST_UNKNOWN); });
+        return UpstreamResponses.readBody(resp, 64 * 1024, OciError.UNAVAILABLE).recover(e -> Future.succeededFuture(null))
+            .map(body -> { throw UpstreamResponses.failure(name(), resp.statusCode(), resp.headers(), body, OciError.MANIFEST_UNKNOWN); });
       }
       String type = MediaTypes.bare(resp.getHeader(HttpHeaders.CONTENT_TYPE));
       try {
@@ -96,7 +95,7 @@ public final class UpstreamClient {
         resp.request().reset();
         return Future.failedFuture(e);
       }
-      return readBody(resp, Manifest.MAX_SIZE, OciError.MANIFEST_INVALID).map(body -> {
+      return UpstreamResponses.readBody(resp, Manifest.MAX_SIZE, OciError.MANIFEST_INVALID).map(body -> {
         byte[] bytes = body.getBytes();
         String mediaType = type.isEmpty() ? typeFromBody(body) : type;
         refuseUnservable(mediaType, bytes.length);
@@ -119,8 +118,8 @@ public final class UpstreamClient {
           if (resp.statusCode() == 200) {
             return Future.succeededFuture(resp);
           }
-          return readBody(resp, 64 * 1024, OciError.UNAVAILABLE).recover(e -> Future.succeededFuture(null))
-              .map(body -> { throw failure(resp, body, OciError.BLOB_UNKNOWN); });
+          return UpstreamResponses.readBody(resp, 64 * 1024, OciError.UNAVAILABLE).recover(e -> Future.succeededFuture(null))
+              .map(body -> { throw UpstreamResponses.failure(name(), resp.statusCode(), resp.headers(), body, OciError.BLOB_UNKNOWN); });
         });
   }
 
@@ -152,9 +151,9 @@ public final class UpstreamClient {
         .map(resp -> {
           resp.resume();
           if (resp.statusCode() != 200) {
-            throw failure(resp, null, OciError.BLOB_UNKNOWN);
+            throw UpstreamResponses.failure(name(), resp.statusCode(), resp.headers(), null, OciError.BLOB_UNKNOWN);
           }
-          return parseLength(resp.getHeader(HttpHeaders.CONTENT_LENGTH));
+          return UpstreamResponses.contentLength(resp);
         });
   }
 
@@ -164,7 +163,7 @@ public final class UpstreamClient {
   public Future<Passthrough> fetch(RepositoryName name, String pathAndQuery, int maxBytes) {
     return send(HttpMethod.GET, name, pathAndQuery, MultiMap.caseInsensitiveMultiMap()
             .set(HttpHeaders.ACCEPT, "application/json, application/vnd.oci.image.index.v1+json"))
-        .compose(resp -> readBody(resp, maxBytes, OciError.UNAVAILABLE)
+        .compose(resp -> UpstreamResponses.readBody(resp, maxBytes, OciError.UNAVAILABLE)
             .map(body -> new Passthrough(resp.statusCode(), resp.headers(), body)));
   }
 
@@ -200,7 +199,7 @@ public final class UpstreamClient {
         .recover(err -> {
           metrics.upstreamRequest(name(), method.name(), 0, System.nanoTime() - started);
           return Future.failedFuture(OciError.UNAVAILABLE.exception(
-              "upstream " + name() + " is unreachable (" + describe(err) + ")", err));
+              "upstream " + name() + " is unreachable (" + UpstreamResponses.describe(err) + ")", err));
         })
         .compose(resp -> {
           resp.pause();
@@ -257,72 +256,6 @@ public final class UpstreamClient {
     return u.getPort() >= 0 ? u.getPort() : "https".equalsIgnoreCase(u.getScheme()) ? 443 : 80;
   }
 
-  // ---- bodies and errors ----
-
-  /**
-   * Reads a paused response's body, failing with {@code tooLarge} (and dropping the connection)
-   * beyond {@code max} bytes.
-   */
-  private static Future<Buffer> readBody(HttpClientResponse resp, int max, OciError tooLarge) {
-    long length = parseLength(resp.getHeader(HttpHeaders.CONTENT_LENGTH));
-    if (length > max) {
-      resp.request().reset();
-      return Future.failedFuture(tooLarge.exception("upstream response exceeds " + max + " bytes"));
-    }
-    Promise<Buffer> promise = Promise.promise();
-    Buffer body = Buffer.buffer(length > 0 ? (int) length : 1024);
-    resp.handler(chunk -> {
-      if (body.length() + chunk.length() > max) {
-        resp.handler(null);
-        resp.request().reset();
-        promise.tryFail(tooLarge.exception("upstream response exceeds " + max + " bytes"));
-      } else {
-        body.appendBuffer(chunk);
-      }
-    });
-    resp.exceptionHandler(err -> promise.tryFail(OciError.UNAVAILABLE.exception(
-        "upstream response broke off (" + describe(err) + ")", err)));
-    resp.endHandler(v -> promise.tryComplete(body));
-    resp.resume();
-    return promise.future();
-  }
-
-  /**
-   * The client's view of an upstream error: upstream's own OCI code when it sent one we know,
-   * otherwise one chosen by status. Auth failures never become our UNAUTHORIZED, which would
-   * make the client try credentials on the mirror.
-   */
-  private RegistryException failure(HttpClientResponse resp, Buffer body, OciError notFound) {
-    int status = resp.statusCode();
-    OciError code = switch (status) {
-      case 404 -> codeFromBody(body, notFound);
-      case 401, 403 -> OciError.DENIED;
-      case 429 -> OciError.TOOMANYREQUESTS;
-      default -> status >= 500 ? OciError.UNAVAILABLE : codeFromBody(body, OciError.UNAVAILABLE);
-    };
-    if (code == OciError.UNAUTHORIZED) {
-      code = OciError.DENIED;
-    }
-    RegistryException e = code.exception("upstream " + name() + " answered " + status);
-    String retryAfter = resp.getHeader(HttpHeaders.RETRY_AFTER);
-    if (status == 429 && retryAfter != null) {
-      e.withHeader(HttpHeaders.RETRY_AFTER.toString(), retryAfter);
-    }
-    return e;
-  }
-
-  private static OciError codeFromBody(Buffer body, OciError fallback) {
-    if (body == null || body.length() == 0) {
-      return fallback;
-    }
-    try {
-      String code = body.toJsonObject().getJsonArray("errors").getJsonObject(0).getString("code");
-      return OciError.valueOf(code);
-    } catch (RuntimeException e) {
-      return fallback;
-    }
-  }
-
   private static void refuseUnservable(String mediaType, long size) {
     if (MediaTypes.isSchema1(mediaType)) {
       throw OciError.MANIFEST_INVALID.exception("schema 1 manifests are not served");
@@ -348,25 +281,5 @@ public final class UpstreamClient {
     } catch (RuntimeException e) {
       throw OciError.MANIFEST_INVALID.exception("upstream sent a manifest that is not JSON");
     }
-  }
-
-  /** The response's Content-Length, or -1 when it has none. */
-  public static long contentLength(HttpClientResponse resp) {
-    return parseLength(resp.getHeader(HttpHeaders.CONTENT_LENGTH));
-  }
-
-  private static long parseLength(String header) {
-    if (header == null) {
-      return -1;
-    }
-    try {
-      return Long.parseLong(header.trim());
-    } catch (NumberFormatException e) {
-      return -1;
-    }
-  }
-
-  private static String describe(Throwable err) {
-    return err.getMessage() == null ? err.getClass().getSimpleName() : err.getMessage();
   }
 }
