@@ -23,7 +23,8 @@ import java.util.Optional;
  */
 public final class ManifestStore {
 
-  private static final long MEMORY_BYTES = 64L * 1024 * 1024;
+  /** Thousands of typical manifests; kept small because it lives on the heap. */
+  private static final long MEMORY_BYTES = 16L * 1024 * 1024;
 
   private final Vertx vertx;
   private final CacheLayout layout;
