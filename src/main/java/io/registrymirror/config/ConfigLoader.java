@@ -176,11 +176,7 @@ public final class ConfigLoader {
       return fallback;
     }
     String key = parent + "." + field;
-    Matcher m = DURATION.matcher(text(node.get(field), key));
-    if (!m.matches()) {
-      throw new ConfigException(key, "not a duration like 500ms, 30s, 5m, 1h or 7d: '"
-          + node.get(field).asText() + "'");
-    }
+    Matcher m = matching(node.get(field), key, DURATION, "a duration like 500ms, 30s, 5m, 1h or 7d");
     long n = Long.parseLong(m.group(1));
     Duration d = switch (m.group(2)) {
       case "ms" -> Duration.ofMillis(n);
@@ -200,12 +196,7 @@ public final class ConfigLoader {
     if (!node.has(field)) {
       return fallback;
     }
-    String key = parent + "." + field;
-    Matcher m = SIZE.matcher(text(node.get(field), key));
-    if (!m.matches()) {
-      throw new ConfigException(key, "not a size like 0, 512B, 16KiB or 1MiB: '"
-          + node.get(field).asText() + "'");
-    }
+    Matcher m = matching(node.get(field), parent + "." + field, SIZE, "a size like 0, 512B, 16KiB or 1MiB");
     long n = Long.parseLong(m.group(1));
     int shift = switch (m.group(2) == null ? "" : m.group(2)) {
       case "KiB" -> 10;
@@ -214,6 +205,15 @@ public final class ConfigLoader {
       default -> 0;
     };
     return n << shift;
+  }
+
+  private static Matcher matching(JsonNode value, String key, Pattern pattern, String expected) {
+    String text = text(value, key);
+    Matcher m = pattern.matcher(text);
+    if (!m.matches()) {
+      throw new ConfigException(key, "not " + expected + ": '" + text + "'");
+    }
+    return m;
   }
 
   private record HostPort(String host, int port) {}
