@@ -35,12 +35,13 @@ public final class RegistryMirror {
   private static final EventLog LOG = EventLog.of(RegistryMirror.class);
 
   private final Vertx vertx;
-  private final HttpClient http;
+  private final List<HttpClient> http;
   private final BlobService blobs;
   private final String deployment;
   private final int port;
 
-  private RegistryMirror(Vertx vertx, HttpClient http, BlobService blobs, String deployment, int port) {
+  private RegistryMirror(Vertx vertx, List<HttpClient> http, BlobService blobs, String deployment,
+      int port) {
     this.vertx = vertx;
     this.http = http;
     this.blobs = blobs;
@@ -57,11 +58,12 @@ public final class RegistryMirror {
     new ProcessorMetrics().bindTo(prometheus);
     MirrorMetrics metrics = new MirrorMetrics(prometheus);
 
-    HttpClient http = vertx.createHttpClient(new HttpClientOptions()
-        .setDecompressionSupported(false)
-        .setKeepAlive(true), new PoolOptions().setHttp1MaxSize(32));
+    // Two pools, so that long blob transfers never make manifest and tag requests queue.
+    HttpClientOptions options = new HttpClientOptions().setDecompressionSupported(false).setKeepAlive(true);
+    HttpClient metadata = vertx.createHttpClient(options, new PoolOptions().setHttp1MaxSize(16));
+    HttpClient content = vertx.createHttpClient(options, new PoolOptions().setHttp1MaxSize(64));
     List<UpstreamClient> clients = config.upstreams().values().stream()
-        .map(u -> new UpstreamClient(http, u, metrics)).toList();
+        .map(u -> new UpstreamClient(metadata, content, u, metrics)).toList();
     Upstreams upstreams = new Upstreams(clients);
 
     CacheLayout layout = new CacheLayout(config.cacheDir());
@@ -89,7 +91,7 @@ public final class RegistryMirror {
           int port = servers.get(0).actualPort();
           LOG.info("mirror.started", "listen", config.host() + ":" + port, "cache", layout.root(),
               "upstreams", String.join(",", config.upstreams().keySet()), "servers", instances);
-          return new RegistryMirror(vertx, http, blobs, id, port);
+          return new RegistryMirror(vertx, List.of(metadata, content), blobs, id, port);
         });
   }
 
@@ -104,7 +106,7 @@ public final class RegistryMirror {
   public Future<Void> close() {
     return vertx.undeploy(deployment)
         .compose(v -> blobs.close())
-        .compose(v -> http.close())
+        .compose(v -> Future.all(http.stream().map(HttpClient::close).toList()).<Void>mapEmpty())
         .onSuccess(v -> LOG.info("mirror.stopped", "port", port));
   }
 }

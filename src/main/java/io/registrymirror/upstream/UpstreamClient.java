@@ -30,16 +30,24 @@ public final class UpstreamClient {
 
   private static final int MAX_REDIRECTS = 5;
 
-  private final HttpClient http;
+  private final HttpClient metadata;
+  private final HttpClient content;
   private final UpstreamConfig config;
   private final MirrorMetrics metrics;
   private final TokenAuthenticator tokens;
 
-  public UpstreamClient(HttpClient http, UpstreamConfig config, MirrorMetrics metrics) {
-    this.http = http;
+  /**
+   * @param metadata the connection pool for manifests, tags, referrers and tokens
+   * @param content the pool for blob bodies: long transfers that must not make tag
+   *     resolutions queue behind them
+   */
+  public UpstreamClient(HttpClient metadata, HttpClient content, UpstreamConfig config,
+      MirrorMetrics metrics) {
+    this.metadata = metadata;
+    this.content = content;
     this.config = config;
     this.metrics = metrics;
-    this.tokens = new TokenAuthenticator(http, config.name(), config.idleTimeout());
+    this.tokens = new TokenAuthenticator(metadata, config.name(), config.idleTimeout());
   }
 
   public UpstreamConfig config() {
@@ -172,15 +180,16 @@ public final class UpstreamClient {
   private Future<HttpClientResponse> send(HttpMethod method, RepositoryName name, String suffix,
       MultiMap headers) {
     URI url = URI.create(config.url() + "/v2/" + name + suffix);
-    return send(method, "repository:" + name + ":pull", url, headers, MAX_REDIRECTS, false);
+    HttpClient pool = method == HttpMethod.GET && suffix.startsWith("/blobs/") ? content : metadata;
+    return send(pool, method, "repository:" + name + ":pull", url, headers, MAX_REDIRECTS, false);
   }
 
   /**
    * One request, following redirects and answering one auth challenge. Credentials go only to
    * the upstream's own host: a redirect to a CDN must not carry them.
    */
-  private Future<HttpClientResponse> send(HttpMethod method, String scope, URI url, MultiMap headers,
-      int redirectsLeft, boolean challenged) {
+  private Future<HttpClientResponse> send(HttpClient pool, HttpMethod method, String scope, URI url,
+      MultiMap headers, int redirectsLeft, boolean challenged) {
     boolean ownHost = sameOrigin(url, config.url());
     RequestOptions options = new RequestOptions()
         .setMethod(method)
@@ -194,7 +203,7 @@ public final class UpstreamClient {
       options.putHeader(HttpHeaders.AUTHORIZATION, auth);
     }
     long started = System.nanoTime();
-    return http.request(options)
+    return pool.request(options)
         .compose(req -> req.send())
         .recover(err -> {
           metrics.upstreamRequest(name(), method.name(), 0, System.nanoTime() - started);
@@ -211,7 +220,7 @@ public final class UpstreamClient {
           if (status == 401 && ownHost && !challenged) {
             resp.resume();
             return tokens.authenticate(Challenge.parse(resp.getHeader("WWW-Authenticate")), scope, auth)
-                .compose(v -> send(method, scope, url, headers, redirectsLeft, true));
+                .compose(v -> send(pool, method, scope, url, headers, redirectsLeft, true));
           }
           String location = resp.getHeader(HttpHeaders.LOCATION);
           if (isRedirect(status) && location != null) {
@@ -225,7 +234,7 @@ public final class UpstreamClient {
               return Future.failedFuture(OciError.UNAVAILABLE.exception(
                   "upstream " + name() + " redirected to an invalid location"));
             }
-            return send(method, scope, next, headers, redirectsLeft - 1, challenged);
+            return send(pool, method, scope, next, headers, redirectsLeft - 1, challenged);
           }
           return Future.succeededFuture(resp);
         });
