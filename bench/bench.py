@@ -460,9 +460,9 @@ class Bench:
             self.rate_runs = 3
             self.rate_seconds = 5
             self.rate_warmup = 2
-            # A JVM keeps compiling through its first gigabyte or so of cold traffic; the others
-            # do not need it, but get the same.
-            self.warmup_fast = (6, 128)  # (blobs, MiB each)
+            # A JVM keeps compiling through its first two gigabytes or so of cold traffic; the
+            # others do not need it, but get the same.
+            self.warmup_fast = (8, 256)  # (blobs, MiB each)
             self.warmup_slow = (4, 64)
         for name in ("cold_runs", "slow_runs", "warm_runs", "herd_runs", "rate_runs", "rate_seconds"):
             value = getattr(args, name, None)

@@ -1,15 +1,15 @@
 package io.registrymirror.api;
 
 import io.netty.buffer.ByteBuf;
-import io.netty.buffer.PooledByteBufAllocator;
 import io.registrymirror.store.BlobFill;
 import io.vertx.core.http.HttpServerResponse;
 import io.vertx.core.internal.buffer.BufferInternal;
 
 /**
- * Streams a blob that is still being fetched to one client, from the fill's file, at the
- * client's own pace: a chunk is read only when it is there and the connection can take it, so
- * a client holds at most one chunk of memory whatever the blob size.
+ * Streams a blob that is still being fetched to one client, at the client's own pace: a chunk
+ * is taken from the fill only once it is there and the previous one is on the wire, so a client
+ * holds at most one chunk of memory whatever the blob size. (Vert.x's {@code writeQueueFull}
+ * turns true only some time after a write; pacing by completed writes does not depend on it.)
  *
  * <p>The last byte of the response waits until the whole blob is verified, so that no response,
  * whole blob or range, can complete with bytes that turn out not to match the digest. If the
@@ -52,10 +52,6 @@ final class FillSender {
       }
       return;
     }
-    if (response.writeQueueFull()) {
-      response.drainHandler(v -> next());
-      return;
-    }
     long limit = end < 0 || verified ? end : end - 1;
     if (limit >= 0 && position >= limit) {
       fill.awaitChange().onComplete(r -> retry(r.succeeded()));
@@ -85,21 +81,29 @@ final class FillSender {
     });
   }
 
-  /** Reads straight into pooled direct memory: the socket takes it without another copy. */
   private void send(int length) {
-    ByteBuf chunk = PooledByteBufAllocator.DEFAULT.directBuffer(length);
-    fill.read(position, chunk, length).onComplete(read -> {
-      if (done || read.failed()) {
-        chunk.release();
+    fill.read(position, length).onComplete(read -> {
+      if (read.failed()) {
         if (!done) {
           abort();
         }
         return;
       }
-      position += length;
-      // Vert.x does not take ownership of a pooled buffer: it goes back once it is on the wire.
-      response.write(BufferInternal.buffer(chunk)).onComplete(written -> chunk.release());
-      next();
+      ByteBuf chunk = read.result();
+      if (done) {
+        chunk.release();
+        return;
+      }
+      position += chunk.readableBytes();
+      // Pooled memory goes back once on the wire: Vert.x does not take ownership of it.
+      response.write(BufferInternal.buffer(chunk)).onComplete(written -> {
+        chunk.release();
+        if (written.succeeded()) {
+          next();
+        } else if (!done) {
+          abort();
+        }
+      });
     });
   }
 

@@ -2,12 +2,14 @@ package io.registrymirror.metrics;
 
 import io.micrometer.core.instrument.Counter;
 import io.micrometer.core.instrument.DistributionSummary;
+import io.micrometer.core.instrument.Gauge;
 import io.micrometer.core.instrument.MeterRegistry;
 import io.micrometer.core.instrument.Timer;
 import java.time.Duration;
 import java.util.Map;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.atomic.AtomicInteger;
+import java.util.function.Supplier;
 
 /**
  * The mirror's meters. Tags stay bounded: kinds, results and configured upstream names only,
@@ -21,6 +23,7 @@ public final class MirrorMetrics {
   public static final String FILLS_ACTIVE = "mirror.fills.active";
   public static final String FILLS = "mirror.fills";
   public static final String FILL_SIZE = "mirror.fill.size";
+  public static final String FILL_MEMORY = "mirror.fill.memory";
 
   /** What a request was for. */
   public enum Kind { BLOB, MANIFEST, TAGS, REFERRERS }
@@ -76,6 +79,13 @@ public final class MirrorMetrics {
     Counter.builder(UPSTREAM_RECEIVED).baseUnit("bytes")
         .description("Blob bytes received from upstream registries")
         .tag("upstream", upstream).register(registry).increment(bytes);
+  }
+
+  /** Watches the bytes of blobs held in memory on their way to disk. */
+  public void watchFillMemory(Supplier<Number> used) {
+    Gauge.builder(FILL_MEMORY, used).baseUnit("bytes")
+        .description("Blob bytes held in memory on their way to the cache, all fills together")
+        .register(registry);
   }
 
   public void fillStarted() {

@@ -1,6 +1,8 @@
 package io.registrymirror.store;
 
 import io.netty.buffer.ByteBuf;
+import io.netty.buffer.PooledByteBufAllocator;
+import io.netty.buffer.Unpooled;
 import io.registrymirror.error.OciError;
 import io.registrymirror.oci.Digest;
 import io.vertx.core.AsyncResult;
@@ -26,9 +28,11 @@ import java.util.concurrent.RejectedExecutionException;
  * A blob being written into the cache, readable by any number of clients while it grows.
  *
  * <p>The upstream body is piped in as a {@link WriteStream}: bytes are hashed and appended to a
- * temporary file on a worker thread in batches, so the event loop only queues buffers. Readers
- * tail the same file at their own pace with positional reads, so a slow client slows neither the
- * fill nor other clients, and a client that goes away does not stop the fill.
+ * temporary file on a worker thread in batches of a megabyte or more, so the event loop only
+ * queues buffers and threads change hands rarely. Readers go at their own pace: those that keep
+ * up are served from the buffers just received, without waiting for the disk; those that fall
+ * behind read the file. So a slow client slows neither the fill nor other clients, and a client
+ * that goes away does not stop the fill.
  *
  * <p>The last byte is held back from every reader until the digest and length are verified: a
  * truncated or corrupt upstream body can therefore never be received as complete. Only a
@@ -40,16 +44,30 @@ import java.util.concurrent.RejectedExecutionException;
  */
 public final class BlobFill implements WriteStream<Buffer> {
 
-  /** Bytes queued for the disk before the upstream is paused: the per-fill memory bound. */
-  private static final long HIGH_WATER = 8L * 1024 * 1024;
+  /** Bytes queued for the disk before the upstream is paused: with RETAIN, the per-fill bound. */
+  private static final long HIGH_WATER = 4L * 1024 * 1024;
+
+  /** Bytes gathered before they are handed to the disk: fewer, larger writes and thread hops. */
+  private static final long BATCH = 1024 * 1024;
+
+  /** Bytes kept in memory behind the newest, written or not, for readers just behind. */
+  private static final long RETAIN = 2L * 1024 * 1024;
 
   private enum State { FILLING, VERIFIED, COMMITTED, FAILED }
 
   private record Waiter(Context context, Promise<Void> promise) {}
 
+  /** Bytes of the blob at {@code offset}, as upstream sent them. */
+  private record Segment(long offset, Buffer data) {
+    long end() {
+      return offset + data.length();
+    }
+  }
+
   private final Vertx vertx;
   private final Context writer;
   private final BlobStore store;
+  private final FillMemory memory;
   private final Digest digest;
   private final Path tmp;
   private final FileChannel channel;
@@ -59,23 +77,27 @@ public final class BlobFill implements WriteStream<Buffer> {
 
   // Write side, confined to the writer context.
   private final ArrayDeque<Buffer> pending = new ArrayDeque<>();
-  private long received;
   private long queuedBytes;
   private boolean flushing;
   private boolean ended;
   private Handler<Void> drainHandler;
+  private boolean awaitingMemory;
 
   // Shared with readers, guarded by this.
+  private long received;
   private long written;
+  private final ArrayDeque<Segment> recent = new ArrayDeque<>(); // ends at received
   private State state = State.FILLING;
   private Throwable failure;
   private int refs = 1; // the writer's own reference
   private final List<Waiter> waiters = new ArrayList<>();
 
-  BlobFill(Vertx vertx, Context writer, BlobStore store, Digest digest, Path tmp, FileChannel channel) {
+  BlobFill(Vertx vertx, Context writer, BlobStore store, FillMemory memory, Digest digest, Path tmp,
+      FileChannel channel) {
     this.vertx = vertx;
     this.writer = writer;
     this.store = store;
+    this.memory = memory;
     this.digest = digest;
     this.tmp = tmp;
     this.channel = channel;
@@ -101,11 +123,8 @@ public final class BlobFill implements WriteStream<Buffer> {
     return written;
   }
 
-  /**
-   * Bytes taken from upstream so far, written or still queued: where a resumed transfer must
-   * start. Writer context only.
-   */
-  public long received() {
+  /** Bytes taken from upstream so far, written or still queued: where a resumed transfer must start. */
+  public synchronized long received() {
     return received;
   }
 
@@ -201,26 +220,64 @@ public final class BlobFill implements WriteStream<Buffer> {
   }
 
   /**
-   * Reads exactly {@code n} bytes at {@code position} into {@code dst}, which the caller owns;
-   * {@link #available} must have said they are there. The caller must hold a reference.
+   * Up to {@code max} bytes at {@code position}; {@link #available} must have said there are
+   * some. From memory, without a copy, while they are still there; else read from the file into
+   * pooled direct memory, which the socket takes without another copy. The caller releases the
+   * buffer once it is written, and must hold a reference.
    */
-  public Future<Void> read(long position, ByteBuf dst, int n) {
-    return vertx.executeBlocking(() -> {
-      int read = 0;
-      while (read < n) {
-        int r = dst.writeBytes(channel, position + read, n - read);
-        if (r < 0) {
-          throw new IOException("cache file shorter than written");
-        }
-        read += r;
+  public Future<ByteBuf> read(long position, int max) {
+    int n;
+    synchronized (this) {
+      if (state == State.FAILED) {
+        return Future.failedFuture(failure);
       }
-      return null;
+      if (!recent.isEmpty() && position >= recent.peekFirst().offset()) {
+        return Future.succeededFuture(sliceRecent(position, (int) Math.min(max, received - position)));
+      }
+      // Only written bytes ever leave memory, so everything before it is in the file.
+      n = (int) Math.min(max, written - position);
+    }
+    return vertx.executeBlocking(() -> {
+      ByteBuf dst = PooledByteBufAllocator.DEFAULT.directBuffer(n);
+      try {
+        while (dst.writerIndex() < n) {
+          if (dst.writeBytes(channel, position + dst.writerIndex(), n - dst.writerIndex()) < 0) {
+            throw new IOException("cache file shorter than written");
+          }
+        }
+        return dst;
+      } catch (IOException | RuntimeException e) {
+        dst.release();
+        throw e;
+      }
     }, false);
+  }
+
+  /**
+   * Guarded by this. The segments' bytes never change, so views of them can go to any thread;
+   * Vert.x's heap buffers ignore release, so the caller may release these views like any other.
+   */
+  private ByteBuf sliceRecent(long position, int n) {
+    List<ByteBuf> parts = new ArrayList<>();
+    int got = 0;
+    for (Segment segment : recent) {
+      if (got == n) {
+        break;
+      }
+      if (segment.end() <= position + got) {
+        continue;
+      }
+      int from = (int) (position + got - segment.offset());
+      int length = Math.min(n - got, segment.data().length() - from);
+      parts.add(((BufferInternal) segment.data()).getByteBuf().slice(from, length));
+      got += length;
+    }
+    return parts.size() == 1 ? parts.get(0) : Unpooled.wrappedBuffer(parts.toArray(ByteBuf[]::new));
   }
 
   /** Holding back the final byte until verification is what keeps corrupt blobs incomplete. */
   private long readableLimit() {
-    return state == State.FILLING ? Math.max(0, written - 1) : written;
+    return state == State.FILLING ? Math.max(0, received - 1) : received;
   }
 
   // ---- writing ----
@@ -230,9 +287,17 @@ public final class BlobFill implements WriteStream<Buffer> {
     if (ended || isFailed()) {
       return Future.failedFuture("blob fill is closed");
     }
+    if (data.length() == 0) {
+      return Future.succeededFuture();
+    }
+    synchronized (this) {
+      recent.addLast(new Segment(received, data));
+      received += data.length();
+    }
+    memory.take(data.length());
     pending.add(data);
-    received += data.length();
     queuedBytes += data.length();
+    wakeReaders();
     flush();
     return Future.succeededFuture();
   }
@@ -246,13 +311,35 @@ public final class BlobFill implements WriteStream<Buffer> {
 
   @Override
   public boolean writeQueueFull() {
-    return queuedBytes >= HIGH_WATER;
+    return queuedBytes >= HIGH_WATER || memory.exhausted();
   }
 
   @Override
   public BlobFill drainHandler(Handler<Void> handler) {
     this.drainHandler = handler;
+    flush(); // with memory short, whatever is queued goes to disk now, to be given back
+    maybeDrain();
     return this;
+  }
+
+  /** Resumes the upstream once this fill's queue is short again and memory is to be had. */
+  private void maybeDrain() {
+    Handler<Void> drain = drainHandler;
+    if (drain == null || queuedBytes >= HIGH_WATER) {
+      return; // the flush under way calls again
+    }
+    if (memory.exhausted()) {
+      if (!awaitingMemory) {
+        awaitingMemory = true;
+        memory.onAvailable(writer, () -> {
+          awaitingMemory = false;
+          maybeDrain();
+        });
+      }
+      return;
+    }
+    drainHandler = null;
+    drain.handle(null);
   }
 
   @Override
@@ -275,19 +362,27 @@ public final class BlobFill implements WriteStream<Buffer> {
       }
       return;
     }
+    if (!ended && queuedBytes < BATCH && !memory.exhausted()) {
+      return;
+    }
     flushing = true;
-    List<Buffer> batch = new ArrayList<>(pending);
-    pending.clear();
+    ByteBuffer[] batch = new ByteBuffer[pending.size()];
+    long size = 0;
+    for (int i = 0; i < batch.length; i++) {
+      batch[i] = ((BufferInternal) pending.poll()).getByteBuf().nioBuffer();
+      size += batch[i].remaining();
+    }
+    long total = size;
     vertx.executeBlocking(() -> {
-      long n = 0;
-      for (Buffer b : batch) {
-        ByteBuffer nio = ((BufferInternal) b).getByteBuf().nioBuffer();
-        hash.update(nio.duplicate());
-        while (nio.hasRemaining()) {
-          n += channel.write(nio);
+      for (ByteBuffer b : batch) {
+        hash.update(b.duplicate());
+        // One buffer at a time: the JDK stages heap bytes through one cached direct buffer
+        // per thread, where a gathering write would pin one per buffer.
+        while (b.hasRemaining()) {
+          channel.write(b);
         }
       }
-      return n;
+      return total;
     }, false).onComplete(this::flushed);
   }
 
@@ -299,16 +394,18 @@ public final class BlobFill implements WriteStream<Buffer> {
     }
     long n = result.result();
     queuedBytes -= n;
+    long freed = 0;
+    boolean tight = memory.exhausted();
     synchronized (this) {
       written += n;
+      while (!recent.isEmpty() && recent.peekFirst().end() <= written
+          && (tight || received - recent.peekFirst().end() >= RETAIN)) {
+        freed += recent.removeFirst().data().length();
+      }
     }
-    wakeReaders();
-    Handler<Void> drain = drainHandler;
-    if (drain != null && !writeQueueFull()) {
-      drainHandler = null;
-      drain.handle(null);
-    }
+    memory.give(freed);
     flush();
+    maybeDrain();
   }
 
   private void verify() {
@@ -339,6 +436,7 @@ public final class BlobFill implements WriteStream<Buffer> {
       synchronized (this) {
         state = State.COMMITTED;
       }
+      dropRecent(); // readers still going read the file
       release();
       done.complete();
     });
@@ -368,12 +466,24 @@ public final class BlobFill implements WriteStream<Buffer> {
       state = State.FAILED;
       failure = cause;
     }
+    dropRecent();
     pending.clear();
     queuedBytes = 0;
     wakeReaders();
     store.discard(tmp);
     release();
     done.tryFail(cause);
+  }
+
+  private void dropRecent() {
+    long freed = 0;
+    synchronized (this) {
+      for (Segment segment : recent) {
+        freed += segment.data().length();
+      }
+      recent.clear();
+    }
+    memory.give(freed);
   }
 
   private synchronized boolean isFailed() {

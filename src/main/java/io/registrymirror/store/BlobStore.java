@@ -28,10 +28,22 @@ public final class BlobStore {
   private final Vertx vertx;
   private final CacheLayout layout;
   private final Map<Digest, Long> sizes = new ConcurrentHashMap<>();
+  private final FillMemory memory;
 
+  /** Gives a quarter of the heap to blobs on their way to disk, all fills together. */
   public BlobStore(Vertx vertx, CacheLayout layout) {
+    this(vertx, layout, Runtime.getRuntime().maxMemory() / 4);
+  }
+
+  BlobStore(Vertx vertx, CacheLayout layout, long fillMemory) {
     this.vertx = vertx;
     this.layout = layout;
+    this.memory = new FillMemory(fillMemory);
+  }
+
+  /** Bytes of blobs held in memory on their way to disk, all fills together. */
+  public long fillMemoryUsed() {
+    return memory.used();
   }
 
   /**
@@ -102,7 +114,7 @@ public final class BlobStore {
     return vertx.executeBlocking(() -> {
       Path tmp = Files.createTempFile(layout.tmp(), digest.hex().substring(0, 12) + "-", ".part");
       FileChannel channel = FileChannel.open(tmp, StandardOpenOption.READ, StandardOpenOption.WRITE);
-      return new BlobFill(vertx, writer, this, digest, tmp, channel);
+      return new BlobFill(vertx, writer, this, memory, digest, tmp, channel);
     });
   }
 

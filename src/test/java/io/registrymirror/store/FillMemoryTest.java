@@ -1,0 +1,125 @@
+package io.registrymirror.store;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import io.registrymirror.oci.Digest;
+import io.vertx.core.Context;
+import io.vertx.core.Future;
+import io.vertx.core.Promise;
+import io.vertx.core.Vertx;
+import io.vertx.core.buffer.Buffer;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.security.MessageDigest;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+import java.util.Random;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicLong;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * Many fills at once under a memory budget far smaller than their blobs: each upstream is paused
+ * while memory is short and resumed when it is given back, none is left paused for good, every
+ * blob ends up whole in the cache, and a reader tailing each fill gets exactly its bytes.
+ */
+@Timeout(value = 60, unit = TimeUnit.SECONDS)
+class FillMemoryTest {
+
+  private static final int FILLS = 6;
+  private static final int CHUNK = 64 * 1024;
+  private static final int SIZE = 6 << 20;
+  private static final long BUDGET = 1 << 20;
+
+  @TempDir
+  Path dir;
+  private Vertx vertx;
+  private BlobStore store;
+
+  @BeforeEach
+  void open() throws Exception {
+    vertx = Vertx.vertx();
+    store = new BlobStore(vertx, new CacheLayout(dir), BUDGET);
+    store.open().toCompletionStage().toCompletableFuture().get();
+  }
+
+  @AfterEach
+  void close() throws Exception {
+    vertx.close().toCompletionStage().toCompletableFuture().get();
+  }
+
+  @Test
+  void concurrentFillsStayWithinTheBudgetAndAllComplete() throws Exception {
+    AtomicLong peak = new AtomicLong();
+    List<Future<Void>> filled = new ArrayList<>();
+    List<Future<byte[]>> read = new ArrayList<>();
+    List<Digest> digests = new ArrayList<>();
+    for (int i = 0; i < FILLS; i++) {
+      byte[] blob = new byte[SIZE];
+      new Random(i).nextBytes(blob);
+      Digest digest = Digest.sha256(blob);
+      digests.add(digest);
+      Context context = ((io.vertx.core.internal.VertxInternal) vertx).createEventLoopContext();
+      Promise<Void> done = Promise.promise();
+      Promise<byte[]> tailed = Promise.promise();
+      context.runOnContext(v -> store.create(digest).onComplete(created -> {
+        BlobFill fill = created.result();
+        fill.expect(SIZE);
+        fill.retain();
+        tail(fill, 0, Digest.Algorithm.SHA256.newMessageDigest()).onComplete(tailed);
+        feed(fill, blob, 0, peak);
+        fill.completion().onComplete(done);
+      }));
+      filled.add(done.future());
+      read.add(tailed.future());
+    }
+    Future.all(filled).toCompletionStage().toCompletableFuture().get();
+    for (int i = 0; i < FILLS; i++) {
+      assertThat(store.size(digests.get(i))).isEqualTo(SIZE);
+      assertThat(Digest.sha256(Files.readAllBytes(Path.of(store.file(digests.get(i))))))
+          .isEqualTo(digests.get(i));
+      byte[] hash = read.get(i).toCompletionStage().toCompletableFuture().get();
+      assertThat(Digest.finish(Digest.Algorithm.SHA256, hash)).isEqualTo(digests.get(i));
+    }
+    // Each fill may take one chunk after its last look at the budget, never more.
+    assertThat(peak.get()).isLessThanOrEqualTo(BUDGET + (long) FILLS * CHUNK);
+  }
+
+  /** Writes like a pipe does: chunk by chunk, pausing while the fill says its queue is full. */
+  private void feed(BlobFill fill, byte[] blob, int offset, AtomicLong peak) {
+    int at = offset;
+    while (at < blob.length) {
+      int n = Math.min(CHUNK, blob.length - at);
+      fill.write(Buffer.buffer(Arrays.copyOfRange(blob, at, at + n)));
+      peak.accumulateAndGet(store.fillMemoryUsed(), Math::max);
+      at += n;
+      if (fill.writeQueueFull()) {
+        int next = at;
+        fill.drainHandler(v -> feed(fill, blob, next, peak));
+        return;
+      }
+    }
+    fill.end();
+  }
+
+  /** Reads the growing blob from start to end as a client would, hashing what it gets. */
+  private Future<byte[]> tail(BlobFill fill, long position, MessageDigest hash) {
+    return fill.available(position).compose(n -> {
+      if (n == 0) {
+        fill.release();
+        return Future.succeededFuture(hash.digest());
+      }
+      return fill.read(position, (int) Math.min(n, 256 * 1024)).compose(chunk -> {
+        int got = chunk.readableBytes();
+        hash.update(chunk.nioBuffer());
+        chunk.release();
+        return tail(fill, position + got, hash);
+      });
+    });
+  }
+}
