@@ -61,18 +61,21 @@ public final class RegistryMirror {
     // Two pools, so that long blob transfers never make manifest and tag requests queue.
     HttpClientOptions options = new HttpClientOptions().setDecompressionSupported(false).setKeepAlive(true);
     HttpClient metadata = vertx.createHttpClient(options, new PoolOptions().setHttp1MaxSize(16));
-    HttpClient content = vertx.createHttpClient(options, new PoolOptions().setHttp1MaxSize(64));
+    HttpClient content = vertx.createHttpClient(new HttpClientOptions(options).setMaxChunkSize(256 * 1024),
+        new PoolOptions().setHttp1MaxSize(64));
     List<UpstreamClient> clients = config.upstreams().values().stream()
         .map(u -> new UpstreamClient(metadata, content, u, metrics)).toList();
     Upstreams upstreams = new Upstreams(clients);
 
     CacheLayout layout = new CacheLayout(config.cacheDir());
     BlobStore blobStore = new BlobStore(vertx, layout);
+    metrics.watchFillMemory(blobStore::fillMemoryUsed);
     ManifestStore manifestStore = new ManifestStore(vertx, layout);
     TagStore tagStore = new TagStore(vertx, layout);
     BlobService blobs = new BlobService(vertx, blobStore, metrics);
     ManifestService manifests = new ManifestService(manifestStore, new TagResolver(tagStore, manifestStore));
-    RegistryApi api = new RegistryApi(vertx, upstreams, blobs, manifests, metrics, prometheus, layout);
+    RegistryApi api = new RegistryApi(vertx, upstreams, blobs, manifests, metrics, prometheus, layout,
+        config.htpasswd());
 
     int instances = Math.max(1, Runtime.getRuntime().availableProcessors());
     // One deployment of several instances: Vert.x spreads connections over their event loops,
@@ -81,7 +84,7 @@ public final class RegistryMirror {
     return blobStore.open()
         .compose(v -> manifestStore.open())
         .compose(v -> vertx.deployVerticle(() -> {
-          RegistryVerticle server = new RegistryVerticle(api, config.host(), config.port());
+          RegistryVerticle server = new RegistryVerticle(api, config.host(), config.port(), config.tls());
           synchronized (servers) {
             servers.add(server);
           }
@@ -89,7 +92,9 @@ public final class RegistryMirror {
         }, new DeploymentOptions().setInstances(instances)))
         .map(id -> {
           int port = servers.get(0).actualPort();
-          LOG.info("mirror.started", "listen", config.host() + ":" + port, "cache", layout.root(),
+          LOG.info("mirror.started", "listen", config.host() + ":" + port,
+              "scheme", config.tls() == null ? "http" : "https",
+              "clients", config.htpasswd() == null ? "anonymous" : "htpasswd", "cache", layout.root(),
               "upstreams", String.join(",", config.upstreams().keySet()), "servers", instances);
           return new RegistryMirror(vertx, List.of(metadata, content), blobs, id, port);
         });

@@ -1,6 +1,7 @@
 package io.registrymirror.api;
 
 import io.micrometer.prometheusmetrics.PrometheusMeterRegistry;
+import io.registrymirror.config.Htpasswd;
 import io.registrymirror.error.OciError;
 import io.registrymirror.metrics.MirrorMetrics;
 import io.registrymirror.metrics.MirrorMetrics.Kind;
@@ -26,9 +27,11 @@ public final class RegistryApi {
   private final ListingHandler listings;
   private final OpsHandler ops;
   private final ErrorHandler errors;
+  private final ClientAuth auth;
 
+  /** @param htpasswd the users allowed to pull, or null to let anyone pull */
   public RegistryApi(Vertx vertx, Upstreams upstreams, BlobService blobs, ManifestService manifests,
-      MirrorMetrics metrics, PrometheusMeterRegistry prometheus, CacheLayout layout) {
+      MirrorMetrics metrics, PrometheusMeterRegistry prometheus, CacheLayout layout, Htpasswd htpasswd) {
     this.vertx = vertx;
     this.upstreams = upstreams;
     this.blobs = new BlobHandler(blobs, metrics);
@@ -36,6 +39,7 @@ public final class RegistryApi {
     this.listings = new ListingHandler(metrics);
     this.ops = new OpsHandler(vertx, prometheus, layout);
     this.errors = new ErrorHandler(metrics);
+    this.auth = htpasswd == null ? null : new ClientAuth(vertx, htpasswd);
   }
 
   /** A router for one server instance; handlers share the services, not per-request state. */
@@ -44,6 +48,14 @@ public final class RegistryApi {
     router.get("/healthz").handler(ops::live);
     router.get("/readyz").handler(ops::ready);
     router.get("/metrics").handler(ops::metrics);
+    router.route("/v2*").handler(ctx -> {
+      // On every answer, challenges included: clients tell a registry by it.
+      ctx.response().putHeader(Headers.API_VERSION, Headers.API_VERSION_VALUE);
+      ctx.next();
+    });
+    if (auth != null) {
+      router.route("/v2*").handler(auth);
+    }
     router.route("/v2*").handler(this::distribution).failureHandler(errors);
     router.route().handler(ctx -> ctx.fail(OciError.NAME_UNKNOWN.exception("no such endpoint")))
         .failureHandler(errors);
@@ -63,7 +75,6 @@ public final class RegistryApi {
   }
 
   private void distribution(RoutingContext ctx) {
-    ctx.response().putHeader(Headers.API_VERSION, Headers.API_VERSION_VALUE);
     HttpMethod method = ctx.request().method();
     if (method != HttpMethod.GET && method != HttpMethod.HEAD) {
       throw OciError.UNSUPPORTED.exception("this is a read-only mirror: " + method + " is not supported")
@@ -71,7 +82,7 @@ public final class RegistryApi {
     }
     String path = ctx.request().path();
     if (path.equals("/v2/") || path.equals("/v2")) {
-      // Anonymous pulls: the version check answers 200 without a challenge.
+      // The version check: 200 to anyone who got past authentication, when there is any.
       ctx.json(new JsonObject());
       return;
     }

@@ -1,9 +1,11 @@
 package io.registrymirror.api;
 
+import io.registrymirror.config.TlsConfig;
 import io.vertx.core.Future;
 import io.vertx.core.VerticleBase;
 import io.vertx.core.http.HttpServer;
 import io.vertx.core.http.HttpServerOptions;
+import io.vertx.core.net.PemKeyCertOptions;
 
 /**
  * One event loop's HTTP server. Several instances listen on the same port; Vert.x spreads
@@ -16,12 +18,15 @@ public final class RegistryVerticle extends VerticleBase {
   private final RegistryApi api;
   private final String host;
   private final int port;
+  private final TlsConfig tls;
   private HttpServer server;
 
-  public RegistryVerticle(RegistryApi api, String host, int port) {
+  /** @param tls the certificate and key to listen with, or null for plain http */
+  public RegistryVerticle(RegistryApi api, String host, int port, TlsConfig tls) {
     this.api = api;
     this.host = host;
     this.port = port;
+    this.tls = tls;
   }
 
   @Override
@@ -36,6 +41,11 @@ public final class RegistryVerticle extends VerticleBase {
         // A client that neither reads nor sends for this long holds a connection and, during
         // a fill, a file handle for nothing.
         .setIdleTimeout(IDLE_TIMEOUT_SECONDS);
+    if (tls != null) {
+      options.setSsl(true).setKeyCertOptions(new PemKeyCertOptions()
+          .setCertPath(tls.cert().toString())
+          .setKeyPath(tls.key().toString()));
+    }
     return vertx.createHttpServer(options).requestHandler(api.router()).listen()
         .onSuccess(s -> server = s);
   }

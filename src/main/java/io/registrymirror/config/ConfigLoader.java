@@ -6,12 +6,15 @@ import com.fasterxml.jackson.dataformat.yaml.YAMLMapper;
 import java.io.IOException;
 import java.net.URI;
 import java.net.URISyntaxException;
+import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.Iterator;
+import java.util.List;
 import java.util.LinkedHashMap;
+import java.util.Locale;
 import java.util.Map;
 import java.util.Set;
 import java.util.regex.Matcher;
@@ -27,7 +30,13 @@ public final class ConfigLoader {
 
   public static final String ENV_LISTEN = "MIRROR_LISTEN";
   public static final String ENV_CACHE_DIR = "MIRROR_CACHE_DIR";
+  /** Followed by the upstream's name in capitals, non-alphanumerics as {@code _}, e.g. DOCKER_IO. */
+  public static final String ENV_UPSTREAM_PREFIX = "MIRROR_UPSTREAM_";
+  public static final String ENV_TLS_CERT = "MIRROR_TLS_CERT";
+  public static final String ENV_TLS_KEY = "MIRROR_TLS_KEY";
+  public static final String ENV_HTPASSWD = "MIRROR_HTPASSWD";
 
+  private static final Pattern BCRYPT = Pattern.compile("\\$2[abxy]?\\$\\d{2}\\$[./A-Za-z0-9]{53}");
   private static final Pattern DURATION = Pattern.compile("(\\d+)(ms|s|m|h|d)");
   private static final Pattern SIZE = Pattern.compile("(\\d{1,12})(B|KiB|MiB|GiB)?");
   private static final Pattern REGISTRY_NAME =
@@ -68,22 +77,31 @@ public final class ConfigLoader {
       return config;
     }
     requireObject(root, "(top level)");
-    checkKeys(root, "", Set.of("listen", "cache", "upstreams"));
+    checkKeys(root, "", Set.of("listen", "cache", "upstreams", "tls", "auth"));
     if (root.has("listen")) {
       HostPort listen = hostPort("listen", text(root.get("listen"), "listen"));
       config = config.withListen(listen.host, listen.port);
     }
     if (root.has("cache")) {
-      JsonNode cache = root.get("cache");
-      requireObject(cache, "cache");
-      checkKeys(cache, "cache.", Set.of("dir"));
+      JsonNode cache = section(root, "cache", "dir");
       if (cache.has("dir")) {
         config = config.withCacheDir(path("cache.dir", text(cache.get("dir"), "cache.dir")));
       }
     }
     if (root.has("upstreams")) {
-      config = new MirrorConfig(config.host(), config.port(), config.cacheDir(),
-          upstreams(root.get("upstreams")));
+      config = config.withUpstreams(upstreams(root.get("upstreams")));
+    }
+    if (root.has("tls")) {
+      JsonNode tls = section(root, "tls", "cert", "key");
+      config = config.withTls(tls(
+          "tls.cert", tls.has("cert") ? text(tls.get("cert"), "tls.cert") : null,
+          "tls.key", tls.has("key") ? text(tls.get("key"), "tls.key") : null));
+    }
+    if (root.has("auth")) {
+      JsonNode auth = section(root, "auth", "htpasswd");
+      if (auth.has("htpasswd")) {
+        config = config.withHtpasswd(htpasswd("auth.htpasswd", text(auth.get("htpasswd"), "auth.htpasswd")));
+      }
     }
     return config;
   }
@@ -98,7 +116,109 @@ public final class ConfigLoader {
     if (dir != null && !dir.isBlank()) {
       config = config.withCacheDir(path(ENV_CACHE_DIR, dir.trim()));
     }
+    Map<String, UpstreamConfig> upstreams = new LinkedHashMap<>();
+    for (UpstreamConfig u : config.upstreams().values()) {
+      upstreams.put(u.name(), u.withCredentials(envCredentials(u, env)));
+    }
+    config = config.withUpstreams(upstreams);
+    String cert = env.get(ENV_TLS_CERT);
+    String key = env.get(ENV_TLS_KEY);
+    if (cert != null || key != null) {
+      TlsConfig file = config.tls();
+      config = config.withTls(tls(
+          cert != null ? ENV_TLS_CERT : "tls.cert", cert != null ? cert : file == null ? null : file.cert().toString(),
+          key != null ? ENV_TLS_KEY : "tls.key", key != null ? key : file == null ? null : file.key().toString()));
+    }
+    String htpasswd = env.get(ENV_HTPASSWD);
+    if (htpasswd != null) {
+      config = config.withHtpasswd(htpasswd(ENV_HTPASSWD, htpasswd));
+    }
     return config;
+  }
+
+  private static TlsConfig tls(String certKey, String cert, String keyKey, String key) {
+    if (cert == null) {
+      throw new ConfigException(certKey, "missing: a TLS key needs its certificate");
+    }
+    if (key == null) {
+      throw new ConfigException(keyKey, "missing: a TLS certificate needs its key");
+    }
+    return new TlsConfig(readable(certKey, cert, "-----BEGIN CERTIFICATE-----"),
+        readable(keyKey, key, "PRIVATE KEY-----"));
+  }
+
+  /** A PEM file that can be read and holds what {@code marker} says, checked now rather than at the first client. */
+  private static Path readable(String key, String file, String marker) {
+    if (!readText(key, file).contains(marker)) {
+      throw new ConfigException(key, file + " is not a PEM file with a '" + marker + "' block");
+    }
+    return Path.of(file);
+  }
+
+  /** Reads an htpasswd file; only bcrypt entries, the one kind of hash worth accepting today. */
+  private static Htpasswd htpasswd(String key, String file) {
+    List<String> lines = readText(key, file).lines().toList();
+    Map<String, String> hashes = new LinkedHashMap<>();
+    for (int i = 0; i < lines.size(); i++) {
+      String line = lines.get(i).strip();
+      if (line.isEmpty() || line.startsWith("#")) {
+        continue;
+      }
+      int colon = line.indexOf(':');
+      String hash = colon < 0 ? "" : line.substring(colon + 1);
+      if (colon <= 0 || !BCRYPT.matcher(hash).matches()) {
+        throw new ConfigException(key, file + " line " + (i + 1)
+            + ": not user:bcrypt-hash (make entries with htpasswd -B)");
+      }
+      hashes.put(line.substring(0, colon), hash);
+    }
+    if (hashes.isEmpty()) {
+      throw new ConfigException(key, file + " holds no users");
+    }
+    return new Htpasswd(Path.of(file), hashes);
+  }
+
+  /** The environment's user name and password for an upstream, each overriding the file's. */
+  private static Credentials envCredentials(UpstreamConfig upstream, Map<String, String> env) {
+    String prefix = ENV_UPSTREAM_PREFIX + upstream.name().toUpperCase(Locale.ROOT).replaceAll("[^A-Z0-9]", "_") + "_";
+    Credentials file = upstream.credentials();
+    String username = env.getOrDefault(prefix + "USERNAME", file == null ? null : file.username());
+    String password = env.get(prefix + "PASSWORD");
+    String passwordFile = env.get(prefix + "PASSWORD_FILE");
+    if (password != null && passwordFile != null) {
+      throw new ConfigException(prefix + "PASSWORD", "set it or " + prefix + "PASSWORD_FILE, not both");
+    }
+    if (passwordFile != null) {
+      password = readSecret(prefix + "PASSWORD_FILE", passwordFile);
+    } else if (password == null) {
+      password = file == null ? null : file.password();
+    }
+    return credentials(prefix + "USERNAME", username, prefix + "PASSWORD", password);
+  }
+
+  private static Credentials credentials(String userKey, String username, String passwordKey, String password) {
+    if (username == null && password == null) {
+      return null;
+    }
+    if (username == null || username.isEmpty()) {
+      throw new ConfigException(userKey, "missing: a password needs a user name");
+    }
+    if (password == null) {
+      throw new ConfigException(passwordKey, "missing: a user name needs a password");
+    }
+    if (username.indexOf(':') >= 0 || username.chars().anyMatch(Character::isISOControl)) {
+      throw new ConfigException(userKey, "must not contain ':' or control characters");
+    }
+    return new Credentials(username, password);
+  }
+
+  /** A password kept in a file, as a mounted Kubernetes Secret is; one trailing newline is not part of it. */
+  private static String readSecret(String key, String file) {
+    String text = readText(key, file);
+    if (text.endsWith("\n")) {
+      text = text.substring(0, text.length() - (text.endsWith("\r\n") ? 2 : 1));
+    }
+    return text;
   }
 
   private static Map<String, UpstreamConfig> upstreams(JsonNode node) {
@@ -130,7 +250,7 @@ public final class ConfigLoader {
     }
     requireObject(node, key);
     checkKeys(node, key + ".", Set.of("url", "default", "tagTtl", "connectTimeout", "idleTimeout",
-        "minRate", "rateWindow"));
+        "minRate", "rateWindow", "username", "password", "passwordFile"));
     if (!node.has("url")) {
       throw new ConfigException(key + ".url", "missing");
     }
@@ -147,7 +267,20 @@ public final class ConfigLoader {
         duration(node, key, "connectTimeout", UpstreamConfig.DEFAULT_CONNECT_TIMEOUT),
         duration(node, key, "idleTimeout", UpstreamConfig.DEFAULT_IDLE_TIMEOUT),
         size(node, key, "minRate", UpstreamConfig.DEFAULT_MIN_RATE),
-        duration(node, key, "rateWindow", UpstreamConfig.DEFAULT_RATE_WINDOW));
+        duration(node, key, "rateWindow", UpstreamConfig.DEFAULT_RATE_WINDOW),
+        fileCredentials(node, key));
+  }
+
+  private static Credentials fileCredentials(JsonNode node, String key) {
+    String username = node.has("username") ? text(node.get("username"), key + ".username") : null;
+    String password = node.has("password") ? text(node.get("password"), key + ".password") : null;
+    if (node.has("passwordFile")) {
+      if (password != null) {
+        throw new ConfigException(key + ".password", "set it or passwordFile, not both");
+      }
+      password = readSecret(key + ".passwordFile", text(node.get("passwordFile"), key + ".passwordFile"));
+    }
+    return credentials(key + ".username", username, key + ".password", password);
   }
 
   private static URI url(String key, String value) {
@@ -254,6 +387,23 @@ public final class ConfigLoader {
       throw new ConfigException(key, "must be a single value");
     }
     return node.asText();
+  }
+
+  /** A top-level mapping that may hold only {@code keys}. */
+  private static JsonNode section(JsonNode root, String name, String... keys) {
+    JsonNode node = root.get(name);
+    requireObject(node, name);
+    checkKeys(node, name + ".", Set.of(keys));
+    return node;
+  }
+
+  /** A whole file's text; the message names the key that pointed at it, never its content. */
+  private static String readText(String key, String file) {
+    try {
+      return Files.readString(Path.of(file), StandardCharsets.UTF_8);
+    } catch (IOException | RuntimeException e) {
+      throw new ConfigException(key, "cannot read " + file + " (" + e.getClass().getSimpleName() + ")");
+    }
   }
 
   private static void requireObject(JsonNode node, String key) {

@@ -11,8 +11,11 @@ import java.util.Map;
  * @param port port the listener binds (0 picks a free one, for tests)
  * @param cacheDir root of the on-disk cache
  * @param upstreams the registries mirrored, by the name clients know
+ * @param tls the listener's certificate and key; null to listen with plain http
+ * @param htpasswd the users allowed to pull; null to let anyone pull
  */
-public record MirrorConfig(String host, int port, Path cacheDir, Map<String, UpstreamConfig> upstreams) {
+public record MirrorConfig(String host, int port, Path cacheDir, Map<String, UpstreamConfig> upstreams,
+    TlsConfig tls, Htpasswd htpasswd) {
 
   public MirrorConfig {
     upstreams = Map.copyOf(upstreams);
@@ -21,7 +24,7 @@ public record MirrorConfig(String host, int port, Path cacheDir, Map<String, Ups
   /** What {@code java -jar} with no arguments runs: Docker Hub into {@code ./cache} on port 5000. */
   public static MirrorConfig defaults() {
     UpstreamConfig hub = UpstreamConfig.dockerHub();
-    return new MirrorConfig("0.0.0.0", 5000, Path.of("cache"), Map.of(hub.name(), hub));
+    return new MirrorConfig("0.0.0.0", 5000, Path.of("cache"), Map.of(hub.name(), hub), null, null);
   }
 
   public UpstreamConfig defaultUpstream() {
@@ -31,10 +34,22 @@ public record MirrorConfig(String host, int port, Path cacheDir, Map<String, Ups
   }
 
   public MirrorConfig withListen(String host, int port) {
-    return new MirrorConfig(host, port, cacheDir, upstreams);
+    return new MirrorConfig(host, port, cacheDir, upstreams, tls, htpasswd);
   }
 
   public MirrorConfig withCacheDir(Path dir) {
-    return new MirrorConfig(host, port, dir, upstreams);
+    return new MirrorConfig(host, port, dir, upstreams, tls, htpasswd);
+  }
+
+  public MirrorConfig withUpstreams(Map<String, UpstreamConfig> upstreams) {
+    return new MirrorConfig(host, port, cacheDir, upstreams, tls, htpasswd);
+  }
+
+  public MirrorConfig withTls(TlsConfig tls) {
+    return new MirrorConfig(host, port, cacheDir, upstreams, tls, htpasswd);
+  }
+
+  public MirrorConfig withHtpasswd(Htpasswd htpasswd) {
+    return new MirrorConfig(host, port, cacheDir, upstreams, tls, htpasswd);
   }
 }

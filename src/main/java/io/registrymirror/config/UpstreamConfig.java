@@ -16,6 +16,8 @@ import java.time.Duration;
  * @param minRate bytes per second below which a blob transfer counts as stalled (0: never)
  * @param rateWindow how long a transfer may stay below {@code minRate}: a drip that keeps the
  *     idle timeout from firing is cut after this, and resumed
+ * @param credentials what to authenticate with, to the registry (Basic) or its token service
+ *     (Bearer); null to go anonymously
  */
 public record UpstreamConfig(
     String name,
@@ -25,7 +27,8 @@ public record UpstreamConfig(
     Duration connectTimeout,
     Duration idleTimeout,
     long minRate,
-    Duration rateWindow) {
+    Duration rateWindow,
+    Credentials credentials) {
 
   public static final Duration DEFAULT_TAG_TTL = Duration.ofMinutes(1);
   public static final Duration DEFAULT_CONNECT_TIMEOUT = Duration.ofSeconds(10);
@@ -36,11 +39,17 @@ public record UpstreamConfig(
   public static UpstreamConfig dockerHub() {
     return new UpstreamConfig("docker.io", URI.create("https://registry-1.docker.io"), true,
         DEFAULT_TAG_TTL, DEFAULT_CONNECT_TIMEOUT, DEFAULT_IDLE_TIMEOUT, DEFAULT_MIN_RATE,
-        DEFAULT_RATE_WINDOW);
+        DEFAULT_RATE_WINDOW, null);
   }
 
   public UpstreamConfig asDefault() {
-    return new UpstreamConfig(name, url, true, tagTtl, connectTimeout, idleTimeout, minRate, rateWindow);
+    return new UpstreamConfig(name, url, true, tagTtl, connectTimeout, idleTimeout, minRate, rateWindow,
+        credentials);
+  }
+
+  public UpstreamConfig withCredentials(Credentials credentials) {
+    return new UpstreamConfig(name, url, isDefault, tagTtl, connectTimeout, idleTimeout, minRate,
+        rateWindow, credentials);
   }
 
   /** Docker Hub keeps official images under {@code library/}; clients may leave it out. */

@@ -3,7 +3,10 @@ package io.registrymirror.upstream;
 import io.registrymirror.error.OciError;
 import io.registrymirror.error.RegistryException;
 import io.vertx.core.Future;
+import io.registrymirror.config.Credentials;
+import io.registrymirror.config.UpstreamConfig;
 import io.vertx.core.http.HttpClient;
+import io.vertx.core.http.HttpHeaders;
 import io.vertx.core.http.HttpMethod;
 import io.vertx.core.http.RequestOptions;
 import io.vertx.core.json.JsonObject;
@@ -15,11 +18,15 @@ import java.util.Map;
 import java.util.concurrent.ConcurrentHashMap;
 
 /**
- * The bearer-token flow of the distribution auth spec: on a challenge, fetch a token for the
- * scope from the realm, and keep it per scope until shortly before it expires, so that most
- * upstream requests carry a valid token and cost no extra round trip.
+ * Answers an upstream's challenges. For Bearer, the token flow of the distribution auth spec:
+ * fetch a token for the scope from the realm, anonymously or with the upstream's credentials,
+ * and keep it per scope until shortly before it expires, so that most upstream requests carry a
+ * valid token and cost no extra round trip. For Basic, the credentials themselves, sent with
+ * every request once the upstream has asked for them.
+ *
+ * <p>Credentials never appear in an error message: they are only ever put in headers.
  */
-final class TokenAuthenticator {
+final class Authenticator {
 
   /** Tokens without {@code expires_in} last 60 s, and clients treat anything shorter as 60 s. */
   private static final long MIN_LIFETIME_SECONDS = 60;
@@ -31,18 +38,26 @@ final class TokenAuthenticator {
 
   private final HttpClient http;
   private final String upstream;
+  private final String host;
+  private final Credentials credentials;
   private final Duration timeout;
   private final Map<String, Token> byScope = new ConcurrentHashMap<>();
   private final SingleFlight<String, String> fetches = new SingleFlight<>();
+  private volatile boolean basic;
 
-  TokenAuthenticator(HttpClient http, String upstream, Duration timeout) {
+  Authenticator(HttpClient http, UpstreamConfig config) {
     this.http = http;
-    this.upstream = upstream;
-    this.timeout = timeout;
+    this.upstream = config.name();
+    this.host = config.url().getHost();
+    this.credentials = config.credentials();
+    this.timeout = config.idleTimeout();
   }
 
   /** A still-valid {@code Authorization} value for the scope, or null. */
   String cached(String scope) {
+    if (basic) {
+      return credentials.basic();
+    }
     Token t = byScope.get(scope);
     if (t == null) {
       return null;
@@ -63,6 +78,15 @@ final class TokenAuthenticator {
    * carried none); concurrent answers for one scope share a fetch.
    */
   Future<String> authenticate(Challenge challenge, String scope, String rejected) {
+    if (challenge != null && challenge.isBasic() && credentials != null) {
+      String header = credentials.basic();
+      if (header.equals(rejected)) {
+        return Future.failedFuture(OciError.DENIED.exception(
+            "upstream " + upstream + " refused the mirror's credentials"));
+      }
+      basic = true;
+      return Future.succeededFuture(header);
+    }
     if (challenge == null || !challenge.isBearer() || challenge.param("realm") == null) {
       return Future.failedFuture(OciError.DENIED.exception(
           "upstream " + upstream + " requires authentication the mirror has no credentials for"));
@@ -97,11 +121,22 @@ final class TokenAuthenticator {
       sep = '&';
     }
     url.append(sep).append("scope=").append(encode(scope));
+    if (credentials != null) {
+      if (!"https".equals(realm.getScheme()) && !host.equalsIgnoreCase(realm.getHost())) {
+        return Future.failedFuture(unavailable("its token realm is another host over plain http, "
+            + "where the mirror does not send credentials"));
+      }
+      url.append("&account=").append(encode(credentials.username()));
+    }
     RequestOptions options = new RequestOptions()
         .setMethod(HttpMethod.GET)
         .setAbsoluteURI(url.toString())
         .setIdleTimeout(timeout.toMillis())
-        .setConnectTimeout(timeout.toMillis());
+        .setConnectTimeout(timeout.toMillis())
+        .setFollowRedirects(false);
+    if (credentials != null) {
+      options.putHeader(HttpHeaders.AUTHORIZATION, credentials.basic());
+    }
     long started = System.nanoTime();
     return http.request(options)
         .compose(req -> req.send())
@@ -111,7 +146,8 @@ final class TokenAuthenticator {
           resp.request().idleTimeout(timeout.toMillis());
           return resp.body().map(body -> {
             if (resp.statusCode() == 401 || resp.statusCode() == 403) {
-              throw OciError.DENIED.exception("upstream " + upstream + " refused a token for " + scope);
+              throw OciError.DENIED.exception("upstream " + upstream + " refused a token for " + scope
+                  + (credentials == null ? " to anonymous pulls" : " with the mirror's credentials"));
             }
             if (resp.statusCode() != 200) {
               throw unavailable("its token service answered " + resp.statusCode());

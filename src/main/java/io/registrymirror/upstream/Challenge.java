@@ -54,6 +54,10 @@ public record Challenge(String scheme, Map<String, String> params) {
     return scheme.equals("bearer");
   }
 
+  public boolean isBasic() {
+    return scheme.equals("basic");
+  }
+
   public String param(String name) {
     return params.get(name);
   }

@@ -34,7 +34,7 @@ public final class UpstreamClient {
   private final HttpClient content;
   private final UpstreamConfig config;
   private final MirrorMetrics metrics;
-  private final TokenAuthenticator tokens;
+  private final Authenticator auth;
 
   /**
    * @param metadata the connection pool for manifests, tags, referrers and tokens
@@ -47,7 +47,7 @@ public final class UpstreamClient {
     this.content = content;
     this.config = config;
     this.metrics = metrics;
-    this.tokens = new TokenAuthenticator(metadata, config.name(), config.idleTimeout());
+    this.auth = new Authenticator(metadata, config);
   }
 
   public UpstreamConfig config() {
@@ -198,9 +198,9 @@ public final class UpstreamClient {
         .setConnectTimeout(config.connectTimeout().toMillis())
         .setIdleTimeout(config.idleTimeout().toMillis())
         .setFollowRedirects(false);
-    String auth = ownHost ? tokens.cached(scope) : null;
-    if (auth != null) {
-      options.putHeader(HttpHeaders.AUTHORIZATION, auth);
+    String authorization = ownHost ? auth.cached(scope) : null;
+    if (authorization != null) {
+      options.putHeader(HttpHeaders.AUTHORIZATION, authorization);
     }
     long started = System.nanoTime();
     return pool.request(options)
@@ -219,7 +219,7 @@ public final class UpstreamClient {
           metrics.upstreamRequest(name(), method.name(), status, System.nanoTime() - started);
           if (status == 401 && ownHost && !challenged) {
             resp.resume();
-            return tokens.authenticate(Challenge.parse(resp.getHeader("WWW-Authenticate")), scope, auth)
+            return auth.authenticate(Challenge.parse(resp.getHeader("WWW-Authenticate")), scope, authorization)
                 .compose(v -> send(pool, method, scope, url, headers, redirectsLeft, true));
           }
           String location = resp.getHeader(HttpHeaders.LOCATION);

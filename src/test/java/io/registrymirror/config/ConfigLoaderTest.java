@@ -118,4 +118,95 @@ class ConfigLoaderTest {
     assertThatThrownBy(() -> ConfigLoader.parse(yaml))
         .isInstanceOf(ConfigException.class).hasMessageContaining(message);
   }
+
+  @Test
+  void credentialsComeFromTheFileASecretFileOrTheEnvironment(@TempDir Path dir) throws IOException {
+    Path secret = dir.resolve("password");
+    Files.writeString(secret, "from-secret-file\n");
+    Path file = dir.resolve("m.yaml");
+    Files.writeString(file, """
+        upstreams:
+          docker.io:
+            url: https://registry-1.docker.io
+            username: hub-user
+            password: from-config
+          ghcr.io:
+            url: https://ghcr.io
+            username: gh-user
+            passwordFile: %s
+          quay.io:
+            url: https://quay.io
+        """.formatted(secret));
+    MirrorConfig fromFile = ConfigLoader.load(file, Map.of());
+    assertThat(fromFile.upstreams().get("docker.io").credentials())
+        .isEqualTo(new Credentials("hub-user", "from-config"));
+    // One trailing newline, as `echo` or a Secret written by hand leaves it, is not the password's.
+    assertThat(fromFile.upstreams().get("ghcr.io").credentials())
+        .isEqualTo(new Credentials("gh-user", "from-secret-file"));
+    assertThat(fromFile.upstreams().get("quay.io").credentials()).isNull();
+
+    MirrorConfig fromEnv = ConfigLoader.load(file, Map.of(
+        "MIRROR_UPSTREAM_DOCKER_IO_PASSWORD", "from-env",
+        "MIRROR_UPSTREAM_QUAY_IO_USERNAME", "robot",
+        "MIRROR_UPSTREAM_QUAY_IO_PASSWORD_FILE", secret.toString()));
+    assertThat(fromEnv.upstreams().get("docker.io").credentials())
+        .isEqualTo(new Credentials("hub-user", "from-env"));
+    assertThat(fromEnv.upstreams().get("quay.io").credentials())
+        .isEqualTo(new Credentials("robot", "from-secret-file"));
+  }
+
+  @Test
+  void incompleteCredentialsNameTheKeyAndNeverThePassword(@TempDir Path dir) {
+    String base = "upstreams:\n  ghcr.io:\n    url: https://ghcr.io\n";
+    assertThatThrownBy(() -> ConfigLoader.parse(base + "    password: hunter2-secret\n"))
+        .hasMessageContaining("upstreams.ghcr.io.username").hasMessageNotContaining("hunter2");
+    assertThatThrownBy(() -> ConfigLoader.parse(base + "    username: bot\n"))
+        .hasMessageContaining("upstreams.ghcr.io.password");
+    assertThatThrownBy(() -> ConfigLoader.parse(base
+        + "    username: bot\n    password: x\n    passwordFile: /run/secrets/p\n"))
+        .hasMessageContaining("upstreams.ghcr.io.password");
+    assertThatThrownBy(() -> ConfigLoader.parse(base
+        + "    username: bot\n    passwordFile: " + dir.resolve("missing") + "\n"))
+        .hasMessageContaining("upstreams.ghcr.io.passwordFile");
+    assertThatThrownBy(() -> ConfigLoader.load(null, Map.of("MIRROR_UPSTREAM_DOCKER_IO_PASSWORD", "hunter2-secret")))
+        .hasMessageContaining("MIRROR_UPSTREAM_DOCKER_IO_USERNAME").hasMessageNotContaining("hunter2");
+    assertThat(new Credentials("bot", "hunter2-secret").toString()).doesNotContain("hunter2");
+  }
+
+  @Test
+  void tlsAndClientAuthAreCheckedWhenLoaded(@TempDir Path dir) throws IOException {
+    Path cert = Files.writeString(dir.resolve("tls.crt"), "-----BEGIN CERTIFICATE-----\nMII=\n-----END CERTIFICATE-----\n");
+    Path key = Files.writeString(dir.resolve("tls.key"), "-----BEGIN PRIVATE KEY-----\nMII=\n-----END PRIVATE KEY-----\n");
+    Path users = Files.writeString(dir.resolve("htpasswd"),
+        "# comment\nalice:$2y$05$" + "a".repeat(53) + "\n\nbob:$2a$10$" + "B".repeat(53) + "\n");
+    MirrorConfig c = ConfigLoader.parse("""
+        tls:
+          cert: %s
+          key: %s
+        auth:
+          htpasswd: %s
+        """.formatted(cert, key, users));
+    assertThat(c.tls()).isEqualTo(new TlsConfig(cert, key));
+    assertThat(c.htpasswd().hashes()).containsOnlyKeys("alice", "bob");
+    assertThat(c.htpasswd().toString()).doesNotContain("$2");
+
+    MirrorConfig fromEnv = ConfigLoader.load(null, Map.of(
+        "MIRROR_TLS_CERT", cert.toString(), "MIRROR_TLS_KEY", key.toString(), "MIRROR_HTPASSWD", users.toString()));
+    assertThat(fromEnv.tls()).isEqualTo(new TlsConfig(cert, key));
+    assertThat(fromEnv.htpasswd().hashes()).hasSize(2);
+
+    assertThatThrownBy(() -> ConfigLoader.parse("tls:\n  cert: " + cert + "\n"))
+        .hasMessageContaining("tls.key");
+    assertThatThrownBy(() -> ConfigLoader.parse("tls:\n  cert: " + key + "\n  key: " + key + "\n"))
+        .hasMessageContaining("tls.cert");
+    assertThatThrownBy(() -> ConfigLoader.parse("tls:\n  cert: " + cert + "\n  key: " + dir.resolve("nope") + "\n"))
+        .hasMessageContaining("tls.key");
+    assertThatThrownBy(() -> ConfigLoader.parse("tls:\n  certificate: x\n"))
+        .hasMessageContaining("tls.certificate");
+    Path md5 = Files.writeString(dir.resolve("md5"), "alice:$apr1$abcdefgh$0123456789012345678901\n");
+    assertThatThrownBy(() -> ConfigLoader.parse("auth:\n  htpasswd: " + md5 + "\n"))
+        .hasMessageContaining("auth.htpasswd").hasMessageContaining("line 1");
+    assertThatThrownBy(() -> ConfigLoader.load(null, Map.of("MIRROR_HTPASSWD", dir.resolve("none").toString())))
+        .hasMessageContaining("MIRROR_HTPASSWD");
+  }
 }

@@ -41,7 +41,13 @@ public final class MirrorUnderTest implements AutoCloseable {
   /** A mirror of {@code upstreamUrl}, known to clients as {@code registryName}. */
   public static MirrorUnderTest start(Vertx vertx, String registryName, String upstreamUrl,
       Path cacheDir, String upstreamExtraYaml) {
-    String yaml = """
+    return start(vertx, registryName, upstreamUrl, cacheDir, upstreamExtraYaml, "");
+  }
+
+  /** The same, with more top-level configuration, e.g. {@code tls} or {@code auth}. */
+  public static MirrorUnderTest start(Vertx vertx, String registryName, String upstreamUrl,
+      Path cacheDir, String upstreamExtraYaml, String topLevelYaml) {
+    String yaml = topLevelYaml + "\n" + """
         listen: 127.0.0.1:0
         cache:
           dir: %s

@@ -20,8 +20,8 @@ import java.util.stream.Stream;
  *
  * <p>Each instance owns a temporary directory holding its config, its log and its filesystem storage, and listens on
  * a free loopback port. {@link #stop()} and {@link #restart()} keep the port and the storage, so tests can simulate
- * an upstream outage and recovery. It starts without authentication; {@link #restart(TokenAuth)} switches to token
- * auth on the same content, so tests can seed it with the push API first and then pull from it as from a registry
+ * an upstream outage and recovery. It starts without authentication; {@link #restart(Auth)} switches to token
+ * or htpasswd auth on the same content, so tests can seed it with the push API first and then pull from it as from a registry
  * that demands a bearer token.
  */
 public final class ReferenceRegistry implements AutoCloseable {
@@ -39,7 +39,18 @@ public final class ReferenceRegistry implements AutoCloseable {
   private final int port;
   private final Thread shutdownHook = new Thread(this::stop);
   private Process process;
-  private TokenAuth auth;
+  private Auth auth;
+
+  /** How the registry authenticates its clients. */
+  public sealed interface Auth permits TokenAuth, HtpasswdAuth {
+  }
+
+  /**
+   * The settings of the registry's {@code auth: htpasswd} section: Basic auth against bcrypt
+   * entries, as private registries often do it.
+   */
+  public record HtpasswdAuth(String realm, Path file) implements Auth {
+  }
 
   /**
    * The settings of the registry's {@code auth: token} section.
@@ -49,7 +60,7 @@ public final class ReferenceRegistry implements AutoCloseable {
    * @param issuer the {@code iss} its tokens must carry
    * @param rootCertBundle a PEM file of certificates; a token's {@code x5c} chain must lead to one of them
    */
-  public record TokenAuth(String realm, String service, String issuer, Path rootCertBundle) {
+  public record TokenAuth(String realm, String service, String issuer, Path rootCertBundle) implements Auth {
   }
 
   private ReferenceRegistry(Path dir, int port) {
@@ -107,10 +118,10 @@ public final class ReferenceRegistry implements AutoCloseable {
   }
 
   /**
-   * Restarts the registry on the same port and storage with token authentication, or with none when {@code auth}
-   * is null. Anything the registry then serves demands a bearer token, {@code GET /v2/} included.
+   * Restarts the registry on the same port and storage with token or htpasswd authentication, or with none when
+   * {@code auth} is null. Anything the registry then serves demands credentials, {@code GET /v2/} included.
    */
-  public void restart(TokenAuth auth) throws IOException, InterruptedException {
+  public void restart(Auth auth) throws IOException, InterruptedException {
     stop();
     this.auth = auth;
     launch();
@@ -145,17 +156,25 @@ public final class ReferenceRegistry implements AutoCloseable {
         http:
           addr: 127.0.0.1:%d
         """.formatted(storage(), port);
-    if (auth == null) {
-      return config;
+    if (auth instanceof TokenAuth token) {
+      return config + """
+          auth:
+            token:
+              realm: %s
+              service: %s
+              issuer: %s
+              rootcertbundle: %s
+          """.formatted(token.realm(), token.service(), token.issuer(), token.rootCertBundle());
     }
-    return config + """
-        auth:
-          token:
-            realm: %s
-            service: %s
-            issuer: %s
-            rootcertbundle: %s
-        """.formatted(auth.realm(), auth.service(), auth.issuer(), auth.rootCertBundle());
+    if (auth instanceof HtpasswdAuth htpasswd) {
+      return config + """
+          auth:
+            htpasswd:
+              realm: %s
+              path: %s
+          """.formatted(htpasswd.realm(), htpasswd.file());
+    }
+    return config;
   }
 
   private void launch() throws IOException, InterruptedException {
@@ -173,7 +192,7 @@ public final class ReferenceRegistry implements AutoCloseable {
 
   private void awaitReady() throws IOException, InterruptedException {
     HttpRequest ping = HttpRequest.newBuilder(URI.create(url() + "/v2/")).timeout(Duration.ofSeconds(2)).build();
-    // With token auth even the version check wants a token: the challenge is the sign of readiness.
+    // With auth even the version check wants credentials: the challenge is the sign of readiness.
     int ready = auth == null ? 200 : 401;
     long deadline = System.nanoTime() + STARTUP_TIMEOUT.toNanos();
     while (System.nanoTime() < deadline) {

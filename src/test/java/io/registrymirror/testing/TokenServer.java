@@ -8,13 +8,11 @@ import io.vertx.core.http.HttpServerRequest;
 import io.vertx.core.json.JsonArray;
 import io.vertx.core.json.JsonObject;
 import java.io.IOException;
-import java.io.InputStream;
 import java.io.UncheckedIOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.security.GeneralSecurityException;
-import java.security.KeyStore;
 import java.security.PrivateKey;
 import java.security.Signature;
 import java.security.cert.X509Certificate;
@@ -28,7 +26,6 @@ import java.util.Set;
 import java.util.UUID;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.ConcurrentLinkedQueue;
-import java.util.concurrent.TimeUnit;
 import java.util.stream.Stream;
 
 /**
@@ -38,12 +35,11 @@ import java.util.stream.Stream;
  *
  * <p>Anonymous callers get {@code pull} at most, as on a public registry: other actions asked for
  * are left out of the grant, which is not an error. The signing key and its self-signed certificate
- * are made at start-up with the JDK's {@code keytool}, so no crypto library is needed.
+ * are made at start-up with the JDK's {@code keytool} ({@link TestCertificate}), so no crypto library is needed.
  */
 public final class TokenServer implements AutoCloseable {
 
   private static final String LOOPBACK = "127.0.0.1";
-  private static final String ALIAS = "issuer";
   private static final Set<String> ANONYMOUS_ACTIONS = Set.of("pull");
   private static final long LIFETIME_SECONDS = 300;
 
@@ -56,11 +52,17 @@ public final class TokenServer implements AutoCloseable {
   private final Queue<Request> requests = new ConcurrentLinkedQueue<>();
   private final Set<String> refused = ConcurrentHashMap.newKeySet();
   private volatile int failStatus;
+  private volatile String requiredCredentials;
   private HttpServer server;
   private int port;
 
-  /** One token request as received. */
-  public record Request(String service, List<String> scopes) {
+  /**
+   * One token request as received.
+   *
+   * @param account the {@code account} parameter, null when absent
+   * @param user the user of valid Basic credentials, null when the request came anonymously
+   */
+  public record Request(String service, List<String> scopes, String account, String user) {
   }
 
   private TokenServer(Path dir, String service, String issuer, PrivateKey key, X509Certificate cert)
@@ -77,12 +79,9 @@ public final class TokenServer implements AutoCloseable {
   public static TokenServer start(String service, String issuer) throws IOException, InterruptedException {
     Path dir = Files.createTempDirectory("token-server-");
     try {
-      char[] password = UUID.randomUUID().toString().toCharArray();
-      KeyStore store = generateKeyStore(dir.resolve("issuer.p12"), password);
-      X509Certificate cert = (X509Certificate) store.getCertificate(ALIAS);
-      TokenServer server = new TokenServer(dir, service, issuer,
-          (PrivateKey) store.getKey(ALIAS, password), cert);
-      Files.writeString(server.rootCertBundle(), pem(cert));
+      TestCertificate signer = TestCertificate.generate(dir, "test token issuer");
+      TokenServer server = new TokenServer(dir, service, issuer, signer.key(), signer.cert());
+      Files.copy(signer.certPem(), server.rootCertBundle());
       server.listen(0);
       return server;
     } catch (GeneralSecurityException e) {
@@ -126,6 +125,14 @@ public final class TokenServer implements AutoCloseable {
   /** Grants no actions on {@code repository} from now on, as a registry does for a private one. */
   public void refuse(String repository) {
     refused.add(repository);
+  }
+
+  /**
+   * From now on issues tokens only to requests with these Basic credentials, as a private
+   * registry's token service does; others get 401.
+   */
+  public void requireCredentials(String user, String password) {
+    requiredCredentials = user + ":" + password;
   }
 
   /** Answers every token request with {@code status} and no token until {@link #reset()}. */
@@ -175,7 +182,14 @@ public final class TokenServer implements AutoCloseable {
     }
     String requestedService = request.getParam("service");
     List<String> scopes = request.params().getAll("scope");
-    requests.add(new Request(requestedService, List.copyOf(scopes)));
+    String user = basicUser(request.getHeader(HttpHeaders.AUTHORIZATION));
+    requests.add(new Request(requestedService, List.copyOf(scopes), request.getParam("account"), user));
+    if (requiredCredentials != null && user == null) {
+      request.response().setStatusCode(401)
+          .putHeader("WWW-Authenticate", "Basic realm=\"token service\"")
+          .end("credentials required");
+      return;
+    }
     if (failStatus != 0) {
       request.response().setStatusCode(failStatus).end("token service failure");
       return;
@@ -190,6 +204,21 @@ public final class TokenServer implements AutoCloseable {
     request.response()
         .putHeader(HttpHeaders.CONTENT_TYPE, "application/json")
         .end(answer.encode());
+  }
+
+  /** The user of a Basic header that carries the required credentials; null otherwise. */
+  private String basicUser(String authorization) {
+    String required = requiredCredentials;
+    if (required == null || authorization == null || !authorization.startsWith("Basic ")) {
+      return null;
+    }
+    String given;
+    try {
+      given = new String(Base64.getDecoder().decode(authorization.substring(6).trim()), StandardCharsets.UTF_8);
+    } catch (IllegalArgumentException e) {
+      return null;
+    }
+    return given.equals(required) ? given.substring(0, given.indexOf(':')) : null;
   }
 
   /**
@@ -246,37 +275,6 @@ public final class TokenServer implements AutoCloseable {
           .put("actions", new JsonArray(actions)));
     }
     return access;
-  }
-
-  /** Runs {@code keytool}: the JDK has no public API to make a certificate, but ships this tool. */
-  private static KeyStore generateKeyStore(Path file, char[] password)
-      throws IOException, InterruptedException, GeneralSecurityException {
-    Path keytool = Path.of(System.getProperty("java.home"), "bin", "keytool");
-    Process process = new ProcessBuilder(keytool.toString(), "-genkeypair",
-        "-alias", ALIAS, "-keyalg", "RSA", "-keysize", "2048", "-sigalg", "SHA256withRSA",
-        "-dname", "CN=test token issuer",
-        // Backdated, so that a registry clock a little behind ours still finds it valid.
-        "-startdate", "-1d", "-validity", "2",
-        "-storetype", "PKCS12", "-keystore", file.toString(),
-        "-storepass", new String(password), "-keypass", new String(password))
-        .redirectErrorStream(true)
-        .start();
-    String output = new String(process.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
-    if (!process.waitFor(60, TimeUnit.SECONDS) || process.exitValue() != 0) {
-      process.destroyForcibly();
-      throw new IllegalStateException("keytool failed: " + output);
-    }
-    KeyStore store = KeyStore.getInstance("PKCS12");
-    try (InputStream in = Files.newInputStream(file)) {
-      store.load(in, password);
-    }
-    return store;
-  }
-
-  private static String pem(X509Certificate cert) throws GeneralSecurityException {
-    return "-----BEGIN CERTIFICATE-----\n"
-        + Base64.getMimeEncoder(64, "\n".getBytes(StandardCharsets.US_ASCII)).encodeToString(cert.getEncoded())
-        + "\n-----END CERTIFICATE-----\n";
   }
 
   private static String base64Url(String json) {
