@@ -17,6 +17,8 @@ import io.registrymirror.proxy.Upstreams;
 import io.registrymirror.store.BlobStore;
 import io.registrymirror.store.CacheLayout;
 import io.registrymirror.store.ManifestStore;
+import io.registrymirror.tags.TagEvents;
+import io.registrymirror.tags.TagRefresher;
 import io.registrymirror.tags.TagResolver;
 import io.registrymirror.tags.TagStore;
 import io.registrymirror.upstream.UpstreamClient;
@@ -37,14 +39,16 @@ public final class RegistryMirror {
   private final Vertx vertx;
   private final List<HttpClient> http;
   private final BlobService blobs;
+  private final TagRefresher refresher;
   private final String deployment;
   private final int port;
 
-  private RegistryMirror(Vertx vertx, List<HttpClient> http, BlobService blobs, String deployment,
-      int port) {
+  private RegistryMirror(Vertx vertx, List<HttpClient> http, BlobService blobs, TagRefresher refresher,
+      String deployment, int port) {
     this.vertx = vertx;
     this.http = http;
     this.blobs = blobs;
+    this.refresher = refresher;
     this.deployment = deployment;
     this.port = port;
   }
@@ -73,9 +77,13 @@ public final class RegistryMirror {
     ManifestStore manifestStore = new ManifestStore(vertx, layout);
     TagStore tagStore = new TagStore(vertx, layout);
     BlobService blobs = new BlobService(vertx, blobStore, metrics);
-    ManifestService manifests = new ManifestService(manifestStore, new TagResolver(tagStore, manifestStore));
+    TagEvents tagEvents = new TagEvents(vertx, metadata, config.tags().webhooks(), metrics);
+    TagResolver resolver = new TagResolver(tagStore, manifestStore, config.tags(), tagEvents);
+    ManifestService manifests = new ManifestService(manifestStore, resolver);
+    TagRefresher refresher = new TagRefresher(vertx, tagStore, resolver, upstreams::byName, config.tags(), metrics);
+    metrics.watchTrackedTags(() -> tagStore.all().size());
     RegistryApi api = new RegistryApi(vertx, upstreams, blobs, manifests, metrics, prometheus, layout,
-        config.htpasswd());
+        config.htpasswd(), tagStore);
 
     int instances = Math.max(1, Runtime.getRuntime().availableProcessors());
     // One deployment of several instances: Vert.x spreads connections over their event loops,
@@ -83,6 +91,7 @@ public final class RegistryMirror {
     List<RegistryVerticle> servers = new ArrayList<>();
     return blobStore.open()
         .compose(v -> manifestStore.open())
+        .compose(v -> tagStore.open())
         .compose(v -> vertx.deployVerticle(() -> {
           RegistryVerticle server = new RegistryVerticle(api, config.host(), config.port(), config.tls());
           synchronized (servers) {
@@ -96,7 +105,8 @@ public final class RegistryMirror {
               "scheme", config.tls() == null ? "http" : "https",
               "clients", config.htpasswd() == null ? "anonymous" : "htpasswd", "cache", layout.root(),
               "upstreams", String.join(",", config.upstreams().keySet()), "servers", instances);
-          return new RegistryMirror(vertx, List.of(metadata, content), blobs, id, port);
+          refresher.start();
+          return new RegistryMirror(vertx, List.of(metadata, content), blobs, refresher, id, port);
         });
   }
 
@@ -109,6 +119,7 @@ public final class RegistryMirror {
    * then the upstream client; the Vertx instance stays the caller's.
    */
   public Future<Void> close() {
+    refresher.stop();
     return vertx.undeploy(deployment)
         .compose(v -> blobs.close())
         .compose(v -> Future.all(http.stream().map(HttpClient::close).toList()).<Void>mapEmpty())

@@ -10,6 +10,7 @@ import io.registrymirror.proxy.ManifestService;
 import io.registrymirror.proxy.Target;
 import io.registrymirror.proxy.Upstreams;
 import io.registrymirror.store.CacheLayout;
+import io.registrymirror.tags.TagStore;
 import io.vertx.core.MultiMap;
 import io.vertx.core.Vertx;
 import io.vertx.core.http.HttpMethod;
@@ -28,10 +29,12 @@ public final class RegistryApi {
   private final OpsHandler ops;
   private final ErrorHandler errors;
   private final ClientAuth auth;
+  private final TagsHandler tags;
 
   /** @param htpasswd the users allowed to pull, or null to let anyone pull */
   public RegistryApi(Vertx vertx, Upstreams upstreams, BlobService blobs, ManifestService manifests,
-      MirrorMetrics metrics, PrometheusMeterRegistry prometheus, CacheLayout layout, Htpasswd htpasswd) {
+      MirrorMetrics metrics, PrometheusMeterRegistry prometheus, CacheLayout layout, Htpasswd htpasswd,
+      TagStore tagStore) {
     this.vertx = vertx;
     this.upstreams = upstreams;
     this.blobs = new BlobHandler(blobs, metrics);
@@ -40,6 +43,7 @@ public final class RegistryApi {
     this.ops = new OpsHandler(vertx, prometheus, layout);
     this.errors = new ErrorHandler(metrics);
     this.auth = htpasswd == null ? null : new ClientAuth(vertx, htpasswd);
+    this.tags = new TagsHandler(tagStore);
   }
 
   /** A router for one server instance; handlers share the services, not per-request state. */
@@ -55,8 +59,10 @@ public final class RegistryApi {
     });
     if (auth != null) {
       router.route("/v2*").handler(auth);
+      router.route(TagsHandler.PREFIX + "*").handler(auth);
     }
     router.route("/v2*").handler(this::distribution).failureHandler(errors);
+    router.get(TagsHandler.PREFIX + "*").handler(tags::handle).failureHandler(errors);
     router.route().handler(ctx -> ctx.fail(OciError.NAME_UNKNOWN.exception("no such endpoint")))
         .failureHandler(errors);
     return router;

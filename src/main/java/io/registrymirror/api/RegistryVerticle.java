@@ -1,10 +1,18 @@
 package io.registrymirror.api;
 
+import io.netty.handler.codec.http.TooLongHttpHeaderException;
+import io.netty.handler.codec.http.TooLongHttpLineException;
 import io.registrymirror.config.TlsConfig;
+import io.registrymirror.error.OciError;
 import io.vertx.core.Future;
 import io.vertx.core.VerticleBase;
+import io.vertx.core.buffer.Buffer;
+import io.vertx.core.http.HttpHeaders;
+import io.vertx.core.http.HttpMethod;
 import io.vertx.core.http.HttpServer;
 import io.vertx.core.http.HttpServerOptions;
+import io.vertx.core.http.HttpServerRequest;
+import io.vertx.core.http.HttpServerResponse;
 import io.vertx.core.net.PemKeyCertOptions;
 
 /**
@@ -46,8 +54,29 @@ public final class RegistryVerticle extends VerticleBase {
           .setCertPath(tls.cert().toString())
           .setKeyPath(tls.key().toString()));
     }
-    return vertx.createHttpServer(options).requestHandler(api.router()).listen()
+    return vertx.createHttpServer(options)
+        .invalidRequestHandler(RegistryVerticle::invalid)
+        .requestHandler(api.router())
+        .listen()
         .onSuccess(s -> server = s);
+  }
+
+  /**
+   * A request that is not valid HTTP never reaches the router: it gets Vert.x's statuses, but
+   * with the OCI error JSON that every other refusal carries, and the connection is closed.
+   */
+  private static void invalid(HttpServerRequest request) {
+    Throwable cause = request.decoderResult().cause();
+    int status = cause instanceof TooLongHttpLineException ? 414
+        : cause instanceof TooLongHttpHeaderException ? 431 : 400;
+    Buffer body = OciError.UNSUPPORTED.exception("the request is not valid HTTP/1.1").body().toBuffer();
+    HttpServerResponse response = request.response()
+        .setStatusCode(status)
+        .putHeader(HttpHeaders.CONTENT_TYPE, "application/json")
+        .putHeader(HttpHeaders.CONTENT_LENGTH, Integer.toString(body.length()))
+        .putHeader(HttpHeaders.CONNECTION, "close");
+    (request.method() == HttpMethod.HEAD ? response.end() : response.end(body))
+        .onComplete(v -> request.connection().close());
   }
 
   /** The port actually bound: differs from the configured one when that was 0. */

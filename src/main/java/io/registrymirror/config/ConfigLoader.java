@@ -3,6 +3,7 @@ package io.registrymirror.config;
 import com.fasterxml.jackson.core.JsonProcessingException;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.dataformat.yaml.YAMLMapper;
+import io.registrymirror.oci.Digest;
 import java.io.IOException;
 import java.net.URI;
 import java.net.URISyntaxException;
@@ -11,12 +12,14 @@ import java.nio.file.Files;
 import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
 import java.time.Duration;
+import java.util.ArrayList;
 import java.util.Iterator;
-import java.util.List;
 import java.util.LinkedHashMap;
+import java.util.List;
 import java.util.Locale;
 import java.util.Map;
 import java.util.Set;
+import java.util.function.BiFunction;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 
@@ -77,7 +80,7 @@ public final class ConfigLoader {
       return config;
     }
     requireObject(root, "(top level)");
-    checkKeys(root, "", Set.of("listen", "cache", "upstreams", "tls", "auth"));
+    checkKeys(root, "", Set.of("listen", "cache", "upstreams", "tls", "auth", "tags"));
     if (root.has("listen")) {
       HostPort listen = hostPort("listen", text(root.get("listen"), "listen"));
       config = config.withListen(listen.host, listen.port);
@@ -96,6 +99,10 @@ public final class ConfigLoader {
       config = config.withTls(tls(
           "tls.cert", tls.has("cert") ? text(tls.get("cert"), "tls.cert") : null,
           "tls.key", tls.has("key") ? text(tls.get("key"), "tls.key") : null));
+    }
+    if (root.has("tags")) {
+      config = config.withTags(tags(section(root, "tags", "refreshInterval", "refreshConcurrency",
+          "forgetAfter", "history", "webhooks", "rules")));
     }
     if (root.has("auth")) {
       JsonNode auth = section(root, "auth", "htpasswd");
@@ -250,7 +257,7 @@ public final class ConfigLoader {
     }
     requireObject(node, key);
     checkKeys(node, key + ".", Set.of("url", "default", "tagTtl", "connectTimeout", "idleTimeout",
-        "minRate", "rateWindow", "username", "password", "passwordFile"));
+        "minRate", "rateWindow", "username", "password", "passwordFile", "refreshBudget"));
     if (!node.has("url")) {
       throw new ConfigException(key + ".url", "missing");
     }
@@ -268,7 +275,8 @@ public final class ConfigLoader {
         duration(node, key, "idleTimeout", UpstreamConfig.DEFAULT_IDLE_TIMEOUT),
         size(node, key, "minRate", UpstreamConfig.DEFAULT_MIN_RATE),
         duration(node, key, "rateWindow", UpstreamConfig.DEFAULT_RATE_WINDOW),
-        fileCredentials(node, key));
+        fileCredentials(node, key),
+        count(node, key, "refreshBudget", UpstreamConfig.DEFAULT_REFRESH_BUDGET, 1));
   }
 
   private static Credentials fileCredentials(JsonNode node, String key) {
@@ -283,17 +291,89 @@ public final class ConfigLoader {
     return credentials(key + ".username", username, key + ".password", password);
   }
 
-  private static URI url(String key, String value) {
+  private static TagsConfig tags(JsonNode node) {
+    TagsConfig d = TagsConfig.defaults();
+    List<URI> webhooks = list(node, "tags.webhooks", "URLs", (key, item) -> httpUrl(key, text(item, key)));
+    List<TagRule> rules = list(node, "tags.rules", "rules", ConfigLoader::rule);
+    return new TagsConfig(
+        duration(node, "tags", "refreshInterval", d.refreshInterval()),
+        count(node, "tags", "refreshConcurrency", d.refreshConcurrency(), 1),
+        duration(node, "tags", "forgetAfter", d.forgetAfter()),
+        count(node, "tags", "history", d.history(), 1),
+        webhooks, rules);
+  }
+
+  /** The items of the list under {@code key}'s last part, each read with its own key, e.g. {@code tags.rules[2]}. */
+  private static <T> List<T> list(JsonNode parent, String key, String what, BiFunction<String, JsonNode, T> item) {
+    List<T> out = new ArrayList<>();
+    JsonNode list = parent.get(key.substring(key.lastIndexOf('.') + 1));
+    if (list == null) {
+      return out;
+    }
+    if (!list.isArray()) {
+      throw new ConfigException(key, "must be a list of " + what);
+    }
+    for (int i = 0; i < list.size(); i++) {
+      out.add(item.apply(key + "[" + i + "]", list.get(i)));
+    }
+    return out;
+  }
+
+  private static TagRule rule(String key, JsonNode node) {
+    requireObject(node, key);
+    checkKeys(node, key + ".", Set.of("repositories", "tags", "ttl", "pin"));
+    String repositories = node.has("repositories") ? text(node.get("repositories"), key + ".repositories") : "*";
+    String tags = node.has("tags") ? text(node.get("tags"), key + ".tags") : "*";
+    Duration ttl = node.has("ttl") ? duration(node, key, "ttl", null) : null;
+    boolean pin = false;
+    Digest digest = null;
+    if (node.has("pin")) {
+      JsonNode p = node.get("pin");
+      if (p.isBoolean()) {
+        pin = p.booleanValue();
+      } else {
+        digest = Digest.parseOrNull(text(p, key + ".pin"));
+        if (digest == null) {
+          throw new ConfigException(key + ".pin", "must be true, false or a digest like sha256:<64 hex>");
+        }
+        pin = true;
+      }
+    }
+    if (ttl == null && !pin) {
+      throw new ConfigException(key, "sets neither ttl nor pin");
+    }
+    return new TagRule(repositories, tags, ttl, pin, digest);
+  }
+
+  /** An absolute http(s) URL with a host. */
+  private static URI httpUrl(String key, String value) {
     URI uri;
     try {
       uri = new URI(value);
     } catch (URISyntaxException e) {
       throw new ConfigException(key, "not a URL: '" + value + "'");
     }
-    if (!("http".equals(uri.getScheme()) || "https".equals(uri.getScheme()))
-        || uri.getHost() == null) {
+    if (!("http".equals(uri.getScheme()) || "https".equals(uri.getScheme())) || uri.getHost() == null) {
       throw new ConfigException(key, "must be an http:// or https:// URL with a host: '" + value + "'");
     }
+    return uri;
+  }
+
+  /** A whole number of at least {@code min}. */
+  private static int count(JsonNode node, String parent, String field, int fallback, int min) {
+    if (!node.has(field)) {
+      return fallback;
+    }
+    JsonNode value = node.get(field);
+    if (!value.canConvertToInt() || !value.isIntegralNumber() || value.intValue() < min) {
+      throw new ConfigException(parent + "." + field, "must be a whole number of at least " + min);
+    }
+    return value.intValue();
+  }
+
+  /** A registry's root URL: an http(s) URL without path, query, fragment or credentials. */
+  private static URI url(String key, String value) {
+    URI uri = httpUrl(key, value);
     if (uri.getRawQuery() != null || uri.getRawFragment() != null || uri.getRawUserInfo() != null) {
       throw new ConfigException(key, "must not carry a query, fragment or credentials: '" + value + "'");
     }
@@ -318,7 +398,7 @@ public final class ConfigLoader {
       case "h" -> Duration.ofHours(n);
       default -> Duration.ofDays(n);
     };
-    if (d.isZero() && !field.equals("tagTtl")) {
+    if (d.isZero() && !field.equals("tagTtl") && !field.equals("refreshInterval") && !field.equals("ttl")) {
       throw new ConfigException(key, "must be more than zero");
     }
     return d;

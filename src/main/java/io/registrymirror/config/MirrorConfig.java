@@ -13,9 +13,10 @@ import java.util.Map;
  * @param upstreams the registries mirrored, by the name clients know
  * @param tls the listener's certificate and key; null to listen with plain http
  * @param htpasswd the users allowed to pull; null to let anyone pull
+ * @param tags how tags are tracked and refreshed
  */
 public record MirrorConfig(String host, int port, Path cacheDir, Map<String, UpstreamConfig> upstreams,
-    TlsConfig tls, Htpasswd htpasswd) {
+    TlsConfig tls, Htpasswd htpasswd, TagsConfig tags) {
 
   public MirrorConfig {
     upstreams = Map.copyOf(upstreams);
@@ -24,7 +25,8 @@ public record MirrorConfig(String host, int port, Path cacheDir, Map<String, Ups
   /** What {@code java -jar} with no arguments runs: Docker Hub into {@code ./cache} on port 5000. */
   public static MirrorConfig defaults() {
     UpstreamConfig hub = UpstreamConfig.dockerHub();
-    return new MirrorConfig("0.0.0.0", 5000, Path.of("cache"), Map.of(hub.name(), hub), null, null);
+    return new MirrorConfig("0.0.0.0", 5000, Path.of("cache"), Map.of(hub.name(), hub), null, null,
+        TagsConfig.defaults());
   }
 
   public UpstreamConfig defaultUpstream() {
@@ -34,22 +36,26 @@ public record MirrorConfig(String host, int port, Path cacheDir, Map<String, Ups
   }
 
   public MirrorConfig withListen(String host, int port) {
-    return new MirrorConfig(host, port, cacheDir, upstreams, tls, htpasswd);
+    return new MirrorConfig(host, port, cacheDir, upstreams, tls, htpasswd, tags);
   }
 
   public MirrorConfig withCacheDir(Path dir) {
-    return new MirrorConfig(host, port, dir, upstreams, tls, htpasswd);
+    return new MirrorConfig(host, port, dir, upstreams, tls, htpasswd, tags);
   }
 
   public MirrorConfig withUpstreams(Map<String, UpstreamConfig> upstreams) {
-    return new MirrorConfig(host, port, cacheDir, upstreams, tls, htpasswd);
+    return new MirrorConfig(host, port, cacheDir, upstreams, tls, htpasswd, tags);
   }
 
   public MirrorConfig withTls(TlsConfig tls) {
-    return new MirrorConfig(host, port, cacheDir, upstreams, tls, htpasswd);
+    return new MirrorConfig(host, port, cacheDir, upstreams, tls, htpasswd, tags);
+  }
+
+  public MirrorConfig withTags(TagsConfig tags) {
+    return new MirrorConfig(host, port, cacheDir, upstreams, tls, htpasswd, tags);
   }
 
   public MirrorConfig withHtpasswd(Htpasswd htpasswd) {
-    return new MirrorConfig(host, port, cacheDir, upstreams, tls, htpasswd);
+    return new MirrorConfig(host, port, cacheDir, upstreams, tls, htpasswd, tags);
   }
 }

@@ -18,6 +18,7 @@ import java.time.Duration;
  *     idle timeout from firing is cut after this, and resumed
  * @param credentials what to authenticate with, to the registry (Basic) or its token service
  *     (Bearer); null to go anonymously
+ * @param refreshBudget how many tag revalidations per minute the background refresher may send
  */
 public record UpstreamConfig(
     String name,
@@ -28,28 +29,30 @@ public record UpstreamConfig(
     Duration idleTimeout,
     long minRate,
     Duration rateWindow,
-    Credentials credentials) {
+    Credentials credentials,
+    int refreshBudget) {
 
   public static final Duration DEFAULT_TAG_TTL = Duration.ofMinutes(1);
   public static final Duration DEFAULT_CONNECT_TIMEOUT = Duration.ofSeconds(10);
   public static final Duration DEFAULT_IDLE_TIMEOUT = Duration.ofSeconds(30);
   public static final long DEFAULT_MIN_RATE = 16 * 1024;
   public static final Duration DEFAULT_RATE_WINDOW = Duration.ofSeconds(30);
+  public static final int DEFAULT_REFRESH_BUDGET = 60;
 
   public static UpstreamConfig dockerHub() {
     return new UpstreamConfig("docker.io", URI.create("https://registry-1.docker.io"), true,
         DEFAULT_TAG_TTL, DEFAULT_CONNECT_TIMEOUT, DEFAULT_IDLE_TIMEOUT, DEFAULT_MIN_RATE,
-        DEFAULT_RATE_WINDOW, null);
+        DEFAULT_RATE_WINDOW, null, DEFAULT_REFRESH_BUDGET);
   }
 
   public UpstreamConfig asDefault() {
     return new UpstreamConfig(name, url, true, tagTtl, connectTimeout, idleTimeout, minRate, rateWindow,
-        credentials);
+        credentials, refreshBudget);
   }
 
   public UpstreamConfig withCredentials(Credentials credentials) {
     return new UpstreamConfig(name, url, isDefault, tagTtl, connectTimeout, idleTimeout, minRate,
-        rateWindow, credentials);
+        rateWindow, credentials, refreshBudget);
   }
 
   /** Docker Hub keeps official images under {@code library/}; clients may leave it out. */

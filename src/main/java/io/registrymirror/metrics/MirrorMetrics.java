@@ -24,6 +24,9 @@ public final class MirrorMetrics {
   public static final String FILLS = "mirror.fills";
   public static final String FILL_SIZE = "mirror.fill.size";
   public static final String FILL_MEMORY = "mirror.fill.memory";
+  public static final String TAG_MOVES = "mirror.tag.moves";
+  public static final String TAG_REFRESHES = "mirror.tag.refreshes";
+  public static final String TAGS_TRACKED = "mirror.tags.tracked";
 
   /** What a request was for. */
   public enum Kind { BLOB, MANIFEST, TAGS, REFERRERS }
@@ -86,6 +89,22 @@ public final class MirrorMetrics {
     Gauge.builder(FILL_MEMORY, used).baseUnit("bytes")
         .description("Blob bytes held in memory on their way to the cache, all fills together")
         .register(registry);
+  }
+
+  /** A tag seen pointing elsewhere, by a pull or by the refresher. */
+  public void tagMoved(String upstream, String seen) {
+    Counter.builder(TAG_MOVES).description("Tags seen to point at another manifest than before")
+        .tag("upstream", upstream).tag("seen", seen).register(registry).increment();
+  }
+
+  /** One background revalidation: {@code ok}, {@code failed}, or {@code deferred} by a budget or back-off. */
+  public void tagRefreshed(String upstream, String result) {
+    Counter.builder(TAG_REFRESHES).description("Background revalidations of tracked tags")
+        .tag("upstream", upstream).tag("result", result).register(registry).increment();
+  }
+
+  public void watchTrackedTags(Supplier<Number> count) {
+    Gauge.builder(TAGS_TRACKED, count).description("Tags the mirror tracks and refreshes").register(registry);
   }
 
   public void fillStarted() {

@@ -29,7 +29,7 @@ public sealed interface Reference {
     }
   }
 
-  static boolean validTag(String value) {
+  public static boolean validTag(String value) {
     return value != null && TAG.matcher(value).matches();
   }
 

@@ -43,7 +43,7 @@ public final class ManifestService {
       if (r == null) {
         return null;
       }
-      digest = r.descriptor().digest();
+      digest = r.pinned() != null ? r.pinned() : r.descriptor().digest();
     }
     Manifest m = store.cached(digest);
     return m == null ? null : new ManifestAnswer(describe(m), m, Result.HIT);
@@ -60,6 +60,10 @@ public final class ManifestService {
         case UPSTREAM -> Result.MISS;
         case STALE -> Result.STALE;
       };
+      if (r.pinned() != null && !r.pinned().equals(r.descriptor().digest())) {
+        // A frozen tag: what upstream says now is recorded, the pinned manifest is served.
+        return byDigest(target, r.pinned(), accept).map(a -> new ManifestAnswer(a.descriptor(), a.manifest(), result));
+      }
       if (r.manifest() != null) {
         return Future.succeededFuture(new ManifestAnswer(r.descriptor(), r.manifest(), result));
       }

@@ -22,6 +22,11 @@ public final class Upstreams {
     this.fallback = clients.stream().filter(c -> c.config().isDefault()).findFirst().orElse(null);
   }
 
+  /** The configured upstream of that name, or null. */
+  public UpstreamClient byName(String name) {
+    return byName.get(name);
+  }
+
   /**
    * Routes by containerd's {@code ns} parameter first, then by a registry name as the first path
    * component ({@code /v2/ghcr.io/owner/repo/...}), then to the default upstream. A registry

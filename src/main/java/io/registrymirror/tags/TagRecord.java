@@ -2,26 +2,94 @@ package io.registrymirror.tags;
 
 import io.registrymirror.oci.Descriptor;
 import io.registrymirror.oci.Digest;
+import io.vertx.core.json.JsonArray;
 import io.vertx.core.json.JsonObject;
+import java.time.Instant;
+import java.util.ArrayList;
+import java.util.List;
 
 /**
- * What a tag resolved to when upstream was last asked.
+ * Everything known about one tag: what it resolves to, since when, and how it moved.
  *
- * @param descriptor the manifest the tag pointed to
- * @param checkedAt when upstream confirmed it, in epoch milliseconds
+ * @param descriptor the manifest the tag pointed to when upstream was last asked
+ * @param accept the {@code Accept} header it was resolved with, for the refresher to ask alike
+ * @param firstSeen when the mirror first resolved it, in epoch milliseconds
+ * @param checkedAt when upstream last confirmed it
+ * @param changedAt when it was last seen to move; {@code firstSeen} if it never did
+ * @param pulledAt when a client last asked for it (kept in memory, written with the next check)
+ * @param moves its moves, oldest first, the last {@code history} of them
+ * @param pinned the digest served whatever upstream says, for a frozen tag; else null
  */
-public record TagRecord(Descriptor descriptor, long checkedAt) {
+public record TagRecord(Descriptor descriptor, String accept, long firstSeen, long checkedAt,
+    long changedAt, long pulledAt, List<TagMove> moves, Digest pinned) {
+
+  public TagRecord {
+    moves = List.copyOf(moves);
+  }
+
+  /** A tag resolved for the first time; {@code pinned} as for the constructor. */
+  public static TagRecord first(Descriptor descriptor, String accept, long now, Digest pinned) {
+    return new TagRecord(descriptor, accept, now, now, now, now, List.of(), pinned);
+  }
+
+  /** What clients get: the pinned digest for a frozen tag, else upstream's. */
+  public Digest served() {
+    return pinned != null ? pinned : descriptor.digest();
+  }
+
+  public Digest digest() {
+    return descriptor.digest();
+  }
+
+  /**
+   * The record after upstream answered {@code now}: the same digest, or a move, which is kept
+   * in the history (at most {@code history} moves).
+   */
+  public TagRecord checked(Descriptor answer, String acceptHeader, long now, String seen, int history) {
+    if (answer.digest().equals(descriptor.digest())) {
+      return new TagRecord(answer, acceptHeader, firstSeen, now, changedAt, pulledAt, moves, pinned);
+    }
+    List<TagMove> more = new ArrayList<>(moves);
+    more.add(new TagMove(now, descriptor.digest(), answer.digest(), seen));
+    List<TagMove> kept = more.subList(Math.max(0, more.size() - history), more.size());
+    return new TagRecord(answer, acceptHeader, firstSeen, now, now, pulledAt, kept, pinned);
+  }
+
+  public TagRecord pulled(long now) {
+    return new TagRecord(descriptor, accept, firstSeen, checkedAt, changedAt, now, moves, pinned);
+  }
 
   public JsonObject toJson() {
+    JsonArray history = new JsonArray();
+    moves.forEach(m -> history.add(m.toJson()));
     return new JsonObject()
         .put("digest", descriptor.digest().toString())
         .put("mediaType", descriptor.mediaType())
         .put("size", descriptor.size())
-        .put("checkedAt", checkedAt);
+        .put("accept", accept)
+        .put("firstSeen", Instant.ofEpochMilli(firstSeen).toString())
+        .put("lastChecked", Instant.ofEpochMilli(checkedAt).toString())
+        .put("lastChanged", Instant.ofEpochMilli(changedAt).toString())
+        .put("lastPulled", Instant.ofEpochMilli(pulledAt).toString())
+        .put("pinned", pinned == null ? null : pinned.toString())
+        .put("history", history);
   }
 
   public static TagRecord fromJson(JsonObject json) {
-    return new TagRecord(new Descriptor(json.getString("mediaType"),
-        Digest.parse(json.getString("digest")), json.getLong("size")), json.getLong("checkedAt"));
+    Descriptor d = new Descriptor(json.getString("mediaType"), Digest.parse(json.getString("digest")),
+        json.getLong("size"));
+    List<TagMove> moves = new ArrayList<>();
+    JsonArray history = json.getJsonArray("history", new JsonArray());
+    for (int i = 0; i < history.size(); i++) {
+      moves.add(TagMove.fromJson(history.getJsonObject(i)));
+    }
+    long checked = time(json, "lastChecked");
+    String pinned = json.getString("pinned");
+    return new TagRecord(d, json.getString("accept", ""), time(json, "firstSeen"), checked,
+        time(json, "lastChanged"), time(json, "lastPulled"), moves, pinned == null ? null : Digest.parse(pinned));
+  }
+
+  private static long time(JsonObject json, String field) {
+    return Instant.parse(json.getString(field)).toEpochMilli();
   }
 }

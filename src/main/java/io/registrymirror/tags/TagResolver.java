@@ -1,13 +1,15 @@
 package io.registrymirror.tags;
 
+import io.registrymirror.config.TagRule;
+import io.registrymirror.config.TagsConfig;
 import io.registrymirror.error.OciError;
 import io.registrymirror.error.RegistryException;
 import io.registrymirror.metrics.EventLog;
 import io.registrymirror.oci.AcceptedTypes;
 import io.registrymirror.oci.Descriptor;
+import io.registrymirror.oci.Digest;
 import io.registrymirror.oci.Manifest;
 import io.registrymirror.oci.Reference;
-import io.registrymirror.oci.RepositoryName;
 import io.registrymirror.store.ManifestStore;
 import io.registrymirror.upstream.SingleFlight;
 import io.registrymirror.upstream.UpstreamClient;
@@ -15,9 +17,11 @@ import io.vertx.core.Future;
 import java.util.Optional;
 
 /**
- * Resolves tags to manifests. Within the upstream's tag TTL the last resolution is trusted;
- * after it, upstream is asked with a HEAD. When upstream cannot answer (down, 5xx, 429) the last
- * known resolution is served instead, marked stale.
+ * Resolves tags to manifests and keeps each tag's record. Within the tag's TTL (its rule's, or
+ * the upstream's) the last resolution is trusted; after it, upstream is asked with a HEAD. When
+ * upstream cannot answer (down, 5xx, 429) the last known resolution is served instead, marked
+ * stale. Every answer from upstream is compared with the last one: a move is recorded in the
+ * tag's history and reported, whether a pull or the refresher saw it.
  */
 public final class TagResolver {
 
@@ -25,18 +29,25 @@ public final class TagResolver {
 
   private final TagStore tags;
   private final ManifestStore manifests;
+  private final TagsConfig config;
+  private final TagEvents events;
   private final SingleFlight<String, Resolution> revalidations = new SingleFlight<>();
 
-  public TagResolver(TagStore tags, ManifestStore manifests) {
+  public TagResolver(TagStore tags, ManifestStore manifests, TagsConfig config, TagEvents events) {
     this.tags = tags;
     this.manifests = manifests;
+    this.config = config;
+    this.events = events;
   }
 
   /** The answer from memory alone, when it is fresh and acceptable; otherwise null. */
   public Resolution fresh(UpstreamClient upstream, TagKey key, AcceptedTypes accept) {
     TagRecord r = tags.cached(key);
-    return r != null && isFresh(upstream, r) && accept.accepts(r.descriptor().mediaType())
-        ? new Resolution(r.descriptor(), null, Resolution.Source.CACHE) : null;
+    if (r == null || !isFresh(upstream, key, r) || !accept.accepts(r.descriptor().mediaType())) {
+      return null;
+    }
+    tags.pulled(key, System.currentTimeMillis());
+    return new Resolution(r.descriptor(), null, Resolution.Source.CACHE, r.pinned());
   }
 
   public Future<Resolution> resolve(UpstreamClient upstream, TagKey key, AcceptedTypes accept) {
@@ -46,51 +57,90 @@ public final class TagResolver {
     }
     return tags.get(key).compose(known -> {
       Optional<TagRecord> usable = known.filter(r -> accept.accepts(r.descriptor().mediaType()));
-      if (usable.isPresent() && isFresh(upstream, usable.get())) {
-        return Future.succeededFuture(
-            new Resolution(usable.get().descriptor(), null, Resolution.Source.CACHE));
+      tags.pulled(key, System.currentTimeMillis());
+      if (usable.isPresent() && isFresh(upstream, key, usable.get())) {
+        TagRecord r = usable.get();
+        return Future.succeededFuture(new Resolution(r.descriptor(), null, Resolution.Source.CACHE, r.pinned()));
       }
-      String flightKey = key + " " + accept.upstreamHeader();
-      return revalidations.run(flightKey, () -> ask(upstream, key, accept, known.orElse(null)))
+      return revalidate(upstream, key, accept.upstreamHeader(), "pull")
           .recover(err -> staleIfError(key, usable, err));
     });
   }
 
-  private Future<Resolution> ask(UpstreamClient upstream, TagKey key, AcceptedTypes accept,
-      TagRecord previous) {
-    RepositoryName name = key.name();
+  /**
+   * Asks upstream what the tag names now, with the {@code Accept} header it was last resolved
+   * with, and records the answer: the refresher's way in.
+   */
+  Future<Resolution> refresh(UpstreamClient upstream, TagKey key, TagRecord record) {
+    return revalidate(upstream, key, record.accept(), "refresh");
+  }
+
+  /** One upstream question per tag and Accept header at a time, however many ask at once. */
+  private Future<Resolution> revalidate(UpstreamClient upstream, TagKey key, String accept, String seen) {
+    return revalidations.run(key + " " + accept, () -> ask(upstream, key, accept, seen));
+  }
+
+  private Future<Resolution> ask(UpstreamClient upstream, TagKey key, String accept, String seen) {
     Reference.Tag tag = new Reference.Tag(key.tag());
-    String header = accept.upstreamHeader();
-    return upstream.headManifest(name, tag, header).compose(head -> {
+    return upstream.headManifest(key.name(), tag, accept).compose(head -> {
       if (head.isPresent()) {
-        return Future.succeededFuture(new Resolution(head.get(), null, Resolution.Source.UPSTREAM));
+        return Future.succeededFuture(new Resolution(head.get(), null, Resolution.Source.UPSTREAM, null));
       }
       // Upstream gave no digest on HEAD: the body is needed to know what the tag names.
-      return upstream.getManifest(name, tag, header).compose(m -> manifests.put(m).map(v ->
+      return upstream.getManifest(key.name(), tag, accept).compose(m -> manifests.put(m).map(v ->
           new Resolution(new Descriptor(m.mediaType(), m.digest(), m.body().length), m,
-              Resolution.Source.UPSTREAM)));
-    }).compose(resolution -> {
-      Descriptor now = resolution.descriptor();
-      if (previous != null && !previous.descriptor().digest().equals(now.digest())) {
-        LOG.info("tag.moved", "tag", key, "from", previous.descriptor().digest(), "to", now.digest(),
-            "seen", "pull");
+              Resolution.Source.UPSTREAM, null)));
+    }).compose(answer -> tags.get(key).compose(previous -> {
+      long now = System.currentTimeMillis();
+      Descriptor d = answer.descriptor();
+      TagRecord next = previous
+          .map(p -> p.checked(d, accept, now, seen, config.history()))
+          .orElseGet(() -> TagRecord.first(d, accept, now, null));
+      next = withPin(key, next, previous.orElse(null));
+      if (previous.isPresent() && !previous.get().digest().equals(d.digest())) {
+        events.moved(key, next.moves().get(next.moves().size() - 1));
       }
-      return tags.put(key, new TagRecord(now, System.currentTimeMillis())).map(resolution);
-    });
+      Resolution resolution = new Resolution(d, answer.manifest(), answer.source(), next.pinned());
+      return tags.put(key, next).map(resolution);
+    }));
+  }
+
+  /**
+   * Applies the tag's pinning rule: the configured digest, or the one the mirror served before
+   * the tag was pinned (the first one seen, for a new tag); none when no rule pins it any more.
+   */
+  private TagRecord withPin(TagKey key, TagRecord r, TagRecord previous) {
+    TagRule rule = config.pin(key.name().value(), key.tag());
+    Digest pinned;
+    if (rule == null) {
+      pinned = null;
+    } else if (rule.pinnedDigest() != null) {
+      pinned = rule.pinnedDigest();
+    } else if (previous != null) {
+      pinned = previous.served();
+    } else {
+      pinned = r.digest();
+    }
+    return new TagRecord(r.descriptor(), r.accept(), r.firstSeen(), r.checkedAt(), r.changedAt(),
+        r.pulledAt(), r.moves(), pinned);
   }
 
   private Future<Resolution> staleIfError(TagKey key, Optional<TagRecord> known, Throwable err) {
     if (known.isPresent() && err instanceof RegistryException e
         && (e.error() == OciError.UNAVAILABLE || e.error() == OciError.TOOMANYREQUESTS)) {
-      LOG.warn("tag.stale", "tag", key, "digest", known.get().descriptor().digest(),
-          "error", e.getMessage());
-      return Future.succeededFuture(
-          new Resolution(known.get().descriptor(), null, Resolution.Source.STALE));
+      TagRecord r = known.get();
+      LOG.warn("tag.stale", "tag", key, "digest", r.digest(), "error", e.getMessage());
+      return Future.succeededFuture(new Resolution(r.descriptor(), null, Resolution.Source.STALE, r.pinned()));
     }
     return Future.failedFuture(err);
   }
 
-  private static boolean isFresh(UpstreamClient upstream, TagRecord r) {
-    return System.currentTimeMillis() - r.checkedAt() < upstream.config().tagTtl().toMillis();
+  /** Whether a record is within the tag's TTL. */
+  boolean isFresh(UpstreamClient upstream, TagKey key, TagRecord r) {
+    return System.currentTimeMillis() - r.checkedAt() < ttlMillis(upstream, key);
+  }
+
+  long ttlMillis(UpstreamClient upstream, TagKey key) {
+    return config.ttl(upstream.config(), key.name().value(), key.tag()).toMillis();
   }
 }

@@ -1,23 +1,35 @@
 package io.registrymirror.tags;
 
+import io.registrymirror.metrics.EventLog;
+import io.registrymirror.oci.Reference;
+import io.registrymirror.oci.RepositoryName;
 import io.registrymirror.store.AtomicFiles;
 import io.registrymirror.store.CacheLayout;
 import io.vertx.core.Future;
 import io.vertx.core.Vertx;
 import io.vertx.core.json.JsonObject;
+import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
-import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
+import java.util.Collection;
 import java.util.Map;
 import java.util.Optional;
 import java.util.concurrent.ConcurrentHashMap;
+import java.util.stream.Stream;
 
 /**
- * Tag resolutions, in memory and on disk: what lets the mirror answer for a tag when upstream
- * is down, including after a restart. A record on disk that cannot be read counts as absent.
+ * Every tag the mirror tracks, in memory, and on disk: what lets the mirror answer for a tag
+ * when upstream is down, after a restart too, and keeps each tag's history. All records are
+ * read at start-up, so that the refresher and the tag API see every tracked tag. A record on
+ * disk that cannot be read counts as absent.
  */
 public final class TagStore {
+
+  private static final EventLog LOG = EventLog.of(TagStore.class);
+
+  /** How stale a pull time may be in memory: pulls are counted without a write per request. */
+  private static final long PULL_RESOLUTION_MS = 1000;
 
   private final Vertx vertx;
   private final CacheLayout layout;
@@ -28,11 +40,58 @@ public final class TagStore {
     this.layout = layout;
   }
 
+  /** Reads every record on disk, on a worker, saying how many. */
+  public Future<Void> open() {
+    return vertx.executeBlocking(() -> {
+      long started = System.nanoTime();
+      Path root = layout.tags();
+      if (Files.isDirectory(root)) {
+        try (Stream<Path> files = Files.walk(root)) {
+          files.filter(p -> p.getParent() != null && p.getParent().getFileName().toString().equals("_tags"))
+              .forEach(this::load);
+        }
+      }
+      LOG.info("tags.loaded", "tags", memory.size(), "ms", (System.nanoTime() - started) / 1_000_000);
+      return null;
+    });
+  }
+
+  private void load(Path file) {
+    TagKey key = keyOf(file);
+    if (key == null) {
+      LOG.warn("tags.stray", "path", file);
+      return;
+    }
+    try {
+      memory.put(key, TagRecord.fromJson(new JsonObject(Files.readString(file))));
+    } catch (IOException | RuntimeException e) {
+      LOG.warn("tags.unreadable", "path", file, "error", e.getClass().getSimpleName());
+    }
+  }
+
+  /** tags/&lt;upstream&gt;/&lt;name&gt;/_tags/&lt;tag&gt;, back to the key it was written for. */
+  private TagKey keyOf(Path file) {
+    Path relative = layout.tags().relativize(file);
+    int n = relative.getNameCount();
+    if (n < 4) {
+      return null;
+    }
+    String upstream = relative.getName(0).toString();
+    String name = relative.subpath(1, n - 2).toString().replace('\\', '/');
+    String tag = relative.getName(n - 1).toString();
+    if (!RepositoryName.valid(name) || !Reference.validTag(tag)) {
+      return null;
+    }
+    TagKey key = new TagKey(upstream, new RepositoryName(name), tag);
+    return layout.tag(upstream, key.name(), tag).equals(file.normalize()) ? key : null;
+  }
+
   /** The in-memory record only, or null: the hot path, without I/O. */
   public TagRecord cached(TagKey key) {
     return memory.get(key);
   }
 
+  /** From memory, or from disk for a tag no longer tracked, which is then tracked again. */
   public Future<Optional<TagRecord>> get(TagKey key) {
     TagRecord hot = memory.get(key);
     if (hot != null) {
@@ -41,15 +100,25 @@ public final class TagStore {
     Path file = layout.tag(key.upstream(), key.name(), key.tag());
     return vertx.executeBlocking(() -> {
       try {
-        TagRecord r = TagRecord.fromJson(new JsonObject(Files.readString(file)));
-        memory.putIfAbsent(key, r);
-        return Optional.of(memory.get(key));
-      } catch (NoSuchFileException e) {
-        return Optional.<TagRecord>empty();
-      } catch (RuntimeException e) {
+        memory.putIfAbsent(key, TagRecord.fromJson(new JsonObject(Files.readString(file))));
+        return Optional.ofNullable(memory.get(key));
+      } catch (IOException | RuntimeException e) {
         return Optional.<TagRecord>empty();
       }
     }, false);
+  }
+
+  /** Every tracked tag. */
+  public Collection<Map.Entry<TagKey, TagRecord>> all() {
+    return memory.entrySet();
+  }
+
+  /** Notes that a client asked for the tag, in memory only. */
+  public void pulled(TagKey key, long now) {
+    TagRecord r = memory.get(key);
+    if (r != null && now - r.pulledAt() >= PULL_RESOLUTION_MS) {
+      memory.replace(key, r, r.pulled(now));
+    }
   }
 
   public Future<Void> put(TagKey key, TagRecord record) {
@@ -59,5 +128,10 @@ public final class TagStore {
       AtomicFiles.write(layout, file, record.toJson().encode().getBytes(StandardCharsets.UTF_8));
       return null;
     }, false);
+  }
+
+  /** Stops tracking a tag: it leaves memory, and its record stays on disk until it is pulled again. */
+  public void forget(TagKey key, TagRecord record) {
+    memory.remove(key, record);
   }
 }

@@ -35,6 +35,8 @@ public final class UpstreamClient {
   private final UpstreamConfig config;
   private final MirrorMetrics metrics;
   private final Authenticator auth;
+  private volatile int rateLimitRemaining = -1;
+  private volatile int rateLimitLimit = -1;
 
   /**
    * @param metadata the connection pool for manifests, tags, referrers and tokens
@@ -56,6 +58,29 @@ public final class UpstreamClient {
 
   public String name() {
     return config.name();
+  }
+
+  /** Requests left in the upstream's quota window, from its last {@code ratelimit-remaining}; -1 if unknown. */
+  public int rateLimitRemaining() {
+    return rateLimitRemaining;
+  }
+
+  /** The quota's size, from its last {@code ratelimit-limit}; -1 if unknown. */
+  public int rateLimitLimit() {
+    return rateLimitLimit;
+  }
+
+  /** {@code ratelimit-remaining: 76;w=21600}, as Docker Hub sends it: the count before the {@code ;}. */
+  private static int quota(String header) {
+    if (header == null) {
+      return -1;
+    }
+    int semi = header.indexOf(';');
+    try {
+      return Integer.parseInt((semi < 0 ? header : header.substring(0, semi)).trim());
+    } catch (NumberFormatException e) {
+      return -1;
+    }
   }
 
   /**
@@ -217,6 +242,11 @@ public final class UpstreamClient {
           resp.request().idleTimeout(config.idleTimeout().toMillis());
           int status = resp.statusCode();
           metrics.upstreamRequest(name(), method.name(), status, System.nanoTime() - started);
+          int remaining = quota(resp.getHeader("ratelimit-remaining"));
+          if (remaining >= 0) {
+            rateLimitRemaining = remaining;
+            rateLimitLimit = quota(resp.getHeader("ratelimit-limit"));
+          }
           if (status == 401 && ownHost && !challenged) {
             resp.resume();
             return auth.authenticate(Challenge.parse(resp.getHeader("WWW-Authenticate")), scope, authorization)

@@ -209,4 +209,55 @@ class ConfigLoaderTest {
     assertThatThrownBy(() -> ConfigLoader.load(null, Map.of("MIRROR_HTPASSWD", dir.resolve("none").toString())))
         .hasMessageContaining("MIRROR_HTPASSWD");
   }
+
+  @Test
+  void tagTrackingSettings() {
+    MirrorConfig c = ConfigLoader.parse("""
+        upstreams:
+          docker.io:
+            url: https://registry-1.docker.io
+            tagTtl: 10m
+            refreshBudget: 30
+        tags:
+          refreshInterval: 15s
+          refreshConcurrency: 2
+          forgetAfter: 30d
+          history: 10
+          webhooks: [https://hooks.example/moves]
+          rules:
+            - tags: latest
+              ttl: 30s
+            - repositories: "library/*"
+              tags: "*-dev"
+              ttl: 0s
+            - tags: "v*.*.*"
+              ttl: 1d
+            - repositories: "team/app"
+              tags: prod
+              pin: sha256:%s
+        """.formatted("a".repeat(64)));
+    TagsConfig tags = c.tags();
+    UpstreamConfig hub = c.upstreams().get("docker.io");
+    assertThat(hub.refreshBudget()).isEqualTo(30);
+    assertThat(tags.refreshInterval()).isEqualTo(Duration.ofSeconds(15));
+    assertThat(tags.refreshConcurrency()).isEqualTo(2);
+    assertThat(tags.forgetAfter()).isEqualTo(Duration.ofDays(30));
+    assertThat(tags.history()).isEqualTo(10);
+    assertThat(tags.webhooks()).containsExactly(URI.create("https://hooks.example/moves"));
+    assertThat(tags.ttl(hub, "library/nginx", "latest")).isEqualTo(Duration.ofSeconds(30));
+    assertThat(tags.ttl(hub, "library/nginx", "main-dev")).isEqualTo(Duration.ZERO);
+    assertThat(tags.ttl(hub, "team/app", "main-dev")).isEqualTo(Duration.ofMinutes(10));
+    assertThat(tags.ttl(hub, "team/app", "v1.2.3")).isEqualTo(Duration.ofDays(1));
+    assertThat(tags.pin("team/app", "prod").pinnedDigest().toString()).isEqualTo("sha256:" + "a".repeat(64));
+    assertThat(tags.pin("team/app", "latest")).isNull();
+
+    assertThatThrownBy(() -> ConfigLoader.parse("tags:\n  rules:\n    - tags: x\n"))
+        .hasMessageContaining("tags.rules[0]");
+    assertThatThrownBy(() -> ConfigLoader.parse("tags:\n  rules:\n    - {tags: x, pin: maybe}\n"))
+        .hasMessageContaining("tags.rules[0].pin");
+    assertThatThrownBy(() -> ConfigLoader.parse("tags:\n  webhooks: [ftp://x]\n"))
+        .hasMessageContaining("tags.webhooks[0]");
+    assertThatThrownBy(() -> ConfigLoader.parse("tags:\n  history: 0\n"))
+        .hasMessageContaining("tags.history");
+  }
 }

@@ -8,8 +8,11 @@ import io.registrymirror.testing.ImageSeeder.Image;
 import io.registrymirror.testing.ImageSeeder.Index;
 import io.registrymirror.testing.ImageSeeder.Platform;
 import java.io.IOException;
+import java.net.http.HttpResponse;
+import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.TimeUnit;
@@ -35,6 +38,12 @@ class SkopeoTest extends MirrorTestBase {
     image = seeder.pushImage("skopeo/layers", "1.0", 4, 2_000_000, "docker");
     index = seeder.pushIndex("skopeo/multi", "2.0",
         List.of(Platform.of("linux/amd64"), Platform.of("linux/arm64/v8"), Platform.of("linux/s390x")));
+  }
+
+  /** Every tag pull asks upstream, so that an offline pull cannot pass as a fresh cache hit. */
+  @Override
+  protected String upstreamYaml() {
+    return "tagTtl: 0s";
   }
 
   @Test
@@ -65,6 +74,39 @@ class SkopeoTest extends MirrorTestBase {
       assertThat(manifest).exists();
       assertThat(ImageSeeder.sha256(manifest)).isEqualTo(child.manifestDigest());
       assertBlobs(dir, child);
+    }
+  }
+
+  /**
+   * With the upstream gone, everything pulled before is still pulled, tags answered stale; a tag
+   * never seen fails quickly with 503, never a hang.
+   */
+  @Test
+  void pullsEverythingPulledBeforeWhileUpstreamIsDown(@TempDir Path out) throws Exception {
+    copy("skopeo/layers:1.0", out.resolve("before-image"));
+    copy("skopeo/multi:2.0", out.resolve("before-index"), "--all");
+    registry.stop();
+    try {
+      Path offline = out.resolve("offline-image");
+      copy("skopeo/layers:1.0", offline);
+      assertThat(Files.readAllBytes(offline.resolve("manifest.json"))).isEqualTo(image.manifest());
+      assertBlobs(offline, image);
+      Path multi = out.resolve("offline-index");
+      copy("skopeo/multi:2.0", multi, "--all");
+      assertThat(Files.readAllBytes(multi.resolve("manifest.json"))).isEqualTo(index.body());
+      for (Image child : index.children()) {
+        assertBlobs(multi, child);
+      }
+      assertThat(mirror.head("/v2/skopeo/layers/manifests/1.0", "Accept", image.mediaType())
+          .headers().firstValue("X-Mirror-Cache")).hasValue("stale");
+
+      long started = System.nanoTime();
+      HttpResponse<byte[]> unknown = mirror.get("/v2/skopeo/layers/manifests/never-pulled", "Accept", image.mediaType());
+      assertThat(unknown.statusCode()).isEqualTo(503);
+      assertThat(new String(unknown.body(), StandardCharsets.UTF_8)).contains("UNAVAILABLE");
+      assertThat(Duration.ofNanos(System.nanoTime() - started)).isLessThan(Duration.ofSeconds(5));
+    } finally {
+      registry.restart();
     }
   }
 

@@ -1,0 +1,73 @@
+package io.registrymirror.tags;
+
+import io.registrymirror.metrics.EventLog;
+import io.registrymirror.metrics.MirrorMetrics;
+import io.vertx.core.Future;
+import io.vertx.core.Vertx;
+import io.vertx.core.http.HttpClient;
+import io.vertx.core.http.HttpHeaders;
+import io.vertx.core.http.HttpMethod;
+import io.vertx.core.http.RequestOptions;
+import io.vertx.core.json.JsonObject;
+import java.net.URI;
+import java.util.List;
+
+/**
+ * Reports each tag move: one structured log event, a metric, and a JSON POST to every
+ * configured webhook. Deliveries are retried a few times with growing delays, and run apart
+ * from the request that saw the move: a slow or failing receiver never holds a pull.
+ */
+public final class TagEvents {
+
+  private static final EventLog LOG = EventLog.of(TagEvents.class);
+  private static final long[] RETRY_DELAYS_MS = {1_000, 5_000, 25_000};
+  private static final long TIMEOUT_MS = 10_000;
+
+  private final Vertx vertx;
+  private final HttpClient http;
+  private final List<URI> webhooks;
+  private final MirrorMetrics metrics;
+
+  public TagEvents(Vertx vertx, HttpClient http, List<URI> webhooks, MirrorMetrics metrics) {
+    this.vertx = vertx;
+    this.http = http;
+    this.webhooks = List.copyOf(webhooks);
+    this.metrics = metrics;
+  }
+
+  void moved(TagKey key, TagMove move) {
+    LOG.info("tag.moved", "upstream", key.upstream(), "repository", key.name(), "tag", key.tag(),
+        "from", move.from(), "to", move.to(), "seen", move.seen());
+    metrics.tagMoved(key.upstream(), move.seen());
+    JsonObject event = new JsonObject()
+        .put("event", "tag.moved")
+        .put("upstream", key.upstream())
+        .put("repository", key.name().value())
+        .put("tag", key.tag())
+        .mergeIn(move.toJson());
+    for (URI url : webhooks) {
+      deliver(url, event, 0);
+    }
+  }
+
+  private void deliver(URI url, JsonObject event, int attempt) {
+    RequestOptions options = new RequestOptions()
+        .setMethod(HttpMethod.POST)
+        .setAbsoluteURI(url.toString())
+        .setConnectTimeout(TIMEOUT_MS)
+        .setIdleTimeout(TIMEOUT_MS)
+        .putHeader(HttpHeaders.CONTENT_TYPE, "application/json");
+    http.request(options)
+        .compose(req -> req.send(event.toBuffer()))
+        .compose(resp -> resp.body().compose(body -> resp.statusCode() / 100 == 2
+            ? Future.succeededFuture()
+            : Future.failedFuture("answered " + resp.statusCode())))
+        .onFailure(err -> {
+          if (attempt < RETRY_DELAYS_MS.length) {
+            vertx.setTimer(RETRY_DELAYS_MS[attempt], id -> deliver(url, event, attempt + 1));
+          } else {
+            LOG.warn("tag.webhook.failed", "url", url, "tag", event.getString("tag"), "error", err.getMessage());
+          }
+        });
+  }
+}

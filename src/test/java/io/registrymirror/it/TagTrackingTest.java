@@ -1,0 +1,197 @@
+package io.registrymirror.it;
+
+import static io.registrymirror.testing.MirrorUnderTest.eventually;
+import static org.assertj.core.api.Assertions.assertThat;
+
+import io.registrymirror.testing.ImageSeeder;
+import io.registrymirror.testing.ImageSeeder.Image;
+import io.registrymirror.testing.MirrorUnderTest;
+import io.vertx.core.Vertx;
+import io.vertx.core.http.HttpServer;
+import io.vertx.core.json.JsonArray;
+import io.vertx.core.json.JsonObject;
+import java.net.http.HttpResponse;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.List;
+import java.util.Queue;
+import java.util.concurrent.ConcurrentLinkedQueue;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * Tags as moving targets, against the real registry: the background refresher sees a re-push
+ * without any client asking, records it in the tag's history, the metric and a webhook, and
+ * the next pull gets the new image; an unchanged tag costs HEADs only; TTLs follow tag
+ * patterns; a pinned tag keeps serving its digest while its moves are still reported.
+ */
+@Timeout(120)
+class TagTrackingTest extends MirrorTestBase {
+
+  private static final String DOCKER = ImageSeeder.DOCKER_MANIFEST;
+  private static final Duration SOON = Duration.ofSeconds(20);
+
+  private final ImageSeeder seeder = new ImageSeeder(registry.url(), System.nanoTime());
+
+  /** A mirror whose refresher looks often, with the given extra top-level YAML for tags. */
+  private MirrorUnderTest tracking(Vertx vertx, Path cache, String tagTtl, String interval, String rules,
+      String webhooks) {
+    return MirrorUnderTest.start(vertx, "local", upstream.url(), cache,
+        "tagTtl: " + tagTtl + "\nrefreshBudget: 100000", """
+        tags:
+          refreshInterval: %s
+          webhooks: [%s]
+          rules: [%s]
+        """.formatted(interval, webhooks, rules));
+  }
+
+  @Test
+  void theRefresherSeesARepushAndTheNextPullGetsTheNewImage(Vertx vertx, @TempDir Path cache) throws Exception {
+    Queue<JsonObject> events = new ConcurrentLinkedQueue<>();
+    HttpServer receiver = vertx.createHttpServer().requestHandler(req -> req.body().onSuccess(body -> {
+      events.add(body.toJsonObject());
+      req.response().setStatusCode(204).end();
+    }));
+    receiver.listen(0, "127.0.0.1").await();
+    Image first = seeder.pushImage("moving/app", "latest", 1, 20_000, "docker");
+    MirrorUnderTest m = tracking(vertx, cache, "2s", "500ms", "",
+        "\"http://127.0.0.1:" + receiver.actualPort() + "/hook\"");
+    try {
+      assertThat(m.get("/v2/moving/app/manifests/latest", "Accept", DOCKER).body()).isEqualTo(first.manifest());
+
+      Image second = seeder.pushImage("moving/app", "latest", 1, 20_000, "docker");
+      long started = System.nanoTime();
+      // Within the TTL plus one refresh interval, and no client asked.
+      eventually(Duration.ofSeconds(2).plusMillis(500).plus(Duration.ofSeconds(2)), () ->
+          second.manifestDigest().equals(tag(m, "moving/app", "latest").getString("digest")), "the move to be seen");
+      JsonObject tracked = tag(m, "moving/app", "latest");
+      JsonArray history = tracked.getJsonArray("history");
+      assertThat(history).hasSize(1);
+      assertThat(history.getJsonObject(0).getString("from")).isEqualTo(first.manifestDigest());
+      assertThat(history.getJsonObject(0).getString("to")).isEqualTo(second.manifestDigest());
+      assertThat(history.getJsonObject(0).getString("seen")).isEqualTo("refresh");
+      assertThat(metric(m, "mirror_tag_moves_total{seen=\"refresh\",upstream=\"local\"}")).isEqualTo(1);
+
+      HttpResponse<byte[]> next = m.get("/v2/moving/app/manifests/latest", "Accept", DOCKER);
+      assertThat(next.body()).isEqualTo(second.manifest());
+      assertThat(next.headers().firstValue("Docker-Content-Digest")).hasValue(second.manifestDigest());
+
+      Image third = seeder.pushImage("moving/app", "latest", 1, 20_000, "docker");
+      eventually(SOON, () -> events.size() >= 2, "an event for each move");
+      // Several refresh cycles later, still one event per move.
+      long heads = upstream.count("HEAD", ".*/manifests/latest");
+      eventually(SOON, () -> upstream.count("HEAD", ".*/manifests/latest") >= heads + 3, "more refreshes");
+      assertThat(events).hasSize(2);
+      List<JsonObject> got = List.copyOf(events);
+      assertThat(got.get(0).getString("event")).isEqualTo("tag.moved");
+      assertThat(got.get(0).getString("repository")).isEqualTo("moving/app");
+      assertThat(got.get(0).getString("tag")).isEqualTo("latest");
+      assertThat(got.get(0).getString("from")).isEqualTo(first.manifestDigest());
+      assertThat(got.get(0).getString("to")).isEqualTo(second.manifestDigest());
+      assertThat(got.get(1).getString("from")).isEqualTo(second.manifestDigest());
+      assertThat(got.get(1).getString("to")).isEqualTo(third.manifestDigest());
+      assertThat(Duration.ofNanos(System.nanoTime() - started)).isLessThan(Duration.ofSeconds(60));
+    } finally {
+      m.close();
+      receiver.close().await();
+    }
+  }
+
+  @Test
+  void aHundredRefreshesOfAnUnchangedTagAreHeadsOnly(Vertx vertx, @TempDir Path cache) throws Exception {
+    Image image = seeder.pushImage("steady/app", "1.0", 1, 10_000, "docker");
+    MirrorUnderTest m = tracking(vertx, cache, "20ms", "20ms", "", "");
+    try {
+      assertThat(m.get("/v2/steady/app/manifests/1.0", "Accept", DOCKER).body()).isEqualTo(image.manifest());
+      long gets = upstream.count("GET", ".*/manifests/.*");
+      eventually(Duration.ofSeconds(60), () -> upstream.count("HEAD", ".*/manifests/1.0") >= 101, "100 refreshes");
+      assertThat(upstream.count("GET", ".*/manifests/.*")).isEqualTo(gets);
+      assertThat(upstream.seen()).filteredOn(s -> s.method().equals("GET")).allSatisfy(
+          s -> assertThat(s.uri()).doesNotContain("/blobs/"));
+      assertThat(tag(m, "steady/app", "1.0").getJsonArray("history")).isEmpty();
+    } finally {
+      m.close();
+    }
+  }
+
+  @Test
+  void ttlsFollowTagPatterns(Vertx vertx, @TempDir Path cache) throws Exception {
+    seeder.pushImage("patterns/app", "2.1.0", 1, 10_000, "docker");
+    seeder.pushImage("patterns/app", "main-dev", 1, 10_000, "docker");
+    // The upstream's TTL is long; tags ending in -dev are revalidated on every pull.
+    MirrorUnderTest m = tracking(vertx, cache, "1h", "0s", "{tags: \"*-dev\", ttl: 0s}", "");
+    try {
+      for (int i = 0; i < 3; i++) {
+        assertThat(m.head("/v2/patterns/app/manifests/2.1.0", "Accept", DOCKER).statusCode()).isEqualTo(200);
+        assertThat(m.head("/v2/patterns/app/manifests/main-dev", "Accept", DOCKER).statusCode()).isEqualTo(200);
+      }
+      assertThat(upstream.count("HEAD", ".*/manifests/2.1.0")).isEqualTo(1);
+      assertThat(upstream.count("HEAD", ".*/manifests/main-dev")).isEqualTo(3);
+    } finally {
+      m.close();
+    }
+  }
+
+  @Test
+  void aPinnedTagKeepsItsDigestWhileItsMovesAreReported(Vertx vertx, @TempDir Path cache) throws Exception {
+    Image first = seeder.pushImage("pinned/app", "stable", 1, 10_000, "docker");
+    MirrorUnderTest m = tracking(vertx, cache, "100ms", "100ms", "{tags: stable, pin: true}", "");
+    try {
+      assertThat(m.get("/v2/pinned/app/manifests/stable", "Accept", DOCKER).body()).isEqualTo(first.manifest());
+      Image second = seeder.pushImage("pinned/app", "stable", 1, 10_000, "docker");
+      eventually(SOON, () -> second.manifestDigest().equals(
+          tag(m, "pinned/app", "stable").getString("upstreamDigest")), "the move to be recorded");
+      JsonObject tracked = tag(m, "pinned/app", "stable");
+      assertThat(tracked.getString("digest")).isEqualTo(first.manifestDigest());
+      assertThat(tracked.getBoolean("pinned")).isTrue();
+      assertThat(tracked.getJsonArray("history")).hasSize(1);
+
+      HttpResponse<byte[]> pulled = m.get("/v2/pinned/app/manifests/stable", "Accept", DOCKER);
+      assertThat(pulled.body()).isEqualTo(first.manifest());
+      assertThat(pulled.headers().firstValue("Docker-Content-Digest")).hasValue(first.manifestDigest());
+      assertThat(m.head("/v2/pinned/app/manifests/stable", "Accept", DOCKER).headers()
+          .firstValue("Docker-Content-Digest")).hasValue(first.manifestDigest());
+    } finally {
+      m.close();
+    }
+  }
+
+  @Test
+  void theTagApiListsAndFilters(Vertx vertx, @TempDir Path cache) throws Exception {
+    Image a = seeder.pushImage("listed/one", "1.0", 1, 10_000, "docker");
+    seeder.pushImage("listed/two", "1.0", 1, 10_000, "docker");
+    MirrorUnderTest m = tracking(vertx, cache, "1h", "0s", "", "");
+    try {
+      m.get("/v2/listed/one/manifests/1.0", "Accept", DOCKER);
+      m.get("/v2/listed/two/manifests/1.0", "Accept", DOCKER);
+      JsonArray all = new JsonObject(new String(m.get("/api/v1/tags").body())).getJsonArray("tags");
+      assertThat(all).hasSize(2);
+      JsonArray one = new JsonObject(new String(m.get("/api/v1/tags?repository=listed/one").body()))
+          .getJsonArray("tags");
+      assertThat(one).hasSize(1);
+      assertThat(one.getJsonObject(0).getString("digest")).isEqualTo(a.manifestDigest());
+      assertThat(one.getJsonObject(0).getString("upstream")).isEqualTo("local");
+      assertThat(new JsonObject(new String(m.get("/api/v1/tags?upstream=elsewhere").body())).getJsonArray("tags"))
+          .isEmpty();
+      HttpResponse<byte[]> unknown = m.get("/api/v1/tags/local/listed/one/2.0");
+      assertThat(unknown.statusCode()).isEqualTo(404);
+      assertThat(new String(unknown.body())).contains("MANIFEST_UNKNOWN");
+      assertThat(m.get("/api/v1/tags/local/../etc/passwd").statusCode()).isBetween(400, 404);
+    } finally {
+      m.close();
+    }
+  }
+
+  private static JsonObject tag(MirrorUnderTest m, String repository, String tag) {
+    HttpResponse<byte[]> r = m.get("/api/v1/tags/local/" + repository + "/" + tag);
+    return r.statusCode() == 200 ? new JsonObject(new String(r.body())) : new JsonObject();
+  }
+
+  private static double metric(MirrorUnderTest m, String series) {
+    String metrics = new String(m.get("/metrics").body());
+    return metrics.lines().filter(l -> l.startsWith(series + " ")).findFirst()
+        .map(l -> Double.parseDouble(l.substring(series.length() + 1).trim()))
+        .orElseThrow(() -> new AssertionError("no series " + series + " in:\n" + metrics));
+  }
+}
