@@ -65,6 +65,17 @@ public final class MirrorUnderTest implements AutoCloseable {
     return new MirrorUnderTest(mirror, cacheDir);
   }
 
+  /**
+   * A mirror configured by a whole YAML document, e.g. one with several upstreams;
+   * {@code cacheDir} is the {@code cache.dir} the document names.
+   */
+  public static MirrorUnderTest startWithConfig(Vertx vertx, String yaml, Path cacheDir) {
+    MirrorConfig config = ConfigLoader.parse(yaml);
+    RegistryMirror mirror = await(RegistryMirror.start(vertx, config)
+        .toCompletionStage().toCompletableFuture());
+    return new MirrorUnderTest(mirror, cacheDir);
+  }
+
   public static MirrorUnderTest start(Vertx vertx, String upstreamUrl, Path cacheDir) {
     return start(vertx, "local", upstreamUrl, cacheDir, "");
   }
