@@ -13,6 +13,7 @@ import io.registrymirror.metrics.EventLog;
 import io.registrymirror.metrics.MirrorMetrics;
 import io.registrymirror.proxy.BlobService;
 import io.registrymirror.proxy.ManifestService;
+import io.registrymirror.proxy.MoveWarmer;
 import io.registrymirror.proxy.Upstreams;
 import io.registrymirror.store.BlobStore;
 import io.registrymirror.store.CacheLayout;
@@ -77,7 +78,8 @@ public final class RegistryMirror {
     ManifestStore manifestStore = new ManifestStore(vertx, layout);
     TagStore tagStore = new TagStore(vertx, layout);
     BlobService blobs = new BlobService(vertx, blobStore, metrics);
-    TagEvents tagEvents = new TagEvents(vertx, metadata, config.tags().webhooks(), metrics);
+    TagEvents tagEvents = new TagEvents(vertx, metadata, config.tags(), metrics,
+        new MoveWarmer(upstreams, manifestStore, blobs));
     TagResolver resolver = new TagResolver(tagStore, manifestStore, config.tags(), tagEvents);
     ManifestService manifests = new ManifestService(manifestStore, resolver);
     TagRefresher refresher = new TagRefresher(vertx, tagStore, resolver, upstreams::byName, config.tags(), metrics);

@@ -40,6 +40,7 @@ public final class ConfigLoader {
   public static final String ENV_HTPASSWD = "MIRROR_HTPASSWD";
 
   private static final Pattern BCRYPT = Pattern.compile("\\$2[abxy]?\\$\\d{2}\\$[./A-Za-z0-9]{53}");
+  private static final Pattern PLATFORM = Pattern.compile("[a-z0-9]+/[a-z0-9_]+(?:/[a-z0-9]+)?");
   private static final Pattern DURATION = Pattern.compile("(\\d+)(ms|s|m|h|d)");
   private static final Pattern SIZE = Pattern.compile("(\\d{1,12})(B|KiB|MiB|GiB)?");
   private static final Pattern REGISTRY_NAME =
@@ -321,7 +322,7 @@ public final class ConfigLoader {
 
   private static TagRule rule(String key, JsonNode node) {
     requireObject(node, key);
-    checkKeys(node, key + ".", Set.of("repositories", "tags", "ttl", "pin"));
+    checkKeys(node, key + ".", Set.of("repositories", "tags", "ttl", "pin", "warm"));
     String repositories = node.has("repositories") ? text(node.get("repositories"), key + ".repositories") : "*";
     String tags = node.has("tags") ? text(node.get("tags"), key + ".tags") : "*";
     Duration ttl = node.has("ttl") ? duration(node, key, "ttl", null) : null;
@@ -339,10 +340,17 @@ public final class ConfigLoader {
         pin = true;
       }
     }
-    if (ttl == null && !pin) {
-      throw new ConfigException(key, "sets neither ttl nor pin");
+    List<String> warm = list(node, key + ".warm", "platforms like linux/amd64", (k, item) -> {
+      String platform = text(item, k);
+      if (!PLATFORM.matcher(platform).matches()) {
+        throw new ConfigException(k, "not a platform like linux/amd64 or linux/arm64/v8: '" + platform + "'");
+      }
+      return platform;
+    });
+    if (ttl == null && !pin && warm.isEmpty()) {
+      throw new ConfigException(key, "sets none of ttl, pin and warm");
     }
-    return new TagRule(repositories, tags, ttl, pin, digest);
+    return new TagRule(repositories, tags, ttl, pin, digest, warm);
   }
 
   /** An absolute http(s) URL with a host. */

@@ -2,6 +2,7 @@ package io.registrymirror.config;
 
 import io.registrymirror.oci.Digest;
 import java.time.Duration;
+import java.util.List;
 import java.util.regex.Pattern;
 
 /**
@@ -13,8 +14,15 @@ import java.util.regex.Pattern;
  * @param ttl how long a resolution is trusted; null to leave it to later rules or the upstream
  * @param pin whether the tag is frozen on the digest first seen (or {@link #pinnedDigest})
  * @param pinnedDigest the digest to serve when frozen; null for the first one seen
+ * @param warm the platforms ({@code os/architecture[/variant]}) whose manifest and blobs are
+ *     fetched into the cache when the tag moves; empty for none
  */
-public record TagRule(String repositories, String tags, Duration ttl, boolean pin, Digest pinnedDigest) {
+public record TagRule(String repositories, String tags, Duration ttl, boolean pin, Digest pinnedDigest,
+    List<String> warm) {
+
+  public TagRule {
+    warm = List.copyOf(warm);
+  }
 
   public boolean matches(String repository, String tag) {
     return glob(repositories).matcher(repository).matches() && glob(tags).matcher(tag).matches();

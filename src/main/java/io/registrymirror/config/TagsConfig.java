@@ -37,6 +37,16 @@ public record TagsConfig(Duration refreshInterval, int refreshConcurrency, Durat
     return upstream.tagTtl();
   }
 
+  /** The platforms to warm when the tag moves: the first matching rule's that has some. */
+  public List<String> warm(String repository, String tag) {
+    for (TagRule rule : rules) {
+      if (!rule.warm().isEmpty() && rule.matches(repository, tag)) {
+        return rule.warm();
+      }
+    }
+    return List.of();
+  }
+
   /** The first matching rule that pins the tag, or null. */
   public TagRule pin(String repository, String tag) {
     for (TagRule rule : rules) {

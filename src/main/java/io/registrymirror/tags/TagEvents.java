@@ -1,5 +1,6 @@
 package io.registrymirror.tags;
 
+import io.registrymirror.config.TagsConfig;
 import io.registrymirror.metrics.EventLog;
 import io.registrymirror.metrics.MirrorMetrics;
 import io.vertx.core.Future;
@@ -15,7 +16,8 @@ import java.util.List;
 /**
  * Reports each tag move: one structured log event, a metric, and a JSON POST to every
  * configured webhook. Deliveries are retried a few times with growing delays, and run apart
- * from the request that saw the move: a slow or failing receiver never holds a pull.
+ * from the request that saw the move: a slow or failing receiver never holds a pull. Where a
+ * rule says so, the new image is fetched into the cache, also apart from any pull.
  */
 public final class TagEvents {
 
@@ -25,14 +27,16 @@ public final class TagEvents {
 
   private final Vertx vertx;
   private final HttpClient http;
-  private final List<URI> webhooks;
+  private final TagsConfig config;
   private final MirrorMetrics metrics;
+  private final TagWarmer warmer;
 
-  public TagEvents(Vertx vertx, HttpClient http, List<URI> webhooks, MirrorMetrics metrics) {
+  public TagEvents(Vertx vertx, HttpClient http, TagsConfig config, MirrorMetrics metrics, TagWarmer warmer) {
     this.vertx = vertx;
     this.http = http;
-    this.webhooks = List.copyOf(webhooks);
+    this.config = config;
     this.metrics = metrics;
+    this.warmer = warmer;
   }
 
   void moved(TagKey key, TagMove move) {
@@ -45,8 +49,12 @@ public final class TagEvents {
         .put("repository", key.name().value())
         .put("tag", key.tag())
         .mergeIn(move.toJson());
-    for (URI url : webhooks) {
+    for (URI url : config.webhooks()) {
       deliver(url, event, 0);
+    }
+    List<String> platforms = config.warm(key.name().value(), key.tag());
+    if (!platforms.isEmpty()) {
+      warmer.warm(key, move.to(), platforms);
     }
   }
 

@@ -255,6 +255,10 @@ class ConfigLoaderTest {
         .hasMessageContaining("tags.rules[0]");
     assertThatThrownBy(() -> ConfigLoader.parse("tags:\n  rules:\n    - {tags: x, pin: maybe}\n"))
         .hasMessageContaining("tags.rules[0].pin");
+    assertThatThrownBy(() -> ConfigLoader.parse("tags:\n  rules:\n    - {tags: x, warm: [amd64]}\n"))
+        .hasMessageContaining("tags.rules[0].warm[0]");
+    assertThat(ConfigLoader.parse("tags:\n  rules:\n    - {tags: x, warm: [linux/arm64/v8, linux/amd64]}\n")
+        .tags().warm("any/repo", "x")).containsExactly("linux/arm64/v8", "linux/amd64");
     assertThatThrownBy(() -> ConfigLoader.parse("tags:\n  webhooks: [ftp://x]\n"))
         .hasMessageContaining("tags.webhooks[0]");
     assertThatThrownBy(() -> ConfigLoader.parse("tags:\n  history: 0\n"))

@@ -132,6 +132,10 @@ class ClientsTest {
     }
   }
 
+  /**
+   * With a tag TTL of zero every tag pull asks upstream, so that a pull while upstream is down is
+   * answered from the stale cache, not passed off as a fresh hit.
+   */
   @BeforeEach
   void startMirror(Vertx vertx, @TempDir Path cache) {
     hub.clear();
@@ -148,10 +152,12 @@ class ClientsTest {
           %s:
             url: %s
             default: true
+            tagTtl: 0s
             username: %s
             password: %s
           %s:
             url: %s
+            tagTtl: 0s
             username: %s
             password: %s
         """.formatted(cache, certificate.certPem(), certificate.keyPem(),
@@ -191,6 +197,33 @@ class ClientsTest {
     assertServedByHub(app);
     assertServedByHub(arm64());
     assertThat(registry.seen()).isEmpty();
+  }
+
+  @Test
+  void containerdPullsAgainWhileBothUpstreamsAreDown() throws Exception {
+    assumeTrue(Containerd.available(), "containerd (containerd and ctr) is not installed");
+    String demoRef = HUB + "/" + demo.repo() + ":1.0";
+    String toolRef = PRIVATE + "/" + tool.repo() + ":2.0";
+    try (Containerd before = Containerd.start()) {
+      before.mirror(HUB, "https://registry-1.docker.io", mirror.hostPort(), certificate.certPem());
+      before.mirror(PRIVATE, "https://" + PRIVATE, mirror.hostPort(), certificate.certPem());
+      before.pull(demoRef);
+      before.pull(toolRef);
+    }
+    hubRegistry.stop();
+    privateRegistry.stop();
+    try (Containerd offline = Containerd.start()) {
+      offline.mirror(HUB, "https://registry-1.docker.io", mirror.hostPort(), certificate.certPem());
+      offline.mirror(PRIVATE, "https://" + PRIVATE, mirror.hostPort(), certificate.certPem());
+      offline.pull(demoRef);
+      assertContainerdImage(offline, demoRef, demo);
+      // With a TTL of zero, each tag was asked upstream again and answered from the stale cache.
+      offline.pull(toolRef);
+      assertContainerdImage(offline, toolRef, tool);
+    } finally {
+      hubRegistry.restart();
+      privateRegistry.restart();
+    }
   }
 
   @Test

@@ -1,19 +1,25 @@
 package io.registrymirror.it;
 
+import static io.registrymirror.testing.Forwarder.matching;
 import static io.registrymirror.testing.MirrorUnderTest.eventually;
 import static org.assertj.core.api.Assertions.assertThat;
 
+import io.registrymirror.testing.Forwarder.Fault;
 import io.registrymirror.testing.ImageSeeder;
 import io.registrymirror.testing.ImageSeeder.Image;
+import io.registrymirror.testing.ImageSeeder.Index;
+import io.registrymirror.testing.ImageSeeder.Platform;
 import io.registrymirror.testing.MirrorUnderTest;
 import io.vertx.core.Vertx;
 import io.vertx.core.http.HttpServer;
 import io.vertx.core.json.JsonArray;
 import io.vertx.core.json.JsonObject;
 import java.net.http.HttpResponse;
+import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.List;
+import java.util.Map;
 import java.util.Queue;
 import java.util.concurrent.ConcurrentLinkedQueue;
 import org.junit.jupiter.api.Test;
@@ -30,6 +36,7 @@ import org.junit.jupiter.api.io.TempDir;
 class TagTrackingTest extends MirrorTestBase {
 
   private static final String DOCKER = ImageSeeder.DOCKER_MANIFEST;
+  private static final String OCI_INDEX = ImageSeeder.OCI_INDEX;
   private static final Duration SOON = Duration.ofSeconds(20);
 
   private final ImageSeeder seeder = new ImageSeeder(registry.url(), System.nanoTime());
@@ -183,9 +190,117 @@ class TagTrackingTest extends MirrorTestBase {
     }
   }
 
+  @Test
+  void aMoveWarmsTheCacheWithTheNewImageOfTheChosenPlatforms(Vertx vertx, @TempDir Path cache) throws Exception {
+    List<Platform> platforms = List.of(Platform.of("linux/amd64"), Platform.of("linux/arm64/v8"));
+    Index first = seeder.pushIndex("warm/app", "latest", platforms);
+    MirrorUnderTest m = tracking(vertx, cache, "100ms", "100ms", "{tags: latest, warm: [linux/arm64/v8]}", "");
+    try {
+      assertThat(m.get("/v2/warm/app/manifests/latest", "Accept", OCI_INDEX).body()).isEqualTo(first.body());
+      Index second = seeder.pushIndex("warm/app", "latest", platforms);
+      Image arm = second.children().get(1);
+      Image amd = second.children().get(0);
+      eventually(SOON, () -> arm.blobs().keySet().stream().allMatch(d -> Files.exists(m.blobFile(d))),
+          "the new arm64 image in the cache");
+      assertThat(amd.layerDigests()).noneMatch(d -> Files.exists(m.blobFile(d)));
+
+      // The rollout that follows is served from the cache.
+      long gets = upstream.count("GET", ".*");
+      HttpResponse<byte[]> index = m.get("/v2/warm/app/manifests/" + second.digest(), "Accept", OCI_INDEX);
+      assertThat(index.body()).isEqualTo(second.body());
+      HttpResponse<byte[]> manifest = m.get("/v2/warm/app/manifests/" + arm.manifestDigest(), "Accept", arm.mediaType());
+      assertThat(manifest.body()).isEqualTo(arm.manifest());
+      assertThat(manifest.headers().firstValue("X-Mirror-Cache")).hasValue("hit");
+      for (var blob : arm.blobs().entrySet()) {
+        assertThat(m.get("/v2/warm/app/blobs/" + blob.getKey()).body()).isEqualTo(blob.getValue());
+      }
+      assertThat(upstream.count("GET", ".*")).as("GETs upstream for the warmed image").isEqualTo(gets);
+    } finally {
+      m.close();
+    }
+  }
+
+  @Test
+  void theRefresherLeavesAnUpstreamAloneAfterA429AndWhenItsQuotaRunsLow(Vertx vertx, @TempDir Path cache)
+      throws Exception {
+    seeder.pushImage("limited/app", "1.0", 1, 10_000, "docker");
+    seeder.pushImage("quota/app", "1.0", 1, 10_000, "docker");
+    MirrorUnderTest m = tracking(vertx, cache, "20ms", "20ms", "", "");
+    try {
+      // The pull's own HEAD goes through; the refresher's first one meets a 429 asking for an hour.
+      upstream.fault(matching("HEAD", ".*/limited/app/manifests/1.0"), Fault.withHeaders(Map.of(), null), 1);
+      upstream.fault(matching("HEAD", ".*/limited/app/manifests/1.0"),
+          Fault.status(429, "", Map.of("Retry-After", "3600")), 1);
+      assertThat(m.head("/v2/limited/app/manifests/1.0", "Accept", DOCKER).statusCode()).isEqualTo(200);
+      eventually(SOON, () -> metricOr(m, "mirror_tag_refreshes_total{result=\"failed\",upstream=\"local\"}") >= 1,
+          "the 429");
+      long heads = upstream.count("HEAD", ".*/manifests/.*");
+      double deferred = metricOr(m, "mirror_tag_refreshes_total{result=\"deferred\",upstream=\"local\"}");
+      eventually(SOON, () -> metricOr(m, "mirror_tag_refreshes_total{result=\"deferred\",upstream=\"local\"}")
+          >= deferred + 20, "refreshes deferred");
+      assertThat(upstream.count("HEAD", ".*/manifests/.*")).as("HEADs after a 429 asking for an hour").isEqualTo(heads);
+    } finally {
+      m.close();
+    }
+
+    // A quota down to its last few requests is left to clients' pulls.
+    upstream.clearFaults();
+    upstream.clear();
+    MirrorUnderTest q = tracking(vertx, cache.resolve("quota"), "20ms", "20ms", "", "");
+    try {
+      upstream.fault(matching("HEAD", ".*/quota/app/manifests/1.0"), Fault.withHeaders(
+          Map.of("ratelimit-limit", "100;w=21600", "ratelimit-remaining", "5;w=21600"), null));
+      assertThat(q.head("/v2/quota/app/manifests/1.0", "Accept", DOCKER).statusCode()).isEqualTo(200);
+      long heads = upstream.count("HEAD", ".*/manifests/.*");
+      eventually(SOON, () -> metricOr(q, "mirror_tag_refreshes_total{result=\"deferred\",upstream=\"local\"}") >= 20,
+          "refreshes deferred");
+      assertThat(upstream.count("HEAD", ".*/manifests/.*")).as("HEADs with 5 of 100 requests left").isEqualTo(heads);
+    } finally {
+      q.close();
+    }
+  }
+
+  @Test
+  void unpulledTagsAreForgottenAndTheirHistoryKeptAcrossARestart(Vertx vertx, @TempDir Path cache) throws Exception {
+    Image first = seeder.pushImage("kept/app", "1.0", 1, 10_000, "docker");
+    MirrorUnderTest m = MirrorUnderTest.start(vertx, "local", upstream.url(), cache, "tagTtl: 0s",
+        "tags:\n  refreshInterval: 50ms\n  forgetAfter: 1s\n");
+    Image second;
+    try {
+      assertThat(m.get("/v2/kept/app/manifests/1.0", "Accept", DOCKER).body()).isEqualTo(first.manifest());
+      second = seeder.pushImage("kept/app", "1.0", 1, 10_000, "docker");
+      // With a TTL of zero every pull asks: this one sees the move.
+      assertThat(m.get("/v2/kept/app/manifests/1.0", "Accept", DOCKER).body()).isEqualTo(second.manifest());
+      assertThat(metric(m, "mirror_tags_tracked")).isEqualTo(1);
+      eventually(SOON, () -> metricOr(m, "mirror_tags_tracked") == 0, "the unpulled tag to be forgotten");
+      assertThat(m.get("/api/v1/tags/local/kept/app/1.0").statusCode()).isEqualTo(404);
+    } finally {
+      m.close();
+    }
+    MirrorUnderTest restarted = MirrorUnderTest.start(vertx, "local", upstream.url(), cache, "tagTtl: 1h", "");
+    try {
+      // Loaded from disk at start-up, history included.
+      JsonObject tracked = tag(restarted, "kept/app", "1.0");
+      assertThat(tracked.getString("digest")).isEqualTo(second.manifestDigest());
+      JsonArray history = tracked.getJsonArray("history");
+      assertThat(history).hasSize(1);
+      assertThat(history.getJsonObject(0).getString("from")).isEqualTo(first.manifestDigest());
+      assertThat(history.getJsonObject(0).getString("seen")).isEqualTo("pull");
+    } finally {
+      restarted.close();
+    }
+  }
+
   private static JsonObject tag(MirrorUnderTest m, String repository, String tag) {
     HttpResponse<byte[]> r = m.get("/api/v1/tags/local/" + repository + "/" + tag);
     return r.statusCode() == 200 ? new JsonObject(new String(r.body())) : new JsonObject();
+  }
+
+  /** The series' value, 0 while it does not exist yet. */
+  private static double metricOr(MirrorUnderTest m, String series) {
+    String metrics = new String(m.get("/metrics").body());
+    return metrics.lines().filter(l -> l.startsWith(series + " ")).findFirst()
+        .map(l -> Double.parseDouble(l.substring(series.length() + 1).trim())).orElse(0.0);
   }
 
   private static double metric(MirrorUnderTest m, String series) {

@@ -1,0 +1,112 @@
+package io.registrymirror.proxy;
+
+import io.registrymirror.metrics.EventLog;
+import io.registrymirror.oci.Digest;
+import io.registrymirror.oci.Manifest;
+import io.registrymirror.oci.MediaTypes;
+import io.registrymirror.oci.Reference;
+import io.registrymirror.store.ManifestStore;
+import io.registrymirror.tags.TagKey;
+import io.registrymirror.tags.TagWarmer;
+import io.registrymirror.upstream.UpstreamClient;
+import io.vertx.core.Future;
+import io.vertx.core.buffer.Buffer;
+import io.vertx.core.json.JsonArray;
+import io.vertx.core.json.JsonObject;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.function.Function;
+
+/**
+ * Warms the cache when a tag moves: the new manifest, for an index the manifests of the chosen
+ * platforms, and their config and layer blobs, one at a time, through the same fills clients
+ * use. The next rollout of the tag is then served from the cache.
+ */
+public final class MoveWarmer implements TagWarmer {
+
+  private static final EventLog LOG = EventLog.of(MoveWarmer.class);
+  private static final String ACCEPT = String.join(", ", MediaTypes.MODERN_MANIFESTS);
+
+  private final Upstreams upstreams;
+  private final ManifestStore manifests;
+  private final BlobService blobs;
+
+  public MoveWarmer(Upstreams upstreams, ManifestStore manifests, BlobService blobs) {
+    this.upstreams = upstreams;
+    this.manifests = manifests;
+    this.blobs = blobs;
+  }
+
+  @Override
+  public void warm(TagKey key, Digest digest, List<String> platforms) {
+    UpstreamClient upstream = upstreams.byName(key.upstream());
+    if (upstream == null) {
+      return;
+    }
+    Target target = new Target(upstream, key.name());
+    long started = System.nanoTime();
+    manifest(target, digest)
+        .compose(m -> {
+          JsonObject json = json(m);
+          JsonArray children = json.getJsonArray("manifests");
+          if (children == null) {
+            return blobsOf(target, json);
+          }
+          List<Digest> chosen = new ArrayList<>();
+          for (int i = 0; i < children.size(); i++) {
+            JsonObject child = children.getJsonObject(i);
+            if (platforms.contains(platform(child.getJsonObject("platform", new JsonObject())))) {
+              chosen.add(Digest.parse(child.getString("digest")));
+            }
+          }
+          return sequentially(chosen, d -> manifest(target, d).compose(c -> blobsOf(target, json(c))));
+        })
+        .onSuccess(v -> LOG.info("tag.warmed", "tag", key, "digest", digest,
+            "ms", (System.nanoTime() - started) / 1_000_000))
+        .onFailure(err -> LOG.warn("tag.warm.failed", "tag", key, "digest", digest, "error", err.getMessage()));
+  }
+
+  private Future<Manifest> manifest(Target target, Digest digest) {
+    return manifests.get(digest).compose(found -> found.isPresent()
+        ? Future.succeededFuture(found.get())
+        : target.upstream().getManifest(target.name(), new Reference.ByDigest(digest), ACCEPT)
+            .compose(m -> manifests.put(m).map(m)));
+  }
+
+  private Future<Void> blobsOf(Target target, JsonObject manifest) {
+    List<Digest> digests = new ArrayList<>();
+    JsonObject config = manifest.getJsonObject("config");
+    if (config != null) {
+      digests.add(Digest.parse(config.getString("digest")));
+    }
+    JsonArray layers = manifest.getJsonArray("layers", new JsonArray());
+    for (int i = 0; i < layers.size(); i++) {
+      digests.add(Digest.parse(layers.getJsonObject(i).getString("digest")));
+    }
+    return sequentially(digests, d -> blobs.open(target, d).compose(source -> {
+      if (source instanceof BlobSource.Filling filling) {
+        return filling.fill().completion().onComplete(r -> filling.fill().release());
+      }
+      return Future.succeededFuture();
+    }));
+  }
+
+  private static <T> Future<Void> sequentially(List<T> items, Function<T, Future<?>> step) {
+    Future<Void> chain = Future.succeededFuture();
+    for (T item : items) {
+      chain = chain.compose(v -> step.apply(item).mapEmpty());
+    }
+    return chain;
+  }
+
+  private static JsonObject json(Manifest m) {
+    return Buffer.buffer(m.body()).toJsonObject();
+  }
+
+  /** {@code os/architecture[/variant]}, as platforms are written in the configuration. */
+  private static String platform(JsonObject p) {
+    String variant = p.getString("variant");
+    return p.getString("os", "") + "/" + p.getString("architecture", "")
+        + (variant == null || variant.isEmpty() ? "" : "/" + variant);
+  }
+}
