@@ -291,6 +291,19 @@ class ClientsTest {
     skopeoCopy(conf, PRIVATE + "/" + tool.repo() + ":2.0", work.resolve("tool"));
     assertDirLayout(work.resolve("tool"), tool);
 
+    // Every platform of the index: skopeo keeps each child manifest under its digest's hex.
+    Path all = work.resolve("multi");
+    skopeoCopy(conf, HUB + "/" + multi.repo() + ":2.0", all, "--all");
+    assertThat(Files.readAllBytes(all.resolve("manifest.json"))).isEqualTo(multi.body());
+    for (Image child : multi.children()) {
+      String hex = child.manifestDigest().substring("sha256:".length());
+      assertThat(Files.readAllBytes(all.resolve(hex + ".manifest.json"))).isEqualTo(child.manifest());
+      for (var blob : child.blobs().entrySet()) {
+        assertThat(ImageSeeder.sha256(all.resolve(blob.getKey().substring("sha256:".length()))))
+            .isEqualTo(blob.getKey());
+      }
+    }
+
     assertServedByHub(app);
     assertServedByRegistry(tool);
   }
@@ -321,11 +334,14 @@ class ClientsTest {
         """.formatted(HUB, PRIVATE, mirror.hostPort()));
   }
 
-  private static void skopeoCopy(Path registriesConf, String reference, Path dir) {
+  private static void skopeoCopy(Path registriesConf, String reference, Path dir, String... options) {
     // skopeo ignores CONTAINERS_REGISTRIES_CONF; only the option makes it use the mirrors.
-    Exec.run(Duration.ofSeconds(120), Map.of(), List.of(SKOPEO.toString(),
+    List<String> command = new ArrayList<>(List.of(SKOPEO.toString(),
         "--registries-conf", registriesConf.toString(), "--insecure-policy", "copy", "--retry-times", "0",
-        "--src-cert-dir", caDir.toString(), "docker://" + reference, "dir:" + dir));
+        "--src-cert-dir", caDir.toString()));
+    command.addAll(List.of(options));
+    command.addAll(List.of("docker://" + reference, "dir:" + dir));
+    Exec.run(Duration.ofSeconds(120), Map.of(), command);
   }
 
   /**

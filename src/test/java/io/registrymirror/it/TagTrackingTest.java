@@ -38,6 +38,9 @@ class TagTrackingTest extends MirrorTestBase {
   private static final String DOCKER = ImageSeeder.DOCKER_MANIFEST;
   private static final String OCI_INDEX = ImageSeeder.OCI_INDEX;
   private static final Duration SOON = Duration.ofSeconds(20);
+  private static final String DEFERRED = "mirror_tag_refreshes_total{result=\"deferred\",upstream=\"local\"}";
+  private static final String FAILED = "mirror_tag_refreshes_total{result=\"failed\",upstream=\"local\"}";
+  private static final String REFRESHED = "mirror_tag_refreshes_total{result=\"ok\",upstream=\"local\"}";
 
   private final ImageSeeder seeder = new ImageSeeder(registry.url(), System.nanoTime());
 
@@ -232,13 +235,9 @@ class TagTrackingTest extends MirrorTestBase {
       upstream.fault(matching("HEAD", ".*/limited/app/manifests/1.0"),
           Fault.status(429, "", Map.of("Retry-After", "3600")), 1);
       assertThat(m.head("/v2/limited/app/manifests/1.0", "Accept", DOCKER).statusCode()).isEqualTo(200);
-      eventually(SOON, () -> metricOr(m, "mirror_tag_refreshes_total{result=\"failed\",upstream=\"local\"}") >= 1,
+      eventually(SOON, () -> metricOr(m, FAILED) >= 1,
           "the 429");
-      long heads = upstream.count("HEAD", ".*/manifests/.*");
-      double deferred = metricOr(m, "mirror_tag_refreshes_total{result=\"deferred\",upstream=\"local\"}");
-      eventually(SOON, () -> metricOr(m, "mirror_tag_refreshes_total{result=\"deferred\",upstream=\"local\"}")
-          >= deferred + 20, "refreshes deferred");
-      assertThat(upstream.count("HEAD", ".*/manifests/.*")).as("HEADs after a 429 asking for an hour").isEqualTo(heads);
+      assertNoHeadsWhileDeferring(m, "HEADs after a 429 asking for an hour");
     } finally {
       m.close();
     }
@@ -251,12 +250,90 @@ class TagTrackingTest extends MirrorTestBase {
       upstream.fault(matching("HEAD", ".*/quota/app/manifests/1.0"), Fault.withHeaders(
           Map.of("ratelimit-limit", "100;w=21600", "ratelimit-remaining", "5;w=21600"), null));
       assertThat(q.head("/v2/quota/app/manifests/1.0", "Accept", DOCKER).statusCode()).isEqualTo(200);
-      long heads = upstream.count("HEAD", ".*/manifests/.*");
-      eventually(SOON, () -> metricOr(q, "mirror_tag_refreshes_total{result=\"deferred\",upstream=\"local\"}") >= 20,
-          "refreshes deferred");
-      assertThat(upstream.count("HEAD", ".*/manifests/.*")).as("HEADs with 5 of 100 requests left").isEqualTo(heads);
+      assertNoHeadsWhileDeferring(q, "HEADs with 5 of 100 requests left");
     } finally {
       q.close();
+    }
+  }
+
+  @Test
+  void theRefresherKeepsToItsBudgetAndBacksOffAfterA5xx(Vertx vertx, @TempDir Path cache) throws Exception {
+    seeder.pushImage("budget/app", "1.0", 1, 10_000, "docker");
+    // Two revalidations a minute, asked for every 20 ms: the bucket starts full, then stays empty.
+    MirrorUnderTest m = MirrorUnderTest.start(vertx, "local", upstream.url(), cache,
+        "tagTtl: 20ms\nrefreshBudget: 2", "tags:\n  refreshInterval: 20ms\n");
+    try {
+      assertThat(m.head("/v2/budget/app/manifests/1.0", "Accept", DOCKER).statusCode()).isEqualTo(200);
+      eventually(SOON, () -> metricOr(m, DEFERRED) >= 20,
+          "refreshes deferred by the budget");
+      assertThat(metricOr(m, REFRESHED)).isLessThanOrEqualTo(3);
+      assertThat(upstream.count("HEAD", ".*/manifests/1.0")).isLessThanOrEqualTo(4);
+    } finally {
+      m.close();
+    }
+    upstream.clear();
+    MirrorUnderTest b = tracking(vertx, cache.resolve("backoff"), "20ms", "20ms", "", "");
+    try {
+      upstream.fault(matching("HEAD", ".*/manifests/1.0"), Fault.withHeaders(Map.of(), null), 1);
+      upstream.fault(matching("HEAD", ".*/manifests/1.0"), Fault.status(503, "", Map.of()), 1);
+      assertThat(b.head("/v2/budget/app/manifests/1.0", "Accept", DOCKER).statusCode()).isEqualTo(200);
+      eventually(SOON, () -> metricOr(b, FAILED) >= 1,
+          "the 503");
+      assertNoHeadsWhileDeferring(b, "HEADs within 30 s of a 503");
+    } finally {
+      b.close();
+    }
+  }
+
+  @Test
+  void aFailingWebhookIsRetriedAndTheHistoryIsBounded(Vertx vertx, @TempDir Path cache) throws Exception {
+    Queue<JsonObject> delivered = new ConcurrentLinkedQueue<>();
+    int[] attempts = {0};
+    HttpServer receiver = vertx.createHttpServer().requestHandler(req -> req.body().onSuccess(body -> {
+      // The first delivery meets a broken receiver; the retry a second later gets through.
+      if (attempts[0]++ == 0) {
+        req.response().setStatusCode(500).end();
+      } else {
+        delivered.add(body.toJsonObject());
+        req.response().setStatusCode(200).end();
+      }
+    }));
+    receiver.listen(0, "127.0.0.1").await();
+    seeder.pushImage("bounded/app", "1.0", 1, 10_000, "docker");
+    MirrorUnderTest m = MirrorUnderTest.start(vertx, "local", upstream.url(), cache, "tagTtl: 0s",
+        "tags:\n  history: 2\n  refreshInterval: 0s\n  webhooks: [\"http://127.0.0.1:" + receiver.actualPort() + "/\"]\n");
+    try {
+      m.get("/v2/bounded/app/manifests/1.0", "Accept", DOCKER);
+      String last = null;
+      for (int i = 0; i < 3; i++) {
+        last = seeder.pushImage("bounded/app", "1.0", 1, 10_000, "docker").manifestDigest();
+        m.get("/v2/bounded/app/manifests/1.0", "Accept", DOCKER);
+      }
+      JsonArray history = tag(m, "bounded/app", "1.0").getJsonArray("history");
+      assertThat(history).hasSize(2);
+      assertThat(history.getJsonObject(1).getString("to")).isEqualTo(last);
+      eventually(SOON, () -> delivered.size() == 3, "every move delivered, the first one retried");
+      assertThat(attempts[0]).isEqualTo(4);
+    } finally {
+      m.close();
+      receiver.close().await();
+    }
+  }
+
+  @Test
+  void aTagPinnedToAGivenDigestServesItWhateverUpstreamSays(Vertx vertx, @TempDir Path cache) throws Exception {
+    Image pinned = seeder.pushImage("frozen/app", "prod", 1, 10_000, "docker");
+    Image later = seeder.pushImage("frozen/app", "prod", 1, 10_000, "docker");
+    MirrorUnderTest m = tracking(vertx, cache, "1h", "0s",
+        "{repositories: frozen/app, tags: prod, pin: \"" + pinned.manifestDigest() + "\"}", "");
+    try {
+      HttpResponse<byte[]> got = m.get("/v2/frozen/app/manifests/prod", "Accept", DOCKER);
+      assertThat(got.body()).isEqualTo(pinned.manifest());
+      JsonObject tracked = tag(m, "frozen/app", "prod");
+      assertThat(tracked.getString("digest")).isEqualTo(pinned.manifestDigest());
+      assertThat(tracked.getString("upstreamDigest")).isEqualTo(later.manifestDigest());
+    } finally {
+      m.close();
     }
   }
 
@@ -294,6 +371,14 @@ class TagTrackingTest extends MirrorTestBase {
   private static JsonObject tag(MirrorUnderTest m, String repository, String tag) {
     HttpResponse<byte[]> r = m.get("/api/v1/tags/local/" + repository + "/" + tag);
     return r.statusCode() == 200 ? new JsonObject(new String(r.body())) : new JsonObject();
+  }
+
+  /** Waits for 20 more deferred revalidations, and checks that no HEAD went upstream meanwhile. */
+  private void assertNoHeadsWhileDeferring(MirrorUnderTest m, String what) {
+    long heads = upstream.count("HEAD", ".*/manifests/.*");
+    double deferred = metricOr(m, DEFERRED);
+    eventually(SOON, () -> metricOr(m, DEFERRED) >= deferred + 20, "refreshes deferred");
+    assertThat(upstream.count("HEAD", ".*/manifests/.*")).as(what).isEqualTo(heads);
   }
 
   /** The series' value, 0 while it does not exist yet. */
