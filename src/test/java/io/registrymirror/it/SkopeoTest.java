@@ -99,6 +99,10 @@ class SkopeoTest extends MirrorTestBase {
       }
       assertThat(mirror.head("/v2/skopeo/layers/manifests/1.0", "Accept", image.mediaType())
           .headers().firstValue("X-Mirror-Cache")).hasValue("stale");
+      String metrics = new String(mirror.get("/metrics").body(), StandardCharsets.UTF_8);
+      assertThat(metrics.lines().filter(l -> l.startsWith("mirror_requests_total{kind=\"manifest\",result=\"stale\"}"))
+          .map(l -> Double.parseDouble(l.substring(l.lastIndexOf(' ') + 1))).findFirst())
+          .hasValueSatisfying(n -> assertThat(n).isGreaterThanOrEqualTo(3));
 
       long started = System.nanoTime();
       HttpResponse<byte[]> unknown = mirror.get("/v2/skopeo/layers/manifests/never-pulled", "Accept", image.mediaType());
