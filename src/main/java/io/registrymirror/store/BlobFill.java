@@ -2,7 +2,6 @@ package io.registrymirror.store;
 
 import io.netty.buffer.ByteBuf;
 import io.netty.buffer.PooledByteBufAllocator;
-import io.netty.buffer.Unpooled;
 import io.registrymirror.error.OciError;
 import io.registrymirror.oci.Digest;
 import io.vertx.core.AsyncResult;
@@ -57,13 +56,6 @@ public final class BlobFill implements WriteStream<Buffer> {
 
   private record Waiter(Context context, Promise<Void> promise) {}
 
-  /** Bytes of the blob at {@code offset}, as upstream sent them. */
-  private record Segment(long offset, Buffer data) {
-    long end() {
-      return offset + data.length();
-    }
-  }
-
   private final Vertx vertx;
   private final Context writer;
   private final BlobStore store;
@@ -86,7 +78,7 @@ public final class BlobFill implements WriteStream<Buffer> {
   // Shared with readers, guarded by this.
   private long received;
   private long written;
-  private final ArrayDeque<Segment> recent = new ArrayDeque<>(); // ends at received
+  private final RecentBytes recent = new RecentBytes(); // ends at received
   private State state = State.FILLING;
   private Throwable failure;
   private int refs = 1; // the writer's own reference
@@ -231,8 +223,8 @@ public final class BlobFill implements WriteStream<Buffer> {
       if (state == State.FAILED) {
         return Future.failedFuture(failure);
       }
-      if (!recent.isEmpty() && position >= recent.peekFirst().offset()) {
-        return Future.succeededFuture(sliceRecent(position, (int) Math.min(max, received - position)));
+      if (recent.covers(position)) {
+        return Future.succeededFuture(recent.slice(position, (int) Math.min(max, received - position)));
       }
       // Only written bytes ever leave memory, so everything before it is in the file.
       n = (int) Math.min(max, written - position);
@@ -253,28 +245,6 @@ public final class BlobFill implements WriteStream<Buffer> {
     }, false);
   }
 
-  /**
-   * Guarded by this. The segments' bytes never change, so views of them can go to any thread;
-   * Vert.x's heap buffers ignore release, so the caller may release these views like any other.
-   */
-  private ByteBuf sliceRecent(long position, int n) {
-    List<ByteBuf> parts = new ArrayList<>();
-    int got = 0;
-    for (Segment segment : recent) {
-      if (got == n) {
-        break;
-      }
-      if (segment.end() <= position + got) {
-        continue;
-      }
-      int from = (int) (position + got - segment.offset());
-      int length = Math.min(n - got, segment.data().length() - from);
-      parts.add(((BufferInternal) segment.data()).getByteBuf().slice(from, length));
-      got += length;
-    }
-    return parts.size() == 1 ? parts.get(0) : Unpooled.wrappedBuffer(parts.toArray(ByteBuf[]::new));
-  }
-
   /** Holding back the final byte until verification is what keeps corrupt blobs incomplete. */
   private long readableLimit() {
     return state == State.FILLING ? Math.max(0, received - 1) : received;
@@ -291,7 +261,7 @@ public final class BlobFill implements WriteStream<Buffer> {
       return Future.succeededFuture();
     }
     synchronized (this) {
-      recent.addLast(new Segment(received, data));
+      recent.add(received, data);
       received += data.length();
     }
     memory.take(data.length());
@@ -394,14 +364,11 @@ public final class BlobFill implements WriteStream<Buffer> {
     }
     long n = result.result();
     queuedBytes -= n;
-    long freed = 0;
-    boolean tight = memory.exhausted();
+    long freed;
+    long keep = memory.exhausted() ? 0 : RETAIN;
     synchronized (this) {
       written += n;
-      while (!recent.isEmpty() && recent.peekFirst().end() <= written
-          && (tight || received - recent.peekFirst().end() >= RETAIN)) {
-        freed += recent.removeFirst().data().length();
-      }
+      freed = recent.dropWritten(written, received, keep);
     }
     memory.give(freed);
     flush();
@@ -476,12 +443,9 @@ public final class BlobFill implements WriteStream<Buffer> {
   }
 
   private void dropRecent() {
-    long freed = 0;
+    long freed;
     synchronized (this) {
-      for (Segment segment : recent) {
-        freed += segment.data().length();
-      }
-      recent.clear();
+      freed = recent.clear();
     }
     memory.give(freed);
   }

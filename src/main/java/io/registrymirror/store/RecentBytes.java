@@ -1,0 +1,80 @@
+package io.registrymirror.store;
+
+import io.netty.buffer.ByteBuf;
+import io.netty.buffer.Unpooled;
+import io.vertx.core.buffer.Buffer;
+import io.vertx.core.internal.buffer.BufferInternal;
+import java.util.ArrayDeque;
+import java.util.ArrayList;
+import java.util.List;
+
+/**
+ * The bytes a fill received last, as upstream sent them: all those not yet in the file, and
+ * some behind them, for readers that keep up. Not thread-safe: its fill guards it with its own
+ * lock. The buffers' bytes never change once added, so views of them may go to any thread.
+ */
+final class RecentBytes {
+
+  /** Bytes of the blob at {@code offset}. */
+  private record Segment(long offset, Buffer data) {
+    long end() {
+      return offset + data.length();
+    }
+  }
+
+  private final ArrayDeque<Segment> segments = new ArrayDeque<>();
+
+  void add(long offset, Buffer data) {
+    segments.addLast(new Segment(offset, data));
+  }
+
+  /** Whether the bytes from {@code position} on are all here. */
+  boolean covers(long position) {
+    return !segments.isEmpty() && position >= segments.peekFirst().offset();
+  }
+
+  /**
+   * A view of {@code n} bytes at {@code position}, which {@link #covers} them, without a copy.
+   * Vert.x's heap buffers ignore release, so the caller may release it like any other buffer.
+   */
+  ByteBuf slice(long position, int n) {
+    List<ByteBuf> parts = new ArrayList<>();
+    int got = 0;
+    for (Segment segment : segments) {
+      if (got == n) {
+        break;
+      }
+      if (segment.end() <= position + got) {
+        continue;
+      }
+      int from = (int) (position + got - segment.offset());
+      int length = Math.min(n - got, segment.data().length() - from);
+      parts.add(((BufferInternal) segment.data()).getByteBuf().slice(from, length));
+      got += length;
+    }
+    return parts.size() == 1 ? parts.get(0) : Unpooled.wrappedBuffer(parts.toArray(ByteBuf[]::new));
+  }
+
+  /**
+   * Lets go of the oldest bytes that are in the file, keeping those that end within {@code keep}
+   * bytes of {@code end}; returns how many were let go.
+   */
+  long dropWritten(long written, long end, long keep) {
+    long freed = 0;
+    while (!segments.isEmpty() && segments.peekFirst().end() <= written
+        && end - segments.peekFirst().end() >= keep) {
+      freed += segments.removeFirst().data().length();
+    }
+    return freed;
+  }
+
+  /** Lets go of everything; returns how many bytes that was. */
+  long clear() {
+    long freed = 0;
+    for (Segment segment : segments) {
+      freed += segment.data().length();
+    }
+    segments.clear();
+    return freed;
+  }
+}
