@@ -7,9 +7,10 @@ import io.vertx.core.internal.buffer.BufferInternal;
 
 /**
  * Streams a blob that is still being fetched to one client, at the client's own pace: a chunk
- * is taken from the fill only once it is there and the previous one is on the wire, so a client
- * holds at most one chunk of memory whatever the blob size. (Vert.x's {@code writeQueueFull}
- * turns true only some time after a write; pacing by completed writes does not depend on it.)
+ * is taken from the fill once it is there and less than {@link #WINDOW} bytes are on their way
+ * to the socket, so a client holds at most that much memory whatever the blob size. (Vert.x's
+ * {@code writeQueueFull} turns true only some time after a write; pacing by completed writes
+ * does not depend on it.)
  *
  * <p>The last byte of the response waits until the whole blob is verified, so that no response,
  * whole blob or range, can complete with bytes that turn out not to match the digest. If the
@@ -19,11 +20,17 @@ final class FillSender {
 
   private static final int CHUNK = 256 * 1024;
 
+  /** Bytes written but not yet on the wire, at most: enough that the socket never waits for a read. */
+  private static final int WINDOW = 2 * CHUNK;
+
   private final BlobFill fill;
   private final HttpServerResponse response;
   private final long end;
   private long position;
   private boolean done;
+  /** A look at the fill or a read is under way: only one at a time. */
+  private boolean busy;
+  private long inFlight;
 
   /** Sends {@code [start, end)} of the blob; {@code end} -1 means to its end, whatever that is. */
   FillSender(BlobFill fill, HttpServerResponse response, long start, long end) {
@@ -39,7 +46,7 @@ final class FillSender {
   }
 
   private void next() {
-    if (done) {
+    if (done || busy || inFlight >= WINDOW) {
       return;
     }
     boolean verified = fill.isVerified();
@@ -48,16 +55,18 @@ final class FillSender {
         response.end();
         finish();
       } else {
-        fill.awaitChange().onComplete(r -> retry(r.succeeded()));
+        await();
       }
       return;
     }
     long limit = end < 0 || verified ? end : end - 1;
     if (limit >= 0 && position >= limit) {
-      fill.awaitChange().onComplete(r -> retry(r.succeeded()));
+      await();
       return;
     }
+    busy = true;
     fill.available(position).onComplete(available -> {
+      busy = false;
       if (done) {
         return;
       }
@@ -82,7 +91,9 @@ final class FillSender {
   }
 
   private void send(int length) {
+    busy = true;
     fill.read(position, length).onComplete(read -> {
+      busy = false;
       if (read.failed()) {
         if (!done) {
           abort();
@@ -94,20 +105,30 @@ final class FillSender {
         chunk.release();
         return;
       }
-      position += chunk.readableBytes();
+      int n = chunk.readableBytes();
+      position += n;
+      inFlight += n;
       // Pooled memory goes back once on the wire: Vert.x does not take ownership of it.
       response.write(BufferInternal.buffer(chunk)).onComplete(written -> {
         chunk.release();
+        inFlight -= n;
         if (written.succeeded()) {
           next();
         } else if (!done) {
           abort();
         }
       });
+      next();
     });
   }
 
+  private void await() {
+    busy = true;
+    fill.awaitChange().onComplete(r -> retry(r.succeeded()));
+  }
+
   private void retry(boolean fillAlive) {
+    busy = false;
     if (fillAlive) {
       next();
     } else if (!done) {
