@@ -33,18 +33,22 @@ final class Daemon implements AutoCloseable {
 
   /** Starts {@code command} and returns once {@code ready} holds, or fails with the log's tail. */
   static Daemon start(String name, List<String> command, Path log, Duration startup, BooleanSupplier ready)
-      throws IOException, InterruptedException {
+      throws IOException {
     Process process = new ProcessBuilder(command).redirectErrorStream(true)
         .redirectOutput(ProcessBuilder.Redirect.appendTo(log.toFile())).start();
     Daemon daemon = new Daemon(name, process, log);
-    long deadline = System.nanoTime() + startup.toNanos();
-    while (!ready.getAsBoolean()) {
-      if (!process.isAlive() || System.nanoTime() > deadline) {
-        String why = process.isAlive() ? "not ready within " + startup : "exited with " + process.exitValue();
-        daemon.close();
-        throw new IllegalStateException(name + " " + why + ":\n" + daemon.logTail());
+    String why = null;
+    try {
+      MirrorUnderTest.eventually(startup, () -> !process.isAlive() || ready.getAsBoolean(), name + " to be ready");
+      if (!process.isAlive()) {
+        why = "exited with " + process.exitValue();
       }
-      Thread.sleep(100);
+    } catch (AssertionError notReady) {
+      why = "not ready within " + startup;
+    }
+    if (why != null) {
+      daemon.close();
+      throw new IllegalStateException(name + " " + why + ":\n" + daemon.logTail());
     }
     return daemon;
   }
