@@ -12,6 +12,7 @@ import io.registrymirror.config.MirrorConfig;
 import io.registrymirror.metrics.EventLog;
 import io.registrymirror.metrics.MirrorMetrics;
 import io.registrymirror.proxy.BlobService;
+import io.registrymirror.proxy.ManifestFetcher;
 import io.registrymirror.proxy.ManifestService;
 import io.registrymirror.proxy.MoveWarmer;
 import io.registrymirror.proxy.Upstreams;
@@ -78,10 +79,11 @@ public final class RegistryMirror {
     ManifestStore manifestStore = new ManifestStore(vertx, layout);
     TagStore tagStore = new TagStore(vertx, layout);
     BlobService blobs = new BlobService(vertx, blobStore, metrics);
+    ManifestFetcher fetcher = new ManifestFetcher(manifestStore);
     TagEvents tagEvents = new TagEvents(vertx, metadata, config.tags(), metrics,
-        new MoveWarmer(upstreams, manifestStore, blobs));
+        new MoveWarmer(upstreams, fetcher, blobs));
     TagResolver resolver = new TagResolver(tagStore, manifestStore, config.tags(), tagEvents);
-    ManifestService manifests = new ManifestService(manifestStore, resolver);
+    ManifestService manifests = new ManifestService(manifestStore, fetcher, resolver);
     TagRefresher refresher = new TagRefresher(vertx, tagStore, resolver, upstreams::byName, config.tags(), metrics);
     metrics.watchTrackedTags(() -> tagStore.all().size());
     RegistryApi api = new RegistryApi(vertx, upstreams, blobs, manifests, metrics, prometheus, layout,

@@ -11,7 +11,6 @@ import io.registrymirror.store.ManifestStore;
 import io.registrymirror.tags.Resolution;
 import io.registrymirror.tags.TagKey;
 import io.registrymirror.tags.TagResolver;
-import io.registrymirror.upstream.SingleFlight;
 import io.vertx.core.Future;
 
 /**
@@ -22,11 +21,11 @@ public final class ManifestService {
 
   private final ManifestStore store;
   private final TagResolver tags;
-  /** Keyed by repository too: upstream may know a digest in one repository and not another. */
-  private final SingleFlight<String, Manifest> fetches = new SingleFlight<>();
+  private final ManifestFetcher fetcher;
 
-  public ManifestService(ManifestStore store, TagResolver tags) {
+  public ManifestService(ManifestStore store, ManifestFetcher fetcher, TagResolver tags) {
     this.store = store;
+    this.fetcher = fetcher;
     this.tags = tags;
   }
 
@@ -83,11 +82,8 @@ public final class ManifestService {
         : fetch(target, digest, accept).map(m -> new ManifestAnswer(describe(m), m, Result.MISS)));
   }
 
-  /** One upstream GET per manifest, however many clients ask at once; verified, then stored. */
   private Future<Manifest> fetch(Target target, Digest digest, AcceptedTypes accept) {
-    return fetches.run(target + "@" + digest, () -> target.upstream()
-        .getManifest(target.name(), new Reference.ByDigest(digest), accept.upstreamHeaderForDigest())
-        .compose(m -> store.put(m).map(m)));
+    return fetcher.fetch(target, digest, accept.upstreamHeaderForDigest());
   }
 
   private static TagKey key(Target target, Reference ref) {

@@ -4,8 +4,6 @@ import io.registrymirror.metrics.EventLog;
 import io.registrymirror.oci.Digest;
 import io.registrymirror.oci.Manifest;
 import io.registrymirror.oci.MediaTypes;
-import io.registrymirror.oci.Reference;
-import io.registrymirror.store.ManifestStore;
 import io.registrymirror.tags.TagKey;
 import io.registrymirror.tags.TagWarmer;
 import io.registrymirror.upstream.UpstreamClient;
@@ -28,10 +26,10 @@ public final class MoveWarmer implements TagWarmer {
   private static final String ACCEPT = String.join(", ", MediaTypes.MODERN_MANIFESTS);
 
   private final Upstreams upstreams;
-  private final ManifestStore manifests;
+  private final ManifestFetcher manifests;
   private final BlobService blobs;
 
-  public MoveWarmer(Upstreams upstreams, ManifestStore manifests, BlobService blobs) {
+  public MoveWarmer(Upstreams upstreams, ManifestFetcher manifests, BlobService blobs) {
     this.upstreams = upstreams;
     this.manifests = manifests;
     this.blobs = blobs;
@@ -67,10 +65,7 @@ public final class MoveWarmer implements TagWarmer {
   }
 
   private Future<Manifest> manifest(Target target, Digest digest) {
-    return manifests.get(digest).compose(found -> found.isPresent()
-        ? Future.succeededFuture(found.get())
-        : target.upstream().getManifest(target.name(), new Reference.ByDigest(digest), ACCEPT)
-            .compose(m -> manifests.put(m).map(m)));
+    return manifests.get(target, digest, ACCEPT);
   }
 
   private Future<Void> blobsOf(Target target, JsonObject manifest) {
