@@ -170,6 +170,8 @@ public final class BlobService {
   /**
    * Pipes one upstream response into the fill. When it breaks off, the rest is asked for with a
    * Range request, a bounded number of times, so that clients reading the fill see no error.
+   * Only a response that named its version can be resumed: without a validator to send in
+   * {@code If-Range}, a rest could come from another version of the content.
    */
   private void transfer(Target target, HttpClientResponse resp, BlobFill fill, String validator,
       int resumesLeft, HttpClientRequest[] current) {
@@ -177,7 +179,7 @@ public final class BlobService {
     resp.pipe().endOnFailure(false).to(fill).onFailure(err -> {
       long offset = fill.received();
       long size = fill.expectedSize();
-      if (resumesLeft == 0 || !fill.isFilling() || size < 0 || offset >= size) {
+      if (resumesLeft == 0 || validator == null || !fill.isFilling() || size < 0 || offset >= size) {
         fill.abort(err);
         return;
       }
@@ -214,11 +216,7 @@ public final class BlobService {
     fill.completion().onComplete(r -> vertx.cancelTimer(timer));
   }
 
-  /**
-   * What {@code If-Range} can send back: a strong ETag, or Last-Modified. Without one the
-   * transfer is resumed anyway: the content is addressed by its digest, which is checked at the
-   * end, so a mismatched rest can only fail the fill, never corrupt the cache.
-   */
+  /** What {@code If-Range} can send back: a strong ETag, or Last-Modified; null for neither. */
   private static String validator(HttpClientResponse resp) {
     String etag = resp.getHeader(HttpHeaders.ETAG);
     if (etag != null && !etag.startsWith("W/")) {

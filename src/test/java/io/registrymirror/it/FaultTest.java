@@ -133,13 +133,7 @@ class FaultTest extends MirrorTestBase {
     // The first response names a version that upstream no longer serves when the mirror comes
     // back for the rest: a rest from another version must not be appended.
     upstream.fault(blobGet(), Fault.withHeaders(Map.of("ETag", "\"an-older-version\""), Fault.cutAfter(cut)), 1);
-
-    long started = System.nanoTime();
-    Pull pull = pullResuming(4);
-    assertThat(pull.transfers().get(0).broken()).as("the client sees a broken transfer").isTrue();
-    assertThat(pull.transfers().get(0).bytes()).isLessThanOrEqualTo(cut);
-    assertThat(pull.correct()).as("the blob the client assembled: %s", pull).isTrue();
-    assertThat(elapsed(started)).isLessThan(QUICK);
+    assertClientRecoversFromABreakAt(cut);
 
     List<Seen> gets = blobGets();
     assertThat(gets).hasSize(3);
@@ -149,6 +143,32 @@ class FaultTest extends MirrorTestBase {
     assertThat(gets.get(1).status()).isEqualTo(200);
     assertCacheHoldsOnlyVerifiedContent();
     assertMirrorAnswers();
+  }
+
+  @Test
+  void aTransferWithoutValidatorsIsNotResumed() throws Exception {
+    long cut = SIZE / 2;
+    // Without an ETag or Last-Modified, nothing tells the mirror that a rest would belong to
+    // the same version, so it does not ask for one.
+    upstream.fault(blobGet(), Fault.withoutHeaders(List.of("ETag", "Last-Modified"), Fault.cutAfter(cut)), 1);
+    assertClientRecoversFromABreakAt(cut);
+
+    // The cut transfer, then the fetch the client's own resume started: no Range from the mirror.
+    List<Seen> gets = blobGets();
+    assertThat(gets).extracting(Seen::status).containsExactly(200, 200);
+    assertThat(gets).allSatisfy(g -> assertThat(g.headers().contains("Range")).isFalse());
+    assertCacheHoldsOnlyVerifiedContent();
+    assertMirrorAnswers();
+  }
+
+  /** The client sees its transfer break at {@code cut} at most, resumes, and gets the blob. */
+  private void assertClientRecoversFromABreakAt(long cut) throws Exception {
+    long started = System.nanoTime();
+    Pull pull = pullResuming(4);
+    assertThat(pull.transfers().get(0).broken()).as("the client sees a broken transfer").isTrue();
+    assertThat(pull.transfers().get(0).bytes()).isLessThanOrEqualTo(cut);
+    assertThat(pull.correct()).as("the blob the client assembled: %s", pull).isTrue();
+    assertThat(elapsed(started)).isLessThan(QUICK);
   }
 
   @Test

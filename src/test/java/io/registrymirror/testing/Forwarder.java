@@ -136,6 +136,14 @@ public final class Forwarder implements AutoCloseable {
     }
 
     /**
+     * Forwards the response without these headers, and {@code body} (a fault on the body, or
+     * null for none) applied to its body: e.g. an upstream that sends no validators.
+     */
+    static Fault withoutHeaders(List<String> names, Fault body) {
+      return new WithoutHeaders(names, body);
+    }
+
+    /**
      * Forwards the response chunked, without its Content-Length, with {@code body} (a fault on the
      * body, or null for none) applied to its body: an upstream that does not say how much is coming.
      */
@@ -171,6 +179,9 @@ public final class Forwarder implements AutoCloseable {
     }
 
     record WithHeaders(Map<String, String> headers, Fault body) implements Fault {
+    }
+
+    record WithoutHeaders(List<String> names, Fault body) implements Fault {
     }
 
     record WithoutLength(Fault body) implements Fault {
@@ -325,6 +336,10 @@ public final class Forwarder implements AutoCloseable {
     if (fault instanceof Fault.WithHeaders with) {
       with.headers().forEach(response.headers()::set);
       fault = with.body();
+    }
+    if (fault instanceof Fault.WithoutHeaders without) {
+      without.names().forEach(response.headers()::remove);
+      fault = without.body();
     }
     if (fault instanceof Fault.WithoutLength without) {
       response.headers().remove(HttpHeaders.CONTENT_LENGTH);
