@@ -9,11 +9,16 @@ import io.registrymirror.oci.Digest;
 import io.registrymirror.proxy.BlobService;
 import io.registrymirror.proxy.BlobSource;
 import io.registrymirror.proxy.Target;
+import io.vertx.core.Future;
+import io.vertx.core.Vertx;
 import io.vertx.core.http.HttpHeaders;
 import io.vertx.core.http.HttpMethod;
 import io.vertx.core.http.HttpServerRequest;
 import io.vertx.core.http.HttpServerResponse;
 import io.vertx.ext.web.RoutingContext;
+import java.nio.channels.FileChannel;
+import java.nio.file.Path;
+import java.nio.file.StandardOpenOption;
 
 /**
  * {@code GET}/{@code HEAD /v2/<name>/blobs/<digest>}: cached blobs go out zero-copy with
@@ -74,25 +79,40 @@ final class BlobHandler {
     HttpServerResponse response = ctx.response();
     ByteRange range = ByteRange.parse(header, c.size());
     headers(response, digest, c.size());
-    long offset = 0;
-    long length = c.size();
     if (range != null) {
       response.setStatusCode(206).putHeader(HttpHeaders.CONTENT_RANGE, range.contentRange(c.size()))
           .putHeader(HttpHeaders.CONTENT_LENGTH, Long.toString(range.length()));
-      offset = range.start();
-      length = range.length();
     }
-    response.sendFile(c.file(), offset, length).onComplete(sent -> {
-      if (sent.succeeded()) {
-        metrics.request(Kind.BLOB, Result.HIT);
-      } else if (!response.headWritten()) {
-        // The file vanished under us (removed by hand): forget it so the next request refetches.
-        blobs.forget(digest);
-        ctx.fail(OciError.UNAVAILABLE.exception("cached blob " + digest + " is unreadable; retry"));
-      } else {
-        LOG.debug("blob.send.aborted", "digest", digest, "error", sent.cause().getMessage());
-      }
-    });
+    long offset = range == null ? 0 : range.start();
+    long length = range == null ? c.size() : range.length();
+    Vertx vertx = ctx.vertx();
+    // Opened and closed on a worker: either can wait on the disk, and the event loop must not.
+    vertx.executeBlocking(() -> FileChannel.open(Path.of(c.file()), StandardOpenOption.READ), false)
+        .compose(channel -> send(response, channel, offset, length)
+            .eventually(() -> vertx.executeBlocking(() -> {
+              channel.close();
+              return null;
+            }, false)))
+        .onComplete(sent -> {
+          if (sent.succeeded()) {
+            metrics.request(Kind.BLOB, Result.HIT);
+          } else if (!response.headWritten()) {
+            // The file vanished under us (removed by hand): forget it so the next request refetches.
+            blobs.forget(digest);
+            ctx.fail(OciError.UNAVAILABLE.exception("cached blob " + digest + " is unreadable; retry"));
+          } else {
+            LOG.debug("blob.send.aborted", "digest", digest, "error", sent.cause().getMessage());
+          }
+        });
+  }
+
+  /** sendFile, whose refusals (a client already gone) come as a failed future, never thrown. */
+  private static Future<Void> send(HttpServerResponse response, FileChannel channel, long offset, long length) {
+    try {
+      return response.sendFile(channel, offset, length);
+    } catch (RuntimeException e) {
+      return Future.failedFuture(e);
+    }
   }
 
   private void sendFilling(RoutingContext ctx, Digest digest, BlobSource.Filling f, String header) {

@@ -19,7 +19,7 @@ import java.util.stream.Stream;
 
 /**
  * The digest-addressed blob cache on disk, with an in-memory index of what it holds so that a
- * hit costs no file-system call before {@code sendFile}.
+ * hit or a HEAD costs no file-system call before the blob is opened.
  */
 public final class BlobStore {
 

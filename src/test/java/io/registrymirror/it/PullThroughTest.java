@@ -10,6 +10,8 @@ import io.registrymirror.testing.ImageSeeder.Platform;
 import io.registrymirror.testing.MirrorUnderTest;
 import io.vertx.core.Vertx;
 import java.net.http.HttpResponse;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
 import org.junit.jupiter.api.BeforeAll;
@@ -121,6 +123,25 @@ class PullThroughTest extends MirrorTestBase {
         "Accept", DOCKER);
     assertThat(m.headers().firstValue("Content-Encoding")).isEmpty();
     assertThat(m.body()).isEqualTo(image.manifest());
+  }
+
+  @Test
+  void aCachedBlobRemovedByHandIsFetchedAgain() throws Exception {
+    String layer = image.layerDigests().get(0);
+    String path = "/v2/team/app/blobs/" + layer;
+    assertThat(mirror.get(path).body()).isEqualTo(image.blobs().get(layer));
+    Files.delete(mirror.blobFile(layer));
+
+    // The file is found missing before any header goes out: a clear error, not a short body.
+    HttpResponse<byte[]> gone = mirror.get(path);
+    assertThat(gone.statusCode()).isEqualTo(503);
+    assertThat(new String(gone.body(), StandardCharsets.UTF_8)).contains("\"code\":\"UNAVAILABLE\"");
+
+    HttpResponse<byte[]> again = mirror.get(path);
+    assertThat(again.statusCode()).isEqualTo(200);
+    assertThat(again.body()).isEqualTo(image.blobs().get(layer));
+    assertThat(upstream.count("GET", ".*/blobs/" + layer)).isEqualTo(2);
+    assertThat(mirror.blobFile(layer)).exists();
   }
 
   @Test
