@@ -45,12 +45,13 @@ record ApiPath(Endpoint endpoint, RepositoryName name, String reference) {
   }
 
   private static RepositoryName name(String raw) {
-    if (!RepositoryName.valid(raw)) {
+    try {
+      return new RepositoryName(raw);
+    } catch (IllegalArgumentException e) {
       throw OciError.NAME_INVALID.exception(raw.length() > RepositoryName.MAX_LENGTH
           ? "repository name longer than " + RepositoryName.MAX_LENGTH + " characters"
           : "repository name must match [a-z0-9]+((.|_|__|-+)[a-z0-9]+)*(/...)*");
     }
-    return new RepositoryName(raw);
   }
 
   private static RuntimeException notFound() {

@@ -40,6 +40,20 @@ public record Digest(Algorithm algorithm, String hex) {
       }
     }
 
+    /** Whether {@code hex} is one of this algorithm's digests: its length, in lowercase hex. */
+    boolean accepts(String hex) {
+      if (hex == null || hex.length() != hexLength) {
+        return false;
+      }
+      for (int i = 0; i < hexLength; i++) {
+        char c = hex.charAt(i);
+        if ((c < '0' || c > '9') && (c < 'a' || c > 'f')) {
+          return false;
+        }
+      }
+      return true;
+    }
+
     static Algorithm byId(String id) {
       for (Algorithm a : values()) {
         if (a.id.equals(id)) {
@@ -52,11 +66,9 @@ public record Digest(Algorithm algorithm, String hex) {
 
   private static final Pattern GRAMMAR =
       Pattern.compile("[a-z0-9]+(?:[+._-][a-z0-9]+)*:[a-zA-Z0-9=_-]+");
-  private static final Pattern LOWER_HEX = Pattern.compile("[a-f0-9]+");
 
   public Digest {
-    if (algorithm == null || hex == null || hex.length() != algorithm.hexLength
-        || !LOWER_HEX.matcher(hex).matches()) {
+    if (algorithm == null || !algorithm.accepts(hex)) {
       throw new IllegalArgumentException("not a " + algorithm + " digest: " + hex);
     }
   }
@@ -68,20 +80,22 @@ public record Digest(Algorithm algorithm, String hex) {
    *     uses an algorithm the mirror cannot verify
    */
   public static Digest parse(String s) {
+    int colon = s == null ? -1 : s.indexOf(':');
+    Algorithm algorithm = colon < 0 ? null : Algorithm.byId(s.substring(0, colon));
+    String hex = colon < 0 ? null : s.substring(colon + 1);
+    // A well-formed digest of a registered algorithm fits the grammar by construction; only what
+    // is refused needs the grammar, to say why.
+    if (algorithm != null && algorithm.accepts(hex)) {
+      return new Digest(algorithm, hex);
+    }
     if (s == null || s.length() > 256 || !GRAMMAR.matcher(s).matches()) {
       throw new IllegalArgumentException("invalid digest format");
     }
-    int colon = s.indexOf(':');
-    Algorithm algorithm = Algorithm.byId(s.substring(0, colon));
     if (algorithm == null) {
       throw new IllegalArgumentException("unsupported digest algorithm " + s.substring(0, colon));
     }
-    String hex = s.substring(colon + 1);
-    if (hex.length() != algorithm.hexLength || !LOWER_HEX.matcher(hex).matches()) {
-      throw new IllegalArgumentException(
-          algorithm.id + " digests are " + algorithm.hexLength + " lowercase hex characters");
-    }
-    return new Digest(algorithm, hex);
+    throw new IllegalArgumentException(
+        algorithm.id + " digests are " + algorithm.hexLength + " lowercase hex characters");
   }
 
   /** Parses a digest, or returns null when {@code s} is not one (for optional headers). */
