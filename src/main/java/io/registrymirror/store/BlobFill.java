@@ -52,6 +52,14 @@ public final class BlobFill implements WriteStream<Buffer> {
   /** Bytes kept in memory behind the newest, written or not, for readers just behind. */
   private static final long RETAIN = 2L * 1024 * 1024;
 
+  /**
+   * Where a worker gathers a batch's chunks for the disk: the JDK would copy each heap chunk into
+   * a direct buffer anyway, and one write per megabyte costs the kernel less than one per chunk.
+   * One per worker thread that has flushed, so bounded by the worker pool.
+   */
+  private static final ThreadLocal<ByteBuffer> STAGING =
+      ThreadLocal.withInitial(() -> ByteBuffer.allocateDirect((int) BATCH));
+
   private enum State { FILLING, VERIFIED, COMMITTED, FAILED }
 
   private record Waiter(Context context, Promise<Void> promise) {}
@@ -344,16 +352,33 @@ public final class BlobFill implements WriteStream<Buffer> {
     }
     long total = size;
     vertx.executeBlocking(() -> {
-      for (ByteBuffer b : batch) {
-        hash.update(b.duplicate());
-        // One buffer at a time: the JDK stages heap bytes through one cached direct buffer
-        // per thread, where a gathering write would pin one per buffer.
-        while (b.hasRemaining()) {
-          channel.write(b);
+      ByteBuffer staging = STAGING.get();
+      try {
+        for (ByteBuffer b : batch) {
+          hash.update(b.duplicate());
+          while (b.hasRemaining()) {
+            int n = Math.min(b.remaining(), staging.remaining());
+            staging.put(b.slice(b.position(), n));
+            b.position(b.position() + n);
+            if (!staging.hasRemaining()) {
+              writeOut(staging);
+            }
+          }
         }
+        writeOut(staging);
+      } finally {
+        staging.clear(); // a failed write leaves nothing behind for this thread's next fill
       }
       return total;
     }, false).onComplete(this::flushed);
+  }
+
+  private void writeOut(ByteBuffer staging) throws IOException {
+    staging.flip();
+    while (staging.hasRemaining()) {
+      channel.write(staging);
+    }
+    staging.clear();
   }
 
   private void flushed(AsyncResult<Long> result) {
