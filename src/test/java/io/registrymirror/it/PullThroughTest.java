@@ -1,5 +1,6 @@
 package io.registrymirror.it;
 
+import static io.registrymirror.testing.MirrorUnderTest.eventually;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import io.registrymirror.testing.Forwarder;
@@ -13,6 +14,7 @@ import java.net.http.HttpResponse;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.time.Duration;
 import java.util.List;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
@@ -130,6 +132,8 @@ class PullThroughTest extends MirrorTestBase {
     String layer = image.layerDigests().get(0);
     String path = "/v2/team/app/blobs/" + layer;
     assertThat(mirror.get(path).body()).isEqualTo(image.blobs().get(layer));
+    // The client has its last byte once the digest is checked; the file is renamed into place after.
+    eventually(Duration.ofSeconds(10), () -> Files.exists(mirror.blobFile(layer)), "the blob to be cached");
     Files.delete(mirror.blobFile(layer));
 
     // The file is found missing before any header goes out: a clear error, not a short body.
