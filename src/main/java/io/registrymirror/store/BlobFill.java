@@ -54,11 +54,11 @@ public final class BlobFill implements WriteStream<Buffer> {
 
   /**
    * Where a worker gathers a batch's chunks for the disk: the JDK would copy each heap chunk into
-   * a direct buffer anyway, and one write per megabyte costs the kernel less than one per chunk.
-   * One per worker thread that has flushed, so bounded by the worker pool.
+   * a direct buffer anyway, and a few large writes cost the kernel less than one per chunk. One
+   * per worker thread that has flushed, so at most a few MiB for the whole worker pool.
    */
   private static final ThreadLocal<ByteBuffer> STAGING =
-      ThreadLocal.withInitial(() -> ByteBuffer.allocateDirect((int) BATCH));
+      ThreadLocal.withInitial(() -> ByteBuffer.allocateDirect(256 * 1024));
 
   private enum State { FILLING, VERIFIED, COMMITTED, FAILED }
 
