@@ -213,7 +213,7 @@ class FaultTest extends MirrorTestBase {
       assertThat(new String(list.join().body())).contains("\"1.0\"");
     }
     assertCacheHoldsOnlyVerifiedContent();
-    assertThat(Files.exists(mirror.blobFile(blob))).isTrue();
+    eventually(Duration.ofSeconds(10), () -> Files.exists(mirror.blobFile(blob)), "the blob to be cached");
     assertMirrorAnswers();
   }
 
@@ -344,7 +344,7 @@ class FaultTest extends MirrorTestBase {
     assertThat(gets).hasSize(2);
     assertResumedFromAtMost(gets.get(1), SIZE / 2);
     assertCacheHoldsOnlyVerifiedContent();
-    assertThat(Files.exists(mirror.blobFile(blob))).isTrue();
+    eventually(Duration.ofSeconds(10), () -> Files.exists(mirror.blobFile(blob)), "the blob to be cached");
     assertMirrorAnswers();
   }
 

@@ -145,7 +145,7 @@ class PullThroughTest extends MirrorTestBase {
     assertThat(again.statusCode()).isEqualTo(200);
     assertThat(again.body()).isEqualTo(image.blobs().get(layer));
     assertThat(upstream.count("GET", ".*/blobs/" + layer)).isEqualTo(2);
-    assertThat(mirror.blobFile(layer)).exists();
+    eventually(Duration.ofSeconds(10), () -> Files.exists(mirror.blobFile(layer)), "the blob to be cached again");
   }
 
   @Test
