@@ -11,12 +11,15 @@ import io.registrymirror.proxy.BlobSource;
 import io.registrymirror.proxy.Target;
 import io.vertx.core.Future;
 import io.vertx.core.Vertx;
+import io.vertx.core.WorkerExecutor;
 import io.vertx.core.http.HttpHeaders;
 import io.vertx.core.http.HttpMethod;
 import io.vertx.core.http.HttpServerRequest;
 import io.vertx.core.http.HttpServerResponse;
+import io.vertx.core.http.HttpVersion;
 import io.vertx.ext.web.RoutingContext;
 import java.nio.channels.FileChannel;
+import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
 
@@ -29,12 +32,17 @@ final class BlobHandler {
 
   private static final EventLog LOG = EventLog.of(BlobHandler.class);
 
+  /** Threads of its own for opening and closing cached blobs: a hit never queues behind fills. */
+  private static final int FILE_THREADS = 4;
+
   private final BlobService blobs;
   private final MirrorMetrics metrics;
+  private final WorkerExecutor files;
 
-  BlobHandler(BlobService blobs, MirrorMetrics metrics) {
+  BlobHandler(Vertx vertx, BlobService blobs, MirrorMetrics metrics) {
     this.blobs = blobs;
     this.metrics = metrics;
+    this.files = vertx.createSharedWorkerExecutor("registry-mirror-blob-files", FILE_THREADS);
   }
 
   void handle(RoutingContext ctx, Target target, String reference) {
@@ -85,25 +93,47 @@ final class BlobHandler {
     }
     long offset = range == null ? 0 : range.start();
     long length = range == null ? c.size() : range.length();
-    Vertx vertx = ctx.vertx();
-    // Opened and closed on a worker: either can wait on the disk, and the event loop must not.
-    vertx.executeBlocking(() -> FileChannel.open(Path.of(c.file()), StandardOpenOption.READ), false)
+    send(ctx, c.file(), offset, length).onComplete(sent -> {
+      if (sent.succeeded()) {
+        metrics.request(Kind.BLOB, Result.HIT);
+      } else if (response.headWritten()) {
+        LOG.debug("blob.send.aborted", "digest", digest, "error", sent.cause().getMessage());
+      } else if (gone(sent.cause())) {
+        // Removed by hand: forget it, so that the next request fetches it again.
+        blobs.forget(digest);
+        ctx.fail(OciError.UNAVAILABLE.exception("cached blob " + digest + " is gone; retry"));
+      } else {
+        LOG.warn("blob.send.failed", "digest", digest, "error", sent.cause().toString());
+        ctx.fail(OciError.UNAVAILABLE.exception("cached blob " + digest + " is unreadable; retry"));
+      }
+    });
+  }
+
+  /**
+   * Sends a cached file. Over HTTP/1.1 it is opened and closed on a worker, since an open can wait
+   * on the disk and the event loop must not; over HTTP/2 (h2c), where Vert.x takes no channel,
+   * Vert.x opens the file asynchronously itself.
+   */
+  private Future<Void> send(RoutingContext ctx, String file, long offset, long length) {
+    HttpServerResponse response = ctx.response();
+    if (ctx.request().version() == HttpVersion.HTTP_2) {
+      return response.sendFile(file, offset, length);
+    }
+    return files.executeBlocking(() -> FileChannel.open(Path.of(file), StandardOpenOption.READ), false)
         .compose(channel -> send(response, channel, offset, length)
-            .eventually(() -> vertx.executeBlocking(() -> {
+            .eventually(() -> files.executeBlocking(() -> {
               channel.close();
               return null;
-            }, false)))
-        .onComplete(sent -> {
-          if (sent.succeeded()) {
-            metrics.request(Kind.BLOB, Result.HIT);
-          } else if (!response.headWritten()) {
-            // The file vanished under us (removed by hand): forget it so the next request refetches.
-            blobs.forget(digest);
-            ctx.fail(OciError.UNAVAILABLE.exception("cached blob " + digest + " is unreadable; retry"));
-          } else {
-            LOG.debug("blob.send.aborted", "digest", digest, "error", sent.cause().getMessage());
-          }
-        });
+            }, false)));
+  }
+
+  private static boolean gone(Throwable failure) {
+    for (Throwable t = failure; t != null; t = t.getCause()) {
+      if (t instanceof NoSuchFileException) {
+        return true;
+      }
+    }
+    return false;
   }
 
   /** sendFile, whose refusals (a client already gone) come as a failed future, never thrown. */

@@ -37,7 +37,7 @@ public final class RegistryApi {
       TagStore tagStore) {
     this.vertx = vertx;
     this.upstreams = upstreams;
-    this.blobs = new BlobHandler(blobs, metrics);
+    this.blobs = new BlobHandler(vertx, blobs, metrics);
     this.manifests = new ManifestHandler(manifests, metrics);
     this.listings = new ListingHandler(metrics);
     this.ops = new OpsHandler(vertx, prometheus, layout);

@@ -194,7 +194,8 @@ public final class BlobService {
   /**
    * Cuts a transfer that stays below the upstream's minimum rate for a whole window: a drip
    * keeps the idle timeout from ever firing, and would hold the fill and its clients for hours.
-   * The cut is resumed like any other break, so a transfer that speeds up again is kept.
+   * The cut is resumed like any other break (when upstream named its version), so a transfer
+   * that speeds up again is kept.
    */
   private void watchRate(Target target, BlobFill fill, HttpClientRequest[] current) {
     long window = target.upstream().config().rateWindow().toMillis();
