@@ -16,7 +16,7 @@ import org.openjdk.jmh.annotations.Warmup;
  * Splitting a request path, which every {@code /v2/} request does before anything else: the
  * common shapes, a deep name, and a refused one (the abuse a mirror on the internet sees).
  */
-@State(Scope.Benchmark)
+@State(Scope.Thread)
 @BenchmarkMode(Mode.AverageTime)
 @OutputTimeUnit(TimeUnit.NANOSECONDS)
 @Warmup(iterations = 3, time = 1)
@@ -24,11 +24,11 @@ import org.openjdk.jmh.annotations.Warmup;
 @Fork(1)
 public class ApiPathBenchmark {
 
-  private final String blob =
+  private String blob =
       "/v2/library/alpine/blobs/sha256:4abcf20661432fb2d719aaf90656f55c287f8ca915dc1c92ec14ff61e67fbaf8";
-  private final String tag = "/v2/library/alpine/manifests/3.20";
-  private final String deep = "/v2/ghcr.io/example-org/platform-team/build_tools/runner/manifests/v1.24.3-rc.1";
-  private final String uppercase = "/v2/Library/Alpine/manifests/latest";
+  private String tag = "/v2/library/alpine/manifests/3.20";
+  private String deep = "/v2/ghcr.io/example-org/platform-team/build_tools/runner/manifests/v1.24.3-rc.1";
+  private String uppercase = "/v2/Library/Alpine/manifests/latest";
 
   @Benchmark
   public ApiPath blobByDigest() {
