@@ -30,6 +30,7 @@ import io.vertx.core.Vertx;
 import io.vertx.core.http.HttpClient;
 import io.vertx.core.http.HttpClientOptions;
 import io.vertx.core.http.PoolOptions;
+import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 
@@ -38,19 +39,24 @@ public final class RegistryMirror {
 
   private static final EventLog LOG = EventLog.of(RegistryMirror.class);
 
+  /** How often the cache's free space is read for its gauge. */
+  private static final Duration DISK_CHECK = Duration.ofSeconds(15);
+
   private final Vertx vertx;
   private final List<HttpClient> http;
   private final BlobService blobs;
   private final TagRefresher refresher;
+  private final long diskTimer;
   private final String deployment;
   private final int port;
 
   private RegistryMirror(Vertx vertx, List<HttpClient> http, BlobService blobs, TagRefresher refresher,
-      String deployment, int port) {
+      long diskTimer, String deployment, int port) {
     this.vertx = vertx;
     this.http = http;
     this.blobs = blobs;
     this.refresher = refresher;
+    this.diskTimer = diskTimer;
     this.deployment = deployment;
     this.port = port;
   }
@@ -76,6 +82,7 @@ public final class RegistryMirror {
     CacheLayout layout = new CacheLayout(config.cacheDir());
     BlobStore blobStore = new BlobStore(vertx, layout);
     metrics.watchFillMemory(blobStore::fillMemoryUsed);
+    metrics.watchCacheDisk(blobStore::diskFree, blobStore::diskSize);
     ManifestStore manifestStore = new ManifestStore(vertx, layout);
     TagStore tagStore = new TagStore(vertx, layout);
     BlobService blobs = new BlobService(vertx, blobStore, metrics);
@@ -110,7 +117,9 @@ public final class RegistryMirror {
               "clients", config.htpasswd() == null ? "anonymous" : "htpasswd", "cache", layout.root(),
               "upstreams", String.join(",", config.upstreams().keySet()), "servers", instances);
           refresher.start();
-          return new RegistryMirror(vertx, List.of(metadata, content), blobs, refresher, id, port);
+          long diskTimer = vertx.setPeriodic(0, DISK_CHECK.toMillis(), t -> blobStore.checkDisk()
+              .onFailure(e -> LOG.warn("cache.disk.unreadable", "error", e.toString())));
+          return new RegistryMirror(vertx, List.of(metadata, content), blobs, refresher, diskTimer, id, port);
         });
   }
 
@@ -124,6 +133,7 @@ public final class RegistryMirror {
    */
   public Future<Void> close() {
     refresher.stop();
+    vertx.cancelTimer(diskTimer);
     return vertx.undeploy(deployment)
         .compose(v -> blobs.close())
         .compose(v -> Future.all(http.stream().map(HttpClient::close).toList()).<Void>mapEmpty())

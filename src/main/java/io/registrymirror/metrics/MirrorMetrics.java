@@ -24,6 +24,8 @@ public final class MirrorMetrics {
   public static final String FILLS = "mirror.fills";
   public static final String FILL_SIZE = "mirror.fill.size";
   public static final String FILL_MEMORY = "mirror.fill.memory";
+  public static final String CACHE_DISK_FREE = "mirror.cache.disk.free";
+  public static final String CACHE_DISK_SIZE = "mirror.cache.disk.size";
   public static final String TAG_MOVES = "mirror.tag.moves";
   public static final String TAG_REFRESHES = "mirror.tag.refreshes";
   public static final String TAGS_TRACKED = "mirror.tags.tracked";
@@ -85,6 +87,16 @@ public final class MirrorMetrics {
   }
 
   /** Watches the bytes of blobs held in memory on their way to disk. */
+  /** The free space and size of the cache's file system, as last read. */
+  public void watchCacheDisk(Supplier<Number> free, Supplier<Number> size) {
+    Gauge.builder(CACHE_DISK_FREE, free).baseUnit("bytes")
+        .description("Bytes left on the cache's file system for the mirror (usable space)")
+        .register(registry);
+    Gauge.builder(CACHE_DISK_SIZE, size).baseUnit("bytes")
+        .description("Size of the cache's file system")
+        .register(registry);
+  }
+
   public void watchFillMemory(Supplier<Number> used) {
     Gauge.builder(FILL_MEMORY, used).baseUnit("bytes")
         .description("Blob bytes held in memory on their way to the cache, all fills together")

@@ -9,12 +9,14 @@ import java.io.IOException;
 import java.nio.channels.FileChannel;
 import java.nio.file.AtomicMoveNotSupportedException;
 import java.nio.file.DirectoryStream;
+import java.nio.file.FileStore;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
 import java.nio.file.StandardOpenOption;
 import java.util.Map;
 import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.atomic.AtomicLong;
 import java.util.stream.Stream;
 
 /**
@@ -29,6 +31,8 @@ public final class BlobStore {
   private final CacheLayout layout;
   private final Map<Digest, Long> sizes = new ConcurrentHashMap<>();
   private final FillMemory memory;
+  private final AtomicLong diskFree = new AtomicLong(-1);
+  private final AtomicLong diskSize = new AtomicLong(-1);
 
   /** Gives a quarter of the heap to blobs on their way to disk, all fills together. */
   public BlobStore(Vertx vertx, CacheLayout layout) {
@@ -39,6 +43,30 @@ public final class BlobStore {
     this.vertx = vertx;
     this.layout = layout;
     this.memory = new FillMemory(fillMemory);
+  }
+
+  /**
+   * Reads, on a worker, how much room the cache's file system has left: the gauges report the
+   * last reading, so that a scrape never waits on the disk. A cache that fills its disk fails
+   * its fills, and operators need to see it coming.
+   */
+  public Future<Void> checkDisk() {
+    return vertx.executeBlocking(() -> {
+      FileStore store = Files.getFileStore(layout.root());
+      diskSize.set(store.getTotalSpace());
+      diskFree.set(store.getUsableSpace());
+      return null;
+    }, false);
+  }
+
+  /** Bytes the cache's file system has left, as last read; -1 before the first reading. */
+  public long diskFree() {
+    return diskFree.get();
+  }
+
+  /** The size of the cache's file system in bytes, as last read; -1 before the first reading. */
+  public long diskSize() {
+    return diskSize.get();
   }
 
   /** Bytes of blobs held in memory on their way to disk, all fills together. */

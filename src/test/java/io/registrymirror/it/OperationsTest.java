@@ -2,11 +2,13 @@ package io.registrymirror.it;
 
 import static io.registrymirror.testing.MirrorUnderTest.eventually;
 import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.within;
 
 import io.registrymirror.testing.ImageSeeder;
 import io.registrymirror.testing.ImageSeeder.Image;
 import io.vertx.core.json.JsonObject;
 import java.net.http.HttpResponse;
+import java.nio.file.FileStore;
 import java.nio.file.Files;
 import java.time.Duration;
 import org.junit.jupiter.api.BeforeAll;
@@ -60,6 +62,20 @@ class OperationsTest extends MirrorTestBase {
     assertThat(value(metrics,
         "mirror_upstream_requests_seconds_count{method=\"HEAD\",status=\"4xx\",upstream=\"local\"}")).isEqualTo(1);
     assertThat(metrics).contains("jvm_memory_used_bytes");
+  }
+
+  @Test
+  void metricsReportTheCacheDisksFreeSpace() throws Exception {
+    FileStore disk = Files.getFileStore(mirror.cacheDir());
+    // Read on a worker as the mirror starts; a scrape shows the last reading.
+    eventually(Duration.ofSeconds(10),
+        () -> value(new String(mirror.get("/metrics").body()), "mirror_cache_disk_free_bytes") >= 0,
+        "a first reading of the cache disk");
+    String metrics = new String(mirror.get("/metrics").body());
+    assertThat(value(metrics, "mirror_cache_disk_size_bytes")).isEqualTo((double) disk.getTotalSpace());
+    // Other writers on the same disk move it a little between the two readings.
+    assertThat(value(metrics, "mirror_cache_disk_free_bytes"))
+        .isCloseTo((double) disk.getUsableSpace(), within(1024.0 * 1024 * 1024));
   }
 
   private static double value(String metrics, String series) {
