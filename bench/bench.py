@@ -46,6 +46,7 @@ OCI_LAYER = "application/vnd.oci.image.layer.v1.tar+gzip"
 ACCEPT = "Accept: " + OCI_MANIFEST
 CURL_W = "%{http_code} %{size_download} %{time_starttransfer} %{time_total}\\n"
 THROTTLE = "65m"  # nginx limit_rate per connection: about 67 MiB/s in effect
+MISSES_EXPLAINED = "README.md#what-profiling-found-cold-pull-from-the-fast-origin"  # where RESULTS.md links
 
 MIRROR = "registry-mirror"
 DIST = "dist-proxy"
@@ -244,9 +245,6 @@ def wait_idle(servers, quiet_ticks, window, limit):
         if after - before <= quiet_ticks:
             return
         before = after
-
-
-MISSES_EXPLAINED = "README.md#what-profiling-found-cold-pull-from-the-fast-origin"
 
 
 def dirty_mib():

@@ -120,7 +120,7 @@ final class BlobHandler {
       return response.sendFile(file, offset, length);
     }
     return files.executeBlocking(() -> FileChannel.open(Path.of(file), StandardOpenOption.READ), false)
-        .compose(channel -> send(response, channel, offset, length)
+        .compose(channel -> sendChannel(response, channel, offset, length)
             .eventually(() -> files.executeBlocking(() -> {
               channel.close();
               return null;
@@ -137,7 +137,8 @@ final class BlobHandler {
   }
 
   /** sendFile, whose refusals (a client already gone) come as a failed future, never thrown. */
-  private static Future<Void> send(HttpServerResponse response, FileChannel channel, long offset, long length) {
+  private static Future<Void> sendChannel(HttpServerResponse response, FileChannel channel, long offset,
+      long length) {
     try {
       return response.sendFile(channel, offset, length);
     } catch (RuntimeException e) {

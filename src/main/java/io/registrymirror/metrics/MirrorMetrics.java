@@ -86,7 +86,6 @@ public final class MirrorMetrics {
         .tag("upstream", upstream).register(registry).increment(bytes);
   }
 
-  /** Watches the bytes of blobs held in memory on their way to disk. */
   /** The free space and size of the cache's file system, as last read. */
   public void watchCacheDisk(Supplier<Number> free, Supplier<Number> size) {
     Gauge.builder(CACHE_DISK_FREE, free).baseUnit("bytes")
@@ -97,6 +96,7 @@ public final class MirrorMetrics {
         .register(registry);
   }
 
+  /** Watches the bytes of blobs held in memory on their way to disk. */
   public void watchFillMemory(Supplier<Number> used) {
     Gauge.builder(FILL_MEMORY, used).baseUnit("bytes")
         .description("Blob bytes held in memory on their way to the cache, all fills together")
