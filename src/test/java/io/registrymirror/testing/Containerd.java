@@ -13,7 +13,9 @@ import java.util.stream.Collectors;
 /**
  * A containerd of a test's own, driven with {@code ctr}: its root, state, sockets and the hosts
  * directory that points registries at a mirror all live in one {@link ScratchDir}, so it shares
- * nothing with a containerd the machine may run, and leaves nothing behind.
+ * nothing with a containerd the machine may run, and leaves nothing behind. ctr, which resolves
+ * and fetches images itself, runs {@linkplain Daemon#OFFLINE offline}: containerd goes on to the
+ * registry itself when a mirror fails or refuses a pull, and that must fail at once.
  */
 public final class Containerd implements AutoCloseable {
 
@@ -72,24 +74,47 @@ public final class Containerd implements AutoCloseable {
    * certificate against {@code ca}, with {@code server} as what containerd falls back to.
    */
   public void mirror(String registry, String server, String mirrorHostPort, Path ca) throws IOException {
-    Path dir = Files.createDirectories(hostsDir().resolve(registry));
-    Files.writeString(dir.resolve("hosts.toml"), """
-        server = "%s"
+    mirror(registry, server, mirrorHostPort, ca, Map.of());
+  }
 
-        [host."https://%s"]
+  /**
+   * The same, with {@code headers} (e.g. {@code Authorization}) sent on every request to the
+   * mirror, and only to the mirror: the host's own {@code header} table.
+   */
+  public void mirror(String registry, String server, String mirrorHostPort, Path ca, Map<String, String> headers)
+      throws IOException {
+    Path dir = Files.createDirectories(hostsDir().resolve(registry));
+    StringBuilder hosts = new StringBuilder("""
+        server = "%1$s"
+
+        [host."https://%2$s"]
           capabilities = ["pull", "resolve"]
-          ca = "%s"
+          ca = "%3$s"
         """.formatted(server, mirrorHostPort, ca));
+    if (!headers.isEmpty()) {
+      hosts.append("  [host.\"https://").append(mirrorHostPort).append("\".header]\n");
+      headers.forEach((name, value) -> hosts.append("    ").append(name).append(" = \"").append(value).append("\"\n"));
+    }
+    Files.writeString(dir.resolve("hosts.toml"), hosts);
   }
 
   /** {@code ctr images pull} through the hosts directory, with options such as {@code --all-platforms}. */
   public void pull(String reference, String... options) {
+    ctr(pullArgs(reference, options));
+  }
+
+  /** The same for a pull that may fail, such as one the mirror refuses: ctr's exit status and output. */
+  public Exec.Result attemptPull(String reference) {
+    return Exec.attempt(COMMAND, Daemon.OFFLINE, command(pullArgs(reference)));
+  }
+
+  private List<String> pullArgs(String reference, String... options) {
     // The native snapshotter unpacks on any filesystem; overlayfs fails where /tmp is overlayfs itself.
     List<String> args = new ArrayList<>(List.of("images", "pull", "--snapshotter", "native",
         "--hosts-dir", hostsDir().toString()));
     args.addAll(List.of(options));
     args.add(reference);
-    ctr(args);
+    return args;
   }
 
   /** The digest of what {@code reference} names in the image store: the manifest or index pulled. */
@@ -114,14 +139,18 @@ public final class Containerd implements AutoCloseable {
   }
 
   private String ctr(List<String> args) {
-    List<String> command = new ArrayList<>(List.of(CTR.toString(), "--address", socket().toString(),
-        "--namespace", NAMESPACE));
-    command.addAll(args);
     try {
-      return Exec.run(COMMAND, Map.of(), command);
+      return Exec.run(COMMAND, Daemon.OFFLINE, command(args));
     } catch (AssertionError e) {
       throw new AssertionError(e.getMessage() + "\ncontainerd log:\n" + daemon.logTail(), e);
     }
+  }
+
+  private List<String> command(List<String> args) {
+    List<String> command = new ArrayList<>(List.of(CTR.toString(), "--address", socket().toString(),
+        "--namespace", NAMESPACE));
+    command.addAll(args);
+    return command;
   }
 
   private Path socket() {

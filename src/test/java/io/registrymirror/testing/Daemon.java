@@ -6,6 +6,7 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.List;
+import java.util.Map;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
@@ -17,6 +18,15 @@ import java.util.function.BooleanSupplier;
  * dockerd runs, which would otherwise outlive it.
  */
 final class Daemon implements AutoCloseable {
+
+  /**
+   * The environment of a client that must not reach the internet: its proxy for every host but
+   * loopback is a closed port, so that falling back from the mirror to the real registry fails at
+   * once, the same on a machine with internet access as on one without, and never pulls a real
+   * image instead. Port 1 (tcpmux) is privileged and served by nothing; Go never proxies loopback.
+   */
+  static final Map<String, String> OFFLINE = Map.of("HTTPS_PROXY", "http://127.0.0.1:1",
+      "HTTP_PROXY", "http://127.0.0.1:1");
 
   private static final Duration GRACE = Duration.ofSeconds(15);
   private static final int LOG_TAIL_LINES = 40;
@@ -31,11 +41,16 @@ final class Daemon implements AutoCloseable {
     this.log = log;
   }
 
-  /** Starts {@code command} and returns once {@code ready} holds, or fails with the log's tail. */
+  /**
+   * Starts {@code command}, {@link #OFFLINE}, and returns once {@code ready} holds, or fails with
+   * the log's tail.
+   */
   static Daemon start(String name, List<String> command, Path log, Duration startup, BooleanSupplier ready)
       throws IOException {
-    Process process = new ProcessBuilder(command).redirectErrorStream(true)
-        .redirectOutput(ProcessBuilder.Redirect.appendTo(log.toFile())).start();
+    ProcessBuilder builder = new ProcessBuilder(command).redirectErrorStream(true)
+        .redirectOutput(ProcessBuilder.Redirect.appendTo(log.toFile()));
+    builder.environment().putAll(OFFLINE);
+    Process process = builder.start();
     Daemon daemon = new Daemon(name, process, log);
     String why = null;
     try {

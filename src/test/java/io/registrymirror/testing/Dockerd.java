@@ -3,10 +3,12 @@ package io.registrymirror.testing;
 import io.vertx.core.json.JsonArray;
 import io.vertx.core.json.JsonObject;
 import java.io.IOException;
+import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
+import java.util.Base64;
 import java.util.List;
 import java.util.Map;
 
@@ -18,6 +20,9 @@ import java.util.Map;
  * <p>dockerd reads registry CA certificates only from {@code /etc/docker/certs.d/HOST:PORT/},
  * so the mirror's certificate goes there for the daemon's lifetime; the directory is named
  * after the mirror's port, which no other registry on this machine is using.
+ *
+ * <p>dockerd falls back to Docker Hub whenever the mirror fails or refuses a pull; it runs
+ * {@linkplain Daemon#OFFLINE offline}, so that such a fallback fails at once.
  */
 public final class Dockerd implements AutoCloseable {
 
@@ -27,6 +32,8 @@ public final class Dockerd implements AutoCloseable {
   private static final Path CERTS_D = Path.of("/etc/docker/certs.d");
   private static final Duration STARTUP = Duration.ofSeconds(60);
   private static final Duration COMMAND = Duration.ofSeconds(120);
+  // The key under which `docker login` without a server keeps Docker Hub's credentials.
+  private static final String DOCKER_HUB_AUTH_KEY = "https://index.docker.io/v1/";
 
   private final ScratchDir scratch;
   private final Path certDir;
@@ -82,14 +89,50 @@ public final class Dockerd implements AutoCloseable {
 
   /** Runs the docker CLI against this daemon and returns its standard output. */
   public String docker(String... args) {
-    List<String> command = new ArrayList<>(List.of(DOCKER.toString(), "--host", "unix://" + socket()));
-    command.addAll(List.of(args));
     try {
-      // The CLI would otherwise read and write ~/.docker of whoever runs the tests.
-      return Exec.run(COMMAND, Map.of("DOCKER_CONFIG", scratch.path().resolve("cli").toString()), command);
+      return Exec.run(COMMAND, cliEnvironment(), cli(args));
     } catch (AssertionError e) {
       throw new AssertionError(e.getMessage() + "\ndockerd log:\n" + daemon.logTail(), e);
     }
+  }
+
+  /** Runs the docker CLI for a command that may fail, such as a pull the mirror refuses. */
+  public Exec.Result attempt(String... args) {
+    return Exec.attempt(COMMAND, cliEnvironment(), cli(args));
+  }
+
+  private List<String> cli(String... args) {
+    List<String> command = new ArrayList<>(List.of(DOCKER.toString(), "--host", "unix://" + socket()));
+    command.addAll(List.of(args));
+    return command;
+  }
+
+  private Map<String, String> cliEnvironment() {
+    // The CLI would otherwise read and write ~/.docker of whoever runs the tests.
+    return Map.of("DOCKER_CONFIG", cliConfigDir().toString());
+  }
+
+  private Path cliConfigDir() {
+    return scratch.path().resolve("cli");
+  }
+
+  /**
+   * Stores Docker Hub credentials in the CLI's {@code config.json}, where {@code docker login}
+   * without a server keeps them, beside whatever else the file holds. {@code docker login}
+   * itself checks them with Docker Hub, which the daemon cannot reach here.
+   */
+  public void storeDockerHubCredentials(String user, String password) throws IOException {
+    Path file = Files.createDirectories(cliConfigDir()).resolve("config.json");
+    JsonObject config = Files.exists(file) ? new JsonObject(Files.readString(file)) : new JsonObject();
+    JsonObject auths = config.getJsonObject("auths", new JsonObject());
+    String auth = Base64.getEncoder().encodeToString((user + ":" + password).getBytes(StandardCharsets.UTF_8));
+    config.put("auths", auths.put(DOCKER_HUB_AUTH_KEY, new JsonObject().put("auth", auth)));
+    Files.writeString(file, config.encodePrettily());
+  }
+
+  /** The daemon's whole log so far, e.g. to read why it moved on from the mirror to Docker Hub. */
+  public String log() throws IOException {
+    return Files.readString(scratch.path().resolve("dockerd.log"));
   }
 
   /** {@code docker image inspect}: Id, RepoDigests, RootFS.Layers and the rest. */

@@ -15,12 +15,29 @@ public final class Exec {
   private Exec() {
   }
 
+  /** How a command ended: its exit status and what it wrote to each stream. */
+  public record Result(int exitCode, String stdout, String stderr) {
+  }
+
   /**
    * Runs {@code command} with {@code env} added to this process's environment and returns what
    * it wrote to stdout. A non-zero exit or running past {@code timeout} fails, with both output
    * streams in the message, because that is all there is to go on when a client fails.
    */
   public static String run(Duration timeout, Map<String, String> env, List<String> command) {
+    Result result = attempt(timeout, env, command);
+    if (result.exitCode() != 0) {
+      throw new AssertionError(String.join(" ", command) + " exited with " + result.exitCode()
+          + "\nstdout:\n" + result.stdout() + "\nstderr:\n" + result.stderr());
+    }
+    return result.stdout();
+  }
+
+  /**
+   * The same for a command that may fail, such as a pull a test expects to be refused: any exit
+   * status is returned; only running past {@code timeout} fails.
+   */
+  public static Result attempt(Duration timeout, Map<String, String> env, List<String> command) {
     try {
       // Files rather than pipes: a chatty client can never block on a full pipe.
       Path out = Files.createTempFile("exec-", ".out");
@@ -31,17 +48,12 @@ public final class Exec {
             .redirectError(err.toFile());
         builder.environment().putAll(env);
         Process process = builder.start();
-        boolean finished = process.waitFor(timeout.toMillis(), TimeUnit.MILLISECONDS);
-        if (!finished) {
+        if (!process.waitFor(timeout.toMillis(), TimeUnit.MILLISECONDS)) {
           process.destroyForcibly().waitFor();
+          throw new AssertionError(String.join(" ", command) + " timed out after " + timeout
+              + "\nstdout:\n" + Files.readString(out) + "\nstderr:\n" + Files.readString(err));
         }
-        String stdout = Files.readString(out);
-        if (!finished || process.exitValue() != 0) {
-          throw new AssertionError(String.join(" ", command)
-              + (finished ? " exited with " + process.exitValue() : " timed out after " + timeout)
-              + "\nstdout:\n" + stdout + "\nstderr:\n" + Files.readString(err));
-        }
-        return stdout;
+        return new Result(process.exitValue(), Files.readString(out), Files.readString(err));
       } finally {
         Files.deleteIfExists(out);
         Files.deleteIfExists(err);
