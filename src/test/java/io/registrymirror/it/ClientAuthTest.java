@@ -108,8 +108,9 @@ class ClientAuthTest {
   /**
    * dockerd has no credentials of its own for a mirror: it sends the ones the docker CLI passes
    * with the pull, which are those for the image's registry, Docker Hub, wherever the pull goes.
-   * A {@code docker login} to the mirror succeeds but is not used; without the mirror's user in
-   * Docker Hub's entry, dockerd turns from the mirror's 401 to Docker Hub.
+   * A {@code docker login} to the mirror succeeds but is used only for images named after the
+   * mirror; without the mirror's user in Docker Hub's entry, dockerd turns from the mirror's 401
+   * to Docker Hub.
    */
   @Test
   void dockerSendsTheMirrorItsDockerHubCredentials() throws Exception {
@@ -139,6 +140,13 @@ class ClientAuthTest {
       JsonObject inspected = docker.inspect(name + ":1.0");
       assertThat(inspected.getString("Id")).isEqualTo(image.configDigest());
       assertThat(inspected.getJsonArray("RepoDigests").getList()).contains(name + "@" + image.manifestDigest());
+
+      // An image named after the mirror is the mirror's own: the login to it is what goes there.
+      docker.storeDockerHubCredentials("someone", "their-docker-hub-password");
+      String byMirror = mirror.hostPort() + "/library/" + name;
+      docker.docker("pull", byMirror + ":1.0");
+      assertThat(docker.inspect(byMirror + ":1.0").getJsonArray("RepoDigests").getList())
+          .contains(byMirror + "@" + image.manifestDigest());
     }
     assertServedThroughTheMirror();
   }
