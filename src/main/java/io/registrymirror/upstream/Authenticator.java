@@ -207,7 +207,7 @@ final class Authenticator {
           return header;
         })
         .recover(err -> Future.failedFuture(err instanceof RegistryException
-            ? err : unavailable("its token service is unreachable (" + err.getMessage() + ")")));
+            ? err : unavailable("its token request failed (" + err.getMessage() + ")")));
   }
 
   /**

@@ -1,6 +1,5 @@
 package io.registrymirror.upstream;
 
-import io.registrymirror.error.OciError;
 import io.vertx.core.Future;
 import io.vertx.core.Handler;
 import io.vertx.core.Promise;
@@ -40,7 +39,7 @@ final class LimitedBody implements BodyStream<Buffer> {
   @Override
   public Future<Void> write(Buffer data) {
     if (body.length() + data.length() > max) {
-      RuntimeException tooLarge = OciError.UNAVAILABLE.exception("answer exceeds " + max + " bytes");
+      RuntimeException tooLarge = new IllegalStateException("the answer exceeds " + max + " bytes");
       result.tryFail(tooLarge);
       return Future.failedFuture(tooLarge);
     }
