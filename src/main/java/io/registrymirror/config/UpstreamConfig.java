@@ -4,6 +4,7 @@ import java.net.URI;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.List;
+import java.util.Locale;
 
 /**
  * One upstream registry.
@@ -54,7 +55,8 @@ public record UpstreamConfig(
   public static final Duration DEFAULT_PASSWORD_FILE_CHECK = Duration.ofSeconds(10);
 
   /**
-   * Docker Hub's registry sends its clients to {@code https://auth.docker.io/token}, another host:
+   * Docker Hub's registry ({@code registry-1.docker.io}, also reachable as {@code index.docker.io})
+   * sends its clients to {@code https://auth.docker.io/token}, another host:
    * without this default, Docker Hub credentials would stop working. Other registries keep their
    * token service on their own origin (ghcr.io, quay.io, gcr.io, Harbor, ACR) or are named by
    * {@code tokenRealms}. A rule such as "any host under the same parent domain" would need the
@@ -62,7 +64,8 @@ public record UpstreamConfig(
    * different tenants.
    */
   public static List<URI> defaultTokenRealms(URI url) {
-    return "registry-1.docker.io".equalsIgnoreCase(url.getHost())
+    String host = url.getHost().toLowerCase(Locale.ROOT);
+    return host.equals("docker.io") || host.endsWith(".docker.io")
         ? List.of(URI.create("https://auth.docker.io")) : List.of();
   }
 

@@ -115,6 +115,9 @@ class RemoteHostsTest {
     assertThat(Authenticator.mayReceiveCredentials(URI.create("https://auth.docker.io:8443/token"), hub, hubRealms)).isFalse();
     assertThat(Authenticator.mayReceiveCredentials(URI.create("https://evil.example/token"), hub, hubRealms)).isFalse();
 
+    assertThat(UpstreamConfig.defaultTokenRealms(URI.create("https://index.docker.io"))).isEqualTo(hubRealms);
+    assertThat(UpstreamConfig.defaultTokenRealms(URI.create("https://notdocker.io"))).isEmpty();
+
     URI ghcr = URI.create("https://ghcr.io");
     assertThat(UpstreamConfig.defaultTokenRealms(ghcr)).isEmpty();
     assertThat(Authenticator.mayReceiveCredentials(URI.create("https://ghcr.io/token"), ghcr, List.of())).isTrue();
