@@ -30,6 +30,8 @@ import io.vertx.core.Vertx;
 import io.vertx.core.http.HttpClient;
 import io.vertx.core.http.HttpClientOptions;
 import io.vertx.core.http.PoolOptions;
+import io.vertx.ext.web.client.WebClient;
+import io.vertx.ext.web.client.WebClientOptions;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
@@ -44,16 +46,18 @@ public final class RegistryMirror {
 
   private final Vertx vertx;
   private final List<HttpClient> http;
+  private final List<UpstreamClient> clients;
   private final BlobService blobs;
   private final TagRefresher refresher;
   private final long diskTimer;
   private final String deployment;
   private final int port;
 
-  private RegistryMirror(Vertx vertx, List<HttpClient> http, BlobService blobs, TagRefresher refresher,
-      long diskTimer, String deployment, int port) {
+  private RegistryMirror(Vertx vertx, List<HttpClient> http, List<UpstreamClient> clients,
+      BlobService blobs, TagRefresher refresher, long diskTimer, String deployment, int port) {
     this.vertx = vertx;
     this.http = http;
+    this.clients = clients;
     this.blobs = blobs;
     this.refresher = refresher;
     this.diskTimer = diskTimer;
@@ -75,8 +79,10 @@ public final class RegistryMirror {
     HttpClient metadata = vertx.createHttpClient(options, new PoolOptions().setHttp1MaxSize(16));
     HttpClient content = vertx.createHttpClient(new HttpClientOptions(options).setMaxChunkSize(256 * 1024),
         new PoolOptions().setHttp1MaxSize(64));
+    // Token requests and webhooks: small JSON exchanges, with the web client's codecs and timeouts.
+    WebClient web = WebClient.wrap(metadata, new WebClientOptions().setFollowRedirects(false));
     List<UpstreamClient> clients = config.upstreams().values().stream()
-        .map(u -> new UpstreamClient(metadata, content, u, metrics)).toList();
+        .map(u -> new UpstreamClient(vertx, metadata, content, web, u, metrics)).toList();
     Upstreams upstreams = new Upstreams(clients);
 
     CacheLayout layout = new CacheLayout(config.cacheDir());
@@ -87,7 +93,7 @@ public final class RegistryMirror {
     TagStore tagStore = new TagStore(vertx, layout);
     BlobService blobs = new BlobService(vertx, blobStore, metrics);
     ManifestFetcher fetcher = new ManifestFetcher(manifestStore);
-    TagEvents tagEvents = new TagEvents(vertx, metadata, config.tags(), metrics,
+    TagEvents tagEvents = new TagEvents(vertx, web, config.tags(), metrics,
         new MoveWarmer(upstreams, fetcher, blobs));
     TagResolver resolver = new TagResolver(tagStore, manifestStore, config.tags(), tagEvents);
     ManifestService manifests = new ManifestService(manifestStore, fetcher, resolver);
@@ -119,7 +125,7 @@ public final class RegistryMirror {
           refresher.start();
           long diskTimer = vertx.setPeriodic(0, DISK_CHECK.toMillis(), t -> blobStore.checkDisk()
               .onFailure(e -> LOG.warn("cache.disk.unreadable", "error", e.toString())));
-          return new RegistryMirror(vertx, List.of(metadata, content), blobs, refresher, diskTimer, id, port);
+          return new RegistryMirror(vertx, List.of(metadata, content), clients, blobs, refresher, diskTimer, id, port);
         });
   }
 
@@ -133,6 +139,7 @@ public final class RegistryMirror {
    */
   public Future<Void> close() {
     refresher.stop();
+    clients.forEach(UpstreamClient::close);
     vertx.cancelTimer(diskTimer);
     return vertx.undeploy(deployment)
         .compose(v -> blobs.close())

@@ -5,6 +5,7 @@ import io.registrymirror.metrics.MirrorMetrics;
 import io.registrymirror.metrics.MirrorMetrics.Kind;
 import io.registrymirror.metrics.MirrorMetrics.Result;
 import io.registrymirror.oci.Digest;
+import io.registrymirror.oci.MediaTypes;
 import io.registrymirror.oci.Reference;
 import io.registrymirror.oci.RepositoryName;
 import io.registrymirror.proxy.Target;
@@ -85,6 +86,15 @@ final class ListingHandler {
             .exception("upstream " + target.upstream().name() + " answered 404"));
         return;
       }
+      if (!isJson(p)) {
+        // Whatever is passed on must be the JSON list it claims to be, not a page of some
+        // other service's data under that service's own content type.
+        String type = p.headers().get(HttpHeaders.CONTENT_TYPE);
+        ctx.fail(OciError.UNAVAILABLE.exception("upstream " + target.upstream().name() + " answered "
+            + endpoint.substring(1) + " with " + (type == null ? "no content type" : "'" + MediaTypes.bare(type) + "'")
+            + ", not JSON"));
+        return;
+      }
       metrics.request(kind, Result.MISS);
       HttpServerResponse response = ctx.response().setStatusCode(p.status());
       copy(p, response, HttpHeaders.CONTENT_TYPE.toString());
@@ -101,8 +111,7 @@ final class ListingHandler {
   }
 
   private static boolean isJson(Passthrough p) {
-    String type = p.headers().get(HttpHeaders.CONTENT_TYPE);
-    return type != null && type.contains("json");
+    return MediaTypes.isJson(p.headers().get(HttpHeaders.CONTENT_TYPE));
   }
 
   private static void copy(Passthrough p, HttpServerResponse response, String header) {

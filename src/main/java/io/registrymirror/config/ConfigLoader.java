@@ -52,6 +52,8 @@ public final class ConfigLoader {
 
   private static final Pattern BCRYPT = Pattern.compile("\\$2[abxy]?\\$\\d{2}\\$[./A-Za-z0-9]{53}");
   private static final Pattern PLATFORM = Pattern.compile("[a-z0-9]+/[a-z0-9_]+(?:/[a-z0-9]+)?");
+  private static final Pattern HOST_NAME =
+      Pattern.compile("[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?|\\[[0-9A-Fa-f:.]+\\]");
   private static final Pattern REGISTRY_NAME =
       Pattern.compile("[a-z0-9](?:[a-z0-9.-]*[a-z0-9])?(?::[0-9]{1,5})?");
 
@@ -135,7 +137,7 @@ public final class ConfigLoader {
     }
     Map<String, UpstreamConfig> upstreams = new LinkedHashMap<>();
     for (UpstreamConfig u : config.upstreams().values()) {
-      upstreams.put(u.name(), u.withCredentials(envCredentials(u, env)));
+      upstreams.put(u.name(), envCredentials(u, env));
     }
     config = config.withUpstreams(upstreams);
     String cert = env.get(ENV_TLS_CERT);
@@ -187,8 +189,8 @@ public final class ConfigLoader {
     return new Htpasswd(Path.of(file), hashes);
   }
 
-  /** The environment's user name and password for an upstream, each overriding the file's. */
-  private static Credentials envCredentials(UpstreamConfig upstream, Map<String, String> env) {
+  /** The upstream with the environment's user name and password, each overriding the file's. */
+  private static UpstreamConfig envCredentials(UpstreamConfig upstream, Map<String, String> env) {
     String prefix = ENV_UPSTREAM_PREFIX + upstream.name().toUpperCase(Locale.ROOT).replaceAll("[^A-Z0-9]", "_") + "_";
     Credentials file = upstream.credentials();
     String username = env.getOrDefault(prefix + "USERNAME", file == null ? null : file.username());
@@ -197,12 +199,15 @@ public final class ConfigLoader {
     if (password != null && passwordFile != null) {
       throw new ConfigException(prefix + "PASSWORD", "set it or " + prefix + "PASSWORD_FILE, not both");
     }
+    Path watched = password == null ? upstream.passwordFile() : null;
     if (passwordFile != null) {
       password = readSecret(prefix + "PASSWORD_FILE", passwordFile);
+      watched = Path.of(passwordFile);
     } else if (password == null) {
       password = file == null ? null : file.password();
     }
-    return credentials(prefix + "USERNAME", username, prefix + "PASSWORD", password);
+    return upstream.withCredentials(
+        credentials(prefix + "USERNAME", username, prefix + "PASSWORD", password), watched);
   }
 
   private static Credentials credentials(String userKey, String username, String passwordKey, String password) {
@@ -250,7 +255,8 @@ public final class ConfigLoader {
     }
     requireObject(node, key);
     checkKeys(node, key + ".", Set.of("url", "default", "tagTtl", "connectTimeout", "idleTimeout",
-        "minRate", "rateWindow", "username", "password", "passwordFile", "refreshBudget"));
+        "minRate", "rateWindow", "username", "password", "passwordFile", "refreshBudget",
+        "passwordFileCheck", "tokenRealms", "allowPrivateHosts"));
     if (!node.has("url")) {
       throw new ConfigException(key + ".url", "missing");
     }
@@ -269,7 +275,30 @@ public final class ConfigLoader {
         size(node, key, "minRate", UpstreamConfig.DEFAULT_MIN_RATE),
         duration(node, key, "rateWindow", UpstreamConfig.DEFAULT_RATE_WINDOW),
         fileCredentials(node, key),
-        count(node, key, "refreshBudget", UpstreamConfig.DEFAULT_REFRESH_BUDGET, 1));
+        count(node, key, "refreshBudget", UpstreamConfig.DEFAULT_REFRESH_BUDGET, 1),
+        node.has("passwordFile") ? Path.of(text(node.get("passwordFile"), key + ".passwordFile")) : null,
+        duration(node, key, "passwordFileCheck", UpstreamConfig.DEFAULT_PASSWORD_FILE_CHECK),
+        node.has("tokenRealms")
+            ? list(node, key + ".tokenRealms", "origins like https://auth.example.com", ConfigLoader::tokenRealm)
+            : UpstreamConfig.defaultTokenRealms(url),
+        list(node, key + ".allowPrivateHosts", "host names", (k, item) -> hostName(k, text(item, k))));
+  }
+
+  /** Credentials never go to a realm over plain http on another origin, so such an entry is a mistake. */
+  private static URI tokenRealm(String key, JsonNode item) {
+    URI origin = url(key, text(item, key));
+    if (!"https".equals(origin.getScheme())) {
+      throw new ConfigException(key, "must be an https:// origin: credentials are not sent over plain http");
+    }
+    return origin;
+  }
+
+  /** A host name as a URL would carry it, compared case-insensitively. */
+  private static String hostName(String key, String value) {
+    if (!HOST_NAME.matcher(value).matches()) {
+      throw new ConfigException(key, "not a host name like cdn.example.com or 10.0.0.5: '" + value + "'");
+    }
+    return value.toLowerCase(Locale.ROOT);
   }
 
   private static Credentials fileCredentials(JsonNode node, String key) {

@@ -39,11 +39,7 @@ final class ConfigValues {
 
   /** A password kept in a file, as a mounted Kubernetes Secret is; one trailing newline is not part of it. */
   static String readSecret(String key, String file) {
-    String text = readText(key, file);
-    if (text.endsWith("\n")) {
-      text = text.substring(0, text.length() - (text.endsWith("\r\n") ? 2 : 1));
-    }
-    return text;
+    return Credentials.passwordOf(readText(key, file));
   }
 
   /** The items of the list under {@code key}'s last part, each read with its own key, e.g. {@code tags.rules[2]}. */

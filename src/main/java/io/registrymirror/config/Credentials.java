@@ -15,6 +15,22 @@ public record Credentials(String username, String password) {
         .encodeToString((username + ":" + password).getBytes(StandardCharsets.UTF_8));
   }
 
+  /**
+   * The password in a secret file's text: without the one line ending that editors and
+   * {@code kubectl create secret --from-file} leave behind.
+   */
+  public static String passwordOf(String fileText) {
+    if (fileText.endsWith("\n")) {
+      return fileText.substring(0, fileText.length() - (fileText.endsWith("\r\n") ? 2 : 1));
+    }
+    return fileText;
+  }
+
+  /** The same user with another password, as a rotated secret file gives it. */
+  public Credentials withPassword(String newPassword) {
+    return new Credentials(username, newPassword);
+  }
+
   @Override
   public String toString() {
     return "Credentials[username=" + username + ", password=***]";

@@ -31,6 +31,12 @@ public final class MediaTypes {
     return SCHEMA1.contains(mediaType);
   }
 
+  /** Whether a Content-Type is JSON: {@code application/json} or a {@code +json} type. */
+  public static boolean isJson(String contentType) {
+    String type = bare(contentType);
+    return type.equals("application/json") || type.startsWith("application/") && type.endsWith("+json");
+  }
+
   /** The media type without parameters, lowercased, as the spec says Content-Type should be. */
   public static String bare(String contentType) {
     if (contentType == null) {

@@ -5,18 +5,17 @@ import io.registrymirror.metrics.EventLog;
 import io.registrymirror.metrics.MirrorMetrics;
 import io.vertx.core.Future;
 import io.vertx.core.Vertx;
-import io.vertx.core.http.HttpClient;
-import io.vertx.core.http.HttpHeaders;
-import io.vertx.core.http.HttpMethod;
-import io.vertx.core.http.RequestOptions;
 import io.vertx.core.json.JsonObject;
+import io.vertx.ext.web.client.WebClient;
+import io.vertx.ext.web.codec.BodyCodec;
 import java.net.URI;
 import java.util.List;
 
 /**
  * Reports each tag move: one structured log event, a metric, and a JSON POST to every
  * configured webhook. Deliveries are retried a few times with growing delays, and run apart
- * from the request that saw the move: a slow or failing receiver never holds a pull. Where a
+ * from the request that saw the move: a slow or failing receiver never holds a pull, and its
+ * answer is read and thrown away, so that no receiver can make the mirror hold its body. Where a
  * rule says so, the new image is fetched into the cache, also apart from any pull.
  */
 public final class TagEvents {
@@ -26,14 +25,14 @@ public final class TagEvents {
   private static final long TIMEOUT_MS = 10_000;
 
   private final Vertx vertx;
-  private final HttpClient http;
+  private final WebClient web;
   private final TagsConfig config;
   private final MirrorMetrics metrics;
   private final TagWarmer warmer;
 
-  public TagEvents(Vertx vertx, HttpClient http, TagsConfig config, MirrorMetrics metrics, TagWarmer warmer) {
+  public TagEvents(Vertx vertx, WebClient web, TagsConfig config, MirrorMetrics metrics, TagWarmer warmer) {
     this.vertx = vertx;
-    this.http = http;
+    this.web = web;
     this.config = config;
     this.metrics = metrics;
     this.warmer = warmer;
@@ -59,17 +58,15 @@ public final class TagEvents {
   }
 
   private void deliver(URI url, JsonObject event, int attempt) {
-    RequestOptions options = new RequestOptions()
-        .setMethod(HttpMethod.POST)
-        .setAbsoluteURI(url.toString())
-        .setConnectTimeout(TIMEOUT_MS)
-        .setIdleTimeout(TIMEOUT_MS)
-        .putHeader(HttpHeaders.CONTENT_TYPE, "application/json");
-    http.request(options)
-        .compose(req -> req.send(event.toBuffer()))
-        .compose(resp -> resp.body().compose(body -> resp.statusCode() / 100 == 2
+    web.postAbs(url.toString())
+        .as(BodyCodec.none())
+        .followRedirects(false)
+        .connectTimeout(TIMEOUT_MS)
+        .idleTimeout(TIMEOUT_MS)
+        .sendJsonObject(event)
+        .compose(resp -> resp.statusCode() / 100 == 2
             ? Future.succeededFuture()
-            : Future.failedFuture("answered " + resp.statusCode())))
+            : Future.failedFuture("answered " + resp.statusCode()))
         .onFailure(err -> {
           if (attempt < RETRY_DELAYS_MS.length) {
             vertx.setTimer(RETRY_DELAYS_MS[attempt], id -> deliver(url, event, attempt + 1));

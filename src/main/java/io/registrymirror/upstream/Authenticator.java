@@ -1,19 +1,24 @@
 package io.registrymirror.upstream;
 
-import io.registrymirror.error.OciError;
-import io.registrymirror.error.RegistryException;
-import io.vertx.core.Future;
 import io.registrymirror.config.Credentials;
 import io.registrymirror.config.UpstreamConfig;
-import io.vertx.core.http.HttpClient;
+import io.registrymirror.error.OciError;
+import io.registrymirror.error.RegistryException;
+import io.registrymirror.oci.MediaTypes;
+import io.vertx.core.Future;
+import io.vertx.core.buffer.Buffer;
 import io.vertx.core.http.HttpHeaders;
 import io.vertx.core.http.HttpMethod;
-import io.vertx.core.http.RequestOptions;
 import io.vertx.core.json.JsonObject;
+import io.vertx.core.net.SocketAddress;
+import io.vertx.ext.web.client.HttpRequest;
+import io.vertx.ext.web.client.HttpResponse;
+import io.vertx.ext.web.client.WebClient;
 import java.net.URI;
 import java.net.URLEncoder;
 import java.nio.charset.StandardCharsets;
 import java.time.Duration;
+import java.util.List;
 import java.util.Map;
 import java.util.concurrent.ConcurrentHashMap;
 
@@ -24,7 +29,12 @@ import java.util.concurrent.ConcurrentHashMap;
  * valid token and cost no extra round trip. For Basic, the credentials themselves, sent with
  * every request once the upstream has asked for them.
  *
- * <p>Credentials never appear in an error message: they are only ever put in headers.
+ * <p>Credentials never appear in an error message: they are only ever put in headers. They go
+ * only to a realm of the upstream's own scheme, host and port, or to an https realm whose origin
+ * the configuration names ({@code tokenRealms}): a realm on another port of the same host may be
+ * another program, and one over plain http would show them to the network. A realm on another
+ * host is asked anonymously only if it is not on an internal address ({@link RemoteHosts}).
+ * Tokens come from a password file that may change: a new password drops every token.
  */
 final class Authenticator {
 
@@ -34,29 +44,46 @@ final class Authenticator {
   /** A token is renewed at least daily, whatever lifetime it claims. */
   private static final long MAX_LIFETIME_SECONDS = 24 * 3600;
 
+  /** Token answers are a few KiB at most; Docker Hub's run to about 4 KiB. */
+  static final int MAX_ANSWER = 64 * 1024;
+
   private record Token(String header, long expiresAtNanos) {}
 
-  private final HttpClient http;
+  private final WebClient web;
   private final String upstream;
-  private final String host;
-  private final Credentials credentials;
+  private final URI origin;
+  private final List<URI> tokenRealms;
+  private final RemoteHosts hosts;
   private final Duration timeout;
   private final Map<String, Token> byScope = new ConcurrentHashMap<>();
   private final SingleFlight<String, String> fetches = new SingleFlight<>();
+  private volatile Credentials credentials;
   private volatile boolean basic;
 
-  Authenticator(HttpClient http, UpstreamConfig config) {
-    this.http = http;
+  Authenticator(WebClient web, UpstreamConfig config, RemoteHosts hosts) {
+    this.web = web;
     this.upstream = config.name();
-    this.host = config.url().getHost();
+    this.origin = config.url();
+    this.tokenRealms = config.tokenRealms();
+    this.hosts = hosts;
     this.credentials = config.credentials();
     this.timeout = config.idleTimeout();
   }
 
+  /**
+   * Uses a new password from now on. Tokens got with the old one are dropped: a revoked password
+   * must not keep working until they expire.
+   */
+  void rotate(String password) {
+    credentials = credentials.withPassword(password);
+    byScope.clear();
+  }
+
   /** A still-valid {@code Authorization} value for the scope, or null. */
   String cached(String scope) {
-    if (basic) {
-      return credentials.basic();
+    Credentials current = credentials;
+    if (basic && current != null) {
+      return current.basic();
     }
     Token t = byScope.get(scope);
     if (t == null) {
@@ -78,8 +105,9 @@ final class Authenticator {
    * carried none); concurrent answers for one scope share a fetch.
    */
   Future<String> authenticate(Challenge challenge, String scope, String rejected) {
-    if (challenge != null && challenge.isBasic() && credentials != null) {
-      String header = credentials.basic();
+    Credentials own = credentials;
+    if (challenge != null && challenge.isBasic() && own != null) {
+      String header = own.basic();
       if (header.equals(rejected)) {
         return Future.failedFuture(OciError.DENIED.exception(
             "upstream " + upstream + " refused the mirror's credentials"));
@@ -100,17 +128,17 @@ final class Authenticator {
     if (current != null) {
       byScope.remove(scope, current);
     }
-    return fetches.run(scope, () -> fetch(challenge, scope));
+    return fetches.run(scope, () -> fetch(challenge, scope, own));
   }
 
-  private Future<String> fetch(Challenge challenge, String scope) {
+  private Future<String> fetch(Challenge challenge, String scope, Credentials credentials) {
     URI realm;
     try {
       realm = URI.create(challenge.param("realm"));
     } catch (IllegalArgumentException e) {
       return Future.failedFuture(unavailable("its token realm is not a URL"));
     }
-    if (!"https".equals(realm.getScheme()) && !"http".equals(realm.getScheme())) {
+    if (!"https".equals(realm.getScheme()) && !"http".equals(realm.getScheme()) || realm.getHost() == null) {
       return Future.failedFuture(unavailable("its token realm is not an http(s) URL"));
     }
     StringBuilder url = new StringBuilder(realm.toString());
@@ -122,38 +150,39 @@ final class Authenticator {
     }
     url.append(sep).append("scope=").append(encode(scope));
     if (credentials != null) {
-      if (!"https".equals(realm.getScheme()) && !host.equalsIgnoreCase(realm.getHost())) {
-        return Future.failedFuture(unavailable("its token realm is another host over plain http, "
-            + "where the mirror does not send credentials"));
+      if (!mayReceiveCredentials(realm, origin, tokenRealms)) {
+        return Future.failedFuture(unavailable("its token realm " + origin(realm) + " is not "
+            + origin(origin) + " and not listed in tokenRealms, so it gets no credentials"));
       }
       url.append("&account=").append(encode(credentials.username()));
     }
-    RequestOptions options = new RequestOptions()
-        .setMethod(HttpMethod.GET)
-        .setAbsoluteURI(url.toString())
-        .setIdleTimeout(timeout.toMillis())
-        .setConnectTimeout(timeout.toMillis())
-        .setFollowRedirects(false);
-    if (credentials != null) {
-      options.putHeader(HttpHeaders.AUTHORIZATION, credentials.basic());
-    }
     long started = System.nanoTime();
-    return http.request(options)
-        .compose(req -> req.send())
-        .compose(resp -> {
-          // Bounds the body too, not only the headers: a token fetch is shared by every pull
-          // of the repository.
-          resp.request().idleTimeout(timeout.toMillis());
-          return resp.body().map(body -> {
-            if (resp.statusCode() == 401 || resp.statusCode() == 403) {
-              throw OciError.DENIED.exception("upstream " + upstream + " refused a token for " + scope
-                  + (credentials == null ? " to anonymous pulls" : " with the mirror's credentials"));
-            }
-            if (resp.statusCode() != 200) {
-              throw unavailable("its token service answered " + resp.statusCode());
-            }
-            return body;
-          });
+    Future<SocketAddress> server = sameOrigin(realm, origin)
+        ? Future.succeededFuture(null) : hosts.address(realm, "its token realm");
+    return server
+        .compose(address -> {
+          HttpRequest<Buffer> request = web.requestAbs(HttpMethod.GET, address, url.toString())
+              .as(LimitedBody.codec(MAX_ANSWER))
+              .followRedirects(false)
+              .connectTimeout(timeout.toMillis())
+              .idleTimeout(timeout.toMillis());
+          if (credentials != null) {
+            request.putHeader(HttpHeaders.AUTHORIZATION.toString(), credentials.basic());
+          }
+          return request.send();
+        })
+        .map(resp -> {
+          if (resp.statusCode() == 401 || resp.statusCode() == 403) {
+            throw OciError.DENIED.exception("upstream " + upstream + " refused a token for " + scope
+                + (credentials == null ? " to anonymous pulls" : " with the mirror's credentials"));
+          }
+          if (resp.statusCode() != 200) {
+            throw unavailable("its token service answered " + resp.statusCode());
+          }
+          if (!MediaTypes.isJson(resp.getHeader(HttpHeaders.CONTENT_TYPE.toString()))) {
+            throw unavailable("its token service answered with " + describeType(resp) + ", not JSON");
+          }
+          return resp.body() == null ? Buffer.buffer() : resp.body();
         })
         .map(body -> {
           JsonObject json;
@@ -171,12 +200,43 @@ final class Authenticator {
           // Renew a little early, so that a token never expires between check and use.
           long margin = Math.min(30, lifetime / 5);
           String header = "Bearer " + token;
-          byScope.put(scope, new Token(header,
-              started + Duration.ofSeconds(lifetime - margin).toNanos()));
+          // A token got with a password that was rotated meanwhile is used once, never kept.
+          if (this.credentials == credentials) {
+            byScope.put(scope, new Token(header, started + Duration.ofSeconds(lifetime - margin).toNanos()));
+          }
           return header;
         })
         .recover(err -> Future.failedFuture(err instanceof RegistryException
-            ? err : unavailable("its token service is unreachable (" + err.getMessage() + ")")));
+            ? err : unavailable("its token request failed (" + err.getMessage() + ")")));
+  }
+
+  /**
+   * The upstream's own scheme, host and port, or an https origin the configuration names: the
+   * port matters because another port of the same host may be another program, and the scheme
+   * because plain http would show the password to the network.
+   */
+  static boolean mayReceiveCredentials(URI realm, URI upstream, List<URI> tokenRealms) {
+    return sameOrigin(realm, upstream) || "https".equals(realm.getScheme())
+        && tokenRealms.stream().anyMatch(allowed -> sameOrigin(realm, allowed));
+  }
+
+  private static String describeType(HttpResponse<Buffer> resp) {
+    String type = resp.getHeader(HttpHeaders.CONTENT_TYPE.toString());
+    return type == null ? "no content type" : "'" + MediaTypes.bare(type) + "'";
+  }
+
+  static boolean sameOrigin(URI a, URI b) {
+    return a.getScheme().equalsIgnoreCase(b.getScheme())
+        && a.getHost().equalsIgnoreCase(b.getHost())
+        && port(a) == port(b);
+  }
+
+  private static int port(URI u) {
+    return u.getPort() >= 0 ? u.getPort() : "https".equalsIgnoreCase(u.getScheme()) ? 443 : 80;
+  }
+
+  private static String origin(URI u) {
+    return u.getScheme() + "://" + u.getHost() + ":" + port(u);
   }
 
   private RegistryException unavailable(String why) {

@@ -12,6 +12,7 @@ import io.registrymirror.oci.Reference;
 import io.registrymirror.oci.RepositoryName;
 import io.vertx.core.Future;
 import io.vertx.core.MultiMap;
+import io.vertx.core.Vertx;
 import io.vertx.core.buffer.Buffer;
 import io.vertx.core.http.HttpClient;
 import io.vertx.core.http.HttpClientResponse;
@@ -19,6 +20,8 @@ import io.vertx.core.http.HttpHeaders;
 import io.vertx.core.http.HttpMethod;
 import io.vertx.core.http.RequestOptions;
 import io.vertx.core.json.JsonObject;
+import io.vertx.core.net.SocketAddress;
+import io.vertx.ext.web.client.WebClient;
 import java.net.URI;
 import java.util.Optional;
 
@@ -29,12 +32,16 @@ import java.util.Optional;
 public final class UpstreamClient {
 
   private static final int MAX_REDIRECTS = 5;
+  /** The redirects left to a request whose redirects are refused, not followed. */
+  private static final int NOT_FOLLOWED = -1;
 
   private final HttpClient metadata;
   private final HttpClient content;
   private final UpstreamConfig config;
   private final MirrorMetrics metrics;
   private final Authenticator auth;
+  private final RemoteHosts hosts;
+  private final PasswordFile passwordFile;
   private volatile int rateLimitRemaining = -1;
   private volatile int rateLimitLimit = -1;
 
@@ -42,14 +49,25 @@ public final class UpstreamClient {
    * @param metadata the connection pool for manifests, tags, referrers and tokens
    * @param content the pool for blob bodies: long transfers that must not make tag
    *     resolutions queue behind them
+   * @param web the client for token requests, on the metadata pool
    */
-  public UpstreamClient(HttpClient metadata, HttpClient content, UpstreamConfig config,
-      MirrorMetrics metrics) {
+  public UpstreamClient(Vertx vertx, HttpClient metadata, HttpClient content, WebClient web,
+      UpstreamConfig config, MirrorMetrics metrics) {
     this.metadata = metadata;
     this.content = content;
     this.config = config;
     this.metrics = metrics;
-    this.auth = new Authenticator(metadata, config);
+    this.hosts = new RemoteHosts(vertx, config);
+    this.auth = new Authenticator(web, config, hosts);
+    this.passwordFile = config.passwordFile() == null || config.credentials() == null ? null
+        : new PasswordFile(vertx, config, auth::rotate);
+  }
+
+  /** Stops watching the password file, if there is one. */
+  public void close() {
+    if (passwordFile != null) {
+      passwordFile.stop();
+    }
   }
 
   public UpstreamConfig config() {
@@ -202,20 +220,27 @@ public final class UpstreamClient {
 
   // ---- the exchange ----
 
+  /**
+   * Only blob requests follow redirects: registries send blob downloads to a CDN, while a
+   * redirected manifest, tag list or referrers request would let an upstream have the mirror
+   * fetch, and pass on to its clients, whatever another host answers.
+   */
   private Future<HttpClientResponse> send(HttpMethod method, RepositoryName name, String suffix,
       MultiMap headers) {
     URI url = URI.create(config.url() + "/v2/" + name + suffix);
-    HttpClient pool = method == HttpMethod.GET && suffix.startsWith("/blobs/") ? content : metadata;
-    return send(pool, method, "repository:" + name + ":pull", url, headers, MAX_REDIRECTS, false);
+    boolean blob = suffix.startsWith("/blobs/");
+    HttpClient pool = method == HttpMethod.GET && blob ? content : metadata;
+    return send(pool, method, "repository:" + name + ":pull", url, null, headers, blob ? MAX_REDIRECTS : NOT_FOLLOWED, false);
   }
 
   /**
    * One request, following redirects and answering one auth challenge. Credentials go only to
-   * the upstream's own host: a redirect to a CDN must not carry them.
+   * the upstream's own origin: a redirect to a CDN must not carry them. A request to another
+   * host goes to {@code server}, the address {@link RemoteHosts} checked for it.
    */
   private Future<HttpClientResponse> send(HttpClient pool, HttpMethod method, String scope, URI url,
-      MultiMap headers, int redirectsLeft, boolean challenged) {
-    boolean ownHost = sameOrigin(url, config.url());
+      SocketAddress server, MultiMap headers, int redirectsLeft, boolean challenged) {
+    boolean ownHost = Authenticator.sameOrigin(url, config.url());
     RequestOptions options = new RequestOptions()
         .setMethod(method)
         .setAbsoluteURI(url.toString())
@@ -223,6 +248,10 @@ public final class UpstreamClient {
         .setConnectTimeout(config.connectTimeout().toMillis())
         .setIdleTimeout(config.idleTimeout().toMillis())
         .setFollowRedirects(false);
+    if (server != null) {
+      // The URL's host still names the Host header and the TLS server name to verify.
+      options.setServer(server);
+    }
     String authorization = ownHost ? auth.cached(scope) : null;
     if (authorization != null) {
       options.putHeader(HttpHeaders.AUTHORIZATION, authorization);
@@ -250,11 +279,15 @@ public final class UpstreamClient {
           if (status == 401 && ownHost && !challenged) {
             resp.resume();
             return auth.authenticate(Challenge.parse(resp.getHeader("WWW-Authenticate")), scope, authorization)
-                .compose(v -> send(pool, method, scope, url, headers, redirectsLeft, true));
+                .compose(v -> send(pool, method, scope, url, server, headers, redirectsLeft, true));
           }
           String location = resp.getHeader(HttpHeaders.LOCATION);
           if (isRedirect(status) && location != null) {
             resp.resume();
+            if (redirectsLeft == NOT_FOLLOWED) {
+              return Future.failedFuture(OciError.UNAVAILABLE.exception("upstream " + name()
+                  + " redirected a request that is not for a blob; only blob downloads follow redirects"));
+            }
             if (redirectsLeft == 0) {
               return Future.failedFuture(OciError.UNAVAILABLE.exception(
                   "upstream " + name() + " redirected more than " + MAX_REDIRECTS + " times"));
@@ -264,7 +297,11 @@ public final class UpstreamClient {
               return Future.failedFuture(OciError.UNAVAILABLE.exception(
                   "upstream " + name() + " redirected to an invalid location"));
             }
-            return send(pool, method, scope, next, headers, redirectsLeft - 1, challenged);
+            if (Authenticator.sameOrigin(next, config.url())) {
+              return send(pool, method, scope, next, null, headers, redirectsLeft - 1, challenged);
+            }
+            return hosts.address(next, "a blob redirect").compose(address ->
+                send(pool, method, scope, next, address, headers, redirectsLeft - 1, challenged));
           }
           return Future.succeededFuture(resp);
         });
@@ -283,16 +320,6 @@ public final class UpstreamClient {
 
   private static boolean isRedirect(int status) {
     return status == 301 || status == 302 || status == 303 || status == 307 || status == 308;
-  }
-
-  private static boolean sameOrigin(URI a, URI b) {
-    return a.getScheme().equalsIgnoreCase(b.getScheme())
-        && a.getHost().equalsIgnoreCase(b.getHost())
-        && port(a) == port(b);
-  }
-
-  private static int port(URI u) {
-    return u.getPort() >= 0 ? u.getPort() : "https".equalsIgnoreCase(u.getScheme()) ? 443 : 80;
   }
 
   private static void refuseUnservable(String mediaType, long size) {

@@ -16,6 +16,7 @@ import io.registrymirror.testing.MirrorUnderTest;
 import io.registrymirror.testing.Podman;
 import io.registrymirror.testing.ReferenceRegistry;
 import io.registrymirror.testing.TestCertificate;
+import io.registrymirror.testing.SharedOrigin;
 import io.registrymirror.testing.TokenServer;
 import io.vertx.core.Vertx;
 import io.vertx.core.json.JsonObject;
@@ -76,6 +77,7 @@ class ClientsTest {
   private static ReferenceRegistry hubRegistry;
   private static ReferenceRegistry privateRegistry;
   private static TokenServer tokens;
+  private static SharedOrigin origin;
   private static Forwarder hub;
   private static Forwarder registry;
   private static TestCertificate certificate;
@@ -103,7 +105,9 @@ class ClientsTest {
         List.of(Platform.of("linux/amd64"), Platform.of("linux/arm64/v8"), Platform.of("linux/s390x")));
     tokens = TokenServer.start("hub.test", "hub-token-issuer");
     tokens.requireCredentials(HUB_USER, HUB_PASSWORD);
-    hubRegistry.restart(tokens.auth());
+    // The mirror sends credentials only to a token realm on the upstream's own origin.
+    origin = SharedOrigin.start(tokens.realm());
+    hubRegistry.restart(origin.auth(tokens));
 
     privateRegistry = ReferenceRegistry.start();
     tool = new ImageSeeder(privateRegistry.url(), 12).pushImage("team/tool-" + SUFFIX, "2.0", 3, 150_000, "docker");
@@ -112,6 +116,7 @@ class ClientsTest {
     privateRegistry.restart(new ReferenceRegistry.HtpasswdAuth("private registry", htpasswd));
 
     hub = Forwarder.start(hubRegistry.port());
+    origin.registry(hub.port());
     registry = Forwarder.start(privateRegistry.port());
     certificate = TestCertificate.generate(files, "registry-mirror", "ip:127.0.0.1", "dns:localhost");
     // c/image takes a directory of CA files named *.crt, and would read a *.key beside them as a client key.
@@ -121,7 +126,7 @@ class ClientsTest {
 
   @AfterAll
   static void stopRegistries() {
-    for (AutoCloseable closeable : new AutoCloseable[] {hub, registry, tokens, hubRegistry, privateRegistry}) {
+    for (AutoCloseable closeable : new AutoCloseable[] {hub, registry, origin, tokens, hubRegistry, privateRegistry}) {
       if (closeable != null) {
         try {
           closeable.close();
@@ -161,7 +166,7 @@ class ClientsTest {
             username: %s
             password: %s
         """.formatted(cache, certificate.certPem(), certificate.keyPem(),
-        HUB, hub.url(), HUB_USER, HUB_PASSWORD, PRIVATE, registry.url(), PRIVATE_USER, PRIVATE_PASSWORD), cache);
+        HUB, origin.url(), HUB_USER, HUB_PASSWORD, PRIVATE, registry.url(), PRIVATE_USER, PRIVATE_PASSWORD), cache);
   }
 
   @AfterEach

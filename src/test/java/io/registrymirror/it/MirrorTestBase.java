@@ -45,7 +45,12 @@ abstract class MirrorTestBase {
   @BeforeEach
   void startMirror(Vertx vertx, @TempDir Path cache) {
     upstream = Forwarder.start(registry.port());
-    mirror = MirrorUnderTest.start(vertx, "local", upstream.url(), cache, upstreamYaml());
+    mirror = MirrorUnderTest.start(vertx, "local", upstreamUrl(), cache, upstreamYaml());
+  }
+
+  /** The URL the mirror knows its upstream by: the forwarder, unless a test puts something in front. */
+  protected String upstreamUrl() {
+    return upstream.url();
   }
 
   @AfterEach

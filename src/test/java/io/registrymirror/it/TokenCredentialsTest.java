@@ -6,6 +6,7 @@ import io.registrymirror.testing.ImageSeeder;
 import io.registrymirror.testing.ImageSeeder.Image;
 import io.registrymirror.testing.LogCapture;
 import io.registrymirror.testing.MirrorUnderTest;
+import io.registrymirror.testing.SharedOrigin;
 import io.registrymirror.testing.TokenServer;
 import io.vertx.core.Vertx;
 import java.net.http.HttpResponse;
@@ -33,22 +34,32 @@ class TokenCredentialsTest extends MirrorTestBase {
   private static final String PASSWORD = "pw-Zq81-token-secret";
 
   private static TokenServer tokens;
+  private static SharedOrigin origin;
   private static Image app;
 
+  /** The token service shares the registry's origin: only there do the credentials go. */
   @BeforeAll
   static void seedAndRequireCredentials() throws Exception {
     app = new ImageSeeder(registry.url()).pushImage("private/app", "1.0", 2, 100_000, "docker");
     tokens = TokenServer.start("private-registry", "token-issuer");
     tokens.requireCredentials(USER, PASSWORD);
-    registry.restart(tokens.auth());
+    origin = SharedOrigin.start(tokens.realm());
+    registry.restart(origin.auth(tokens));
   }
 
   @AfterAll
   static void stopTokens() {
     if (tokens != null) {
       tokens.close();
+      origin.close();
       tokens = null;
     }
+  }
+
+  @Override
+  protected String upstreamUrl() {
+    origin.registry(upstream.port());
+    return origin.url();
   }
 
   @AfterEach
@@ -86,7 +97,7 @@ class TokenCredentialsTest extends MirrorTestBase {
   void aWrongPasswordIsDeniedAndNeverShown(Vertx vertx, @TempDir Path cache) {
     String wrong = "pw-wrong-Kx93-secret";
     try (LogCapture logs = LogCapture.start()) {
-      MirrorUnderTest misconfigured = MirrorUnderTest.start(vertx, "local", upstream.url(), cache,
+      MirrorUnderTest misconfigured = MirrorUnderTest.start(vertx, "local", upstreamUrl(), cache,
           "username: " + USER + "\npassword: " + wrong);
       try {
         for (String path : new String[] {"/v2/private/app/manifests/1.0",

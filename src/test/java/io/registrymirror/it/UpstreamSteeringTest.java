@@ -1,0 +1,210 @@
+package io.registrymirror.it;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import io.registrymirror.testing.Forwarder;
+import io.registrymirror.testing.Forwarder.Fault;
+import io.registrymirror.testing.ImageSeeder;
+import io.registrymirror.testing.ImageSeeder.Image;
+import io.registrymirror.testing.LogCapture;
+import io.registrymirror.testing.MirrorUnderTest;
+import io.registrymirror.testing.TokenServer;
+import io.vertx.core.Vertx;
+import io.vertx.core.buffer.Buffer;
+import io.vertx.core.http.HttpServer;
+import io.vertx.core.http.HttpServerRequest;
+import io.vertx.core.json.JsonObject;
+import java.net.http.HttpResponse;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.Map;
+import java.util.concurrent.atomic.AtomicInteger;
+import java.util.function.Consumer;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * An upstream cannot steer the mirror: redirects are followed for blob downloads only, a listing
+ * or a token answer must be JSON of bounded size, and credentials go to the upstream's own origin
+ * only. Every host here is on loopback and the upstream too, so the refusals shown are those that
+ * hold whatever the address: the address rule itself, and names that do not resolve, are
+ * {@code RemoteHostsTest}'s, with a fake resolver (a real lookup would reach a DNS server). Each
+ * refused target counts its requests, to show that the mirror never even connected to it.
+ */
+@Timeout(120)
+class UpstreamSteeringTest extends MirrorTestBase {
+
+  private static final String DOCKER = ImageSeeder.DOCKER_MANIFEST;
+  private static final String SECRET = "internal-data-7f3a";
+
+  private static Image app;
+
+  @BeforeAll
+  static void seed() throws Exception {
+    app = new ImageSeeder(registry.url()).pushImage("team/app", "1.0", 1, 20_000, "docker");
+  }
+
+  @Test
+  void aRedirectedManifestRequestIsNotFollowed(Vertx vertx) {
+    AtomicInteger contacted = new AtomicInteger();
+    HttpServer elsewhere = serve(vertx, contacted, r -> r.response()
+        .putHeader("Content-Type", DOCKER).end(Buffer.buffer(app.manifest())));
+    try {
+      for (String method : new String[] {"HEAD", "GET"}) {
+        upstream.fault(Forwarder.matching(method, ".*/manifests/.*"), Fault.status(307, "",
+            Map.of("Location", url(elsewhere) + "/v2/team/app/manifests/1.0")));
+      }
+      for (String path : new String[] {"/v2/team/app/manifests/1.0", "/v2/team/app/manifests/" + app.manifestDigest()}) {
+        HttpResponse<byte[]> answer = mirror.get(path, "Accept", DOCKER);
+        assertThat(answer.statusCode()).as(path).isEqualTo(503);
+        assertThat(errorCode(answer)).isEqualTo("UNAVAILABLE");
+        assertThat(text(answer)).contains("only blob downloads follow redirects");
+      }
+      assertThat(contacted).hasValue(0);
+    } finally {
+      elsewhere.close().await();
+    }
+  }
+
+  @Test
+  void aRedirectedListingIsNotFollowed(Vertx vertx) {
+    AtomicInteger contacted = new AtomicInteger();
+    HttpServer elsewhere = serve(vertx, contacted, r -> r.response()
+        .putHeader("Content-Type", "application/json").end("{\"name\":\"team/app\",\"tags\":[\"" + SECRET + "\"]}"));
+    try {
+      upstream.fault(Forwarder.matching("GET", ".*/tags/list.*"), Fault.status(302, "",
+          Map.of("Location", url(elsewhere) + "/admin/tags")));
+      upstream.fault(Forwarder.matching("GET", ".*/referrers/.*"), Fault.status(302, "",
+          Map.of("Location", url(elsewhere) + "/admin/referrers")));
+      for (String path : new String[] {"/v2/team/app/tags/list", "/v2/team/app/referrers/" + app.manifestDigest()}) {
+        HttpResponse<byte[]> answer = mirror.get(path);
+        assertThat(answer.statusCode()).as(path).isEqualTo(503);
+        assertThat(text(answer)).doesNotContain(SECRET);
+      }
+      assertThat(contacted).hasValue(0);
+    } finally {
+      elsewhere.close().await();
+    }
+  }
+
+  @Test
+  void aListingThatIsNotJsonIsNotPassedOn() {
+    HttpResponse<byte[]> real = mirror.get("/v2/team/app/tags/list");
+    assertThat(real.statusCode()).isEqualTo(200);
+    assertThat(real.headers().firstValue("Content-Type")).hasValueSatisfying(t -> assertThat(t).startsWith("application/json"));
+
+    for (String endpoint : new String[] {"tags/list", "referrers/" + app.manifestDigest()}) {
+      upstream.clearFaults();
+      upstream.fault(Forwarder.matching("GET", ".*/" + endpoint + ".*"),
+          Fault.status(200, "root:x:0:0 " + SECRET, Map.of("Content-Type", "text/plain")));
+      HttpResponse<byte[]> answer = mirror.get("/v2/team/app/" + endpoint);
+      assertThat(answer.statusCode()).as(endpoint).isEqualTo(503);
+      assertThat(errorCode(answer)).isEqualTo("UNAVAILABLE");
+      assertThat(text(answer)).doesNotContain(SECRET).contains("not JSON");
+    }
+  }
+
+  @Test
+  void aBlobRedirectByNameIsFollowed(Vertx vertx) {
+    AtomicInteger contacted = new AtomicInteger();
+    String layer = app.layerDigests().get(0);
+    HttpServer cdn = serve(vertx, contacted, r -> r.response().end(Buffer.buffer(app.blobs().get(layer))));
+    try {
+      upstream.fault(Forwarder.matching("GET", ".*/blobs/" + layer), Fault.status(307, "",
+          Map.of("Location", "http://localhost:" + cdn.actualPort() + "/cdn/" + layer)));
+      HttpResponse<byte[]> answer = mirror.get("/v2/team/app/blobs/" + layer);
+      assertThat(answer.statusCode()).isEqualTo(200);
+      assertThat(answer.body()).isEqualTo(app.blobs().get(layer));
+      assertThat(contacted).hasValue(1);
+    } finally {
+      cdn.close().await();
+    }
+  }
+
+  @Test
+  void aTokenRealmOnAnotherPortGetsNoCredentials(Vertx vertx, @TempDir Path cache) throws Exception {
+    String password = "pw-Lq27-never-elsewhere";
+    try (TokenServer tokens = TokenServer.start("elsewhere", "issuer");
+        LogCapture logs = LogCapture.start()) {
+      tokens.requireCredentials("bot", password);
+      // Same host as the upstream, another port, plain http: another program, not the upstream.
+      challengeManifests("Bearer realm=\"" + tokens.realm() + "\",service=\"elsewhere\"");
+      MirrorUnderTest withCredentials = MirrorUnderTest.start(vertx, "local", upstream.url(), cache,
+          "username: bot\npassword: " + password);
+      try {
+        HttpResponse<byte[]> answer = withCredentials.get("/v2/team/app/manifests/1.0", "Accept", DOCKER);
+        assertThat(answer.statusCode()).isEqualTo(503);
+        assertThat(text(answer)).contains("gets no credentials").doesNotContain(password);
+      } finally {
+        withCredentials.close();
+      }
+      assertThat(tokens.requests()).isEmpty();
+      assertThat(logs.lines()).noneMatch(line -> line.contains(password));
+    }
+  }
+
+  @Test
+  void aTokenAnswerThatIsNotJsonIsRefused(Vertx vertx) {
+    AtomicInteger asked = new AtomicInteger();
+    HttpServer realm = serve(vertx, asked, r -> r.response().putHeader("Content-Type", "text/html")
+        .end(new JsonObject().put("token", "t0k3n").encode()));
+    try {
+      challengeManifests("Bearer realm=\"" + url(realm) + "/token\",service=\"x\"");
+      HttpResponse<byte[]> answer = mirror.get("/v2/team/app/manifests/1.0", "Accept", DOCKER);
+      assertThat(answer.statusCode()).isEqualTo(503);
+      assertThat(text(answer)).contains("'text/html', not JSON");
+      assertThat(asked).hasValue(1);
+    } finally {
+      realm.close().await();
+    }
+  }
+
+  @Test
+  void anOversizedTokenAnswerIsRefused(Vertx vertx) {
+    AtomicInteger asked = new AtomicInteger();
+    String huge = new JsonObject().put("token", "a".repeat(1024 * 1024)).encode();
+    HttpServer realm = serve(vertx, asked, r -> r.response().putHeader("Content-Type", "application/json").end(huge));
+    try {
+      challengeManifests("Bearer realm=\"" + url(realm) + "/token\",service=\"x\"");
+      long started = System.nanoTime();
+      HttpResponse<byte[]> answer = mirror.get("/v2/team/app/manifests/1.0", "Accept", DOCKER);
+      assertThat(answer.statusCode()).isEqualTo(503);
+      assertThat(text(answer)).contains("exceeds 65536 bytes");
+      assertThat(Duration.ofNanos(System.nanoTime() - started)).isLessThan(Duration.ofSeconds(3));
+      assertThat(asked).hasValue(1);
+    } finally {
+      realm.close().await();
+    }
+  }
+
+  /** The upstream's first manifest request of each method meets this challenge; later ones pass. */
+  private void challengeManifests(String challenge) {
+    for (String method : new String[] {"HEAD", "GET"}) {
+      upstream.fault(Forwarder.matching(method, ".*/manifests/.*"),
+          Fault.status(401, "", Map.of("WWW-Authenticate", challenge)), 1);
+    }
+  }
+
+  /** A loopback server that counts its requests: a host the mirror must (or must not) reach. */
+  private static HttpServer serve(Vertx vertx, AtomicInteger requests, Consumer<HttpServerRequest> answer) {
+    return vertx.createHttpServer().requestHandler(r -> {
+      requests.incrementAndGet();
+      answer.accept(r);
+    }).listen(0, "127.0.0.1").await();
+  }
+
+  private static String url(HttpServer server) {
+    return "http://127.0.0.1:" + server.actualPort();
+  }
+
+  private static String text(HttpResponse<byte[]> answer) {
+    return new String(answer.body(), StandardCharsets.UTF_8);
+  }
+
+  private static String errorCode(HttpResponse<byte[]> answer) {
+    return new JsonObject(Buffer.buffer(answer.body())).getJsonArray("errors").getJsonObject(0).getString("code");
+  }
+}
