@@ -147,6 +147,10 @@ final class ConfigValues {
       case "GiB" -> 30;
       default -> 0;
     };
+    if (n > Long.MAX_VALUE >> shift) {
+      // Shifted further, it would wrap around to a small or negative size without a word.
+      throw new ConfigException(parent + "." + field, "too large: '" + m.group() + "'");
+    }
     return n << shift;
   }
 

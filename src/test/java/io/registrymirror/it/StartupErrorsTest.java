@@ -39,6 +39,13 @@ class StartupErrorsTest {
   }
 
   @Test
+  void aSizeTooLargeToCountInBytesNamesItsKey() {
+    assertThatThrownBy(() -> ConfigLoader.parse(yaml("127.0.0.1:0", "cache", "minRate: 999999999999GiB")))
+        .isInstanceOf(ConfigException.class)
+        .hasMessageContaining("upstreams.local.minRate: too large");
+  }
+
+  @Test
   void aCacheDirThatIsAFileNamesTheKeyAndTheReason(Vertx vertx, @TempDir Path dir) throws Exception {
     Path file = Files.writeString(dir.resolve("not-a-dir"), "x");
     Throwable failure = startFailure(vertx, yaml("127.0.0.1:0", file.toString(), ""));
