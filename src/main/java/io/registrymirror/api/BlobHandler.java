@@ -80,6 +80,8 @@ final class BlobHandler {
           sendCached(ctx, target, digest, c, range, again);
         } else if (opened.result() instanceof BlobSource.Filling f) {
           sendFilling(ctx, digest, f, range);
+        } else if (opened.result() instanceof BlobSource.Uncached u) {
+          sendUncached(ctx, digest, u);
         }
       } catch (RuntimeException e) {
         ctx.fail(e);
@@ -182,6 +184,24 @@ final class BlobHandler {
       response.writeHead();
     }
     new FillSender(f.fill(), response, start, end).start();
+  }
+
+  /**
+   * A blob the cache cannot take, from upstream to this one client as it arrives: the whole
+   * blob, a Range notwithstanding (the 200 says so), its last byte held back until verified.
+   */
+  private void sendUncached(RoutingContext ctx, Digest digest, BlobSource.Uncached u) {
+    HttpServerResponse response = ctx.response();
+    headers(response, digest, u.size());
+    if (u.size() < 0) {
+      response.setChunked(true);
+    }
+    metrics.request(Kind.BLOB, Result.MISS);
+    u.body().pipe().endOnFailure(false).to(new VerifiedRelay(response, digest, u.size())).onFailure(err -> {
+      LOG.warn("blob.relay.failed", "digest", digest, "error", err.getMessage());
+      response.reset();
+      u.cancel().run();
+    });
   }
 
   /** The headers of a whole blob; its length only when known (an upstream HEAD may omit it). */

@@ -120,7 +120,20 @@ public final class BlobService {
       }
       return Future.failedFuture(err);
     });
-    return SingleFlight.onCallerContext(source);
+    // A blob the cache cannot take is fetched for each client apart. The request goes out from
+    // the caller's context, so that the response reaches the caller in the tick it arrives and
+    // nothing of it can pass before the caller reads it.
+    return SingleFlight.onCallerContext(source).recover(err -> err instanceof Unstorable
+        ? target.upstream().getBlob(target.name(), digest).map(resp -> new BlobSource.Uncached(resp,
+            UpstreamResponses.contentLength(resp), () -> UpstreamResponses.abandon(resp)))
+        : Future.failedFuture(err));
+  }
+
+  /** Why a fill could not start: the cache cannot take the blob, not that upstream failed. */
+  private static final class Unstorable extends RuntimeException {
+    Unstorable(Throwable cause) {
+      super("the cache cannot store the blob: " + cause, cause, false, false);
+    }
   }
 
   private BlobSource cached(Digest digest) {
@@ -142,7 +155,7 @@ public final class BlobService {
     store.create(digest)
         .recover(err -> {
           writes.failed("blob", err);
-          return Future.failedFuture(OciError.UNAVAILABLE.exception("the cache cannot store " + digest, err));
+          return Future.failedFuture(new Unstorable(err));
         })
         .compose(f -> target.upstream().getBlob(target.name(), digest)
             .map(resp -> {

@@ -6,10 +6,11 @@ import io.vertx.core.Future;
 import java.util.concurrent.atomic.AtomicBoolean;
 
 /**
- * Cache writes that a pull can do without: a tag record, a manifest already in hand. When the
- * disk is full or read-only, the pull is still answered and the write is skipped; the operator
- * hears of it once when writes start failing and once when they work again (not once per pull),
- * and every failure counts in a metric.
+ * Cache writes that a pull can do without: a tag record, a manifest already in hand, a blob
+ * that can go straight from upstream to its client. When the disk is full or read-only, the
+ * pull is still answered and the write is skipped; the operator hears of it once when writes
+ * start failing and once when they work again (not once per pull), and every failure counts in
+ * a metric.
  */
 public final class CacheWrites {
 

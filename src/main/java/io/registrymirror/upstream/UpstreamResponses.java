@@ -15,12 +15,16 @@ public final class UpstreamResponses {
   private UpstreamResponses() {}
 
   /**
-   * Drops a response unread, resetting its stream. The reset comes back to the response as an
+   * Drops a response unread, resetting its stream, unless it has ended. The reset comes back to the response as an
    * exception: it is ours and expected, and without a handler Vert.x would log it as an
    * unhandled error ("Stream reset") each time.
    */
   public static void abandon(HttpClientResponse resp) {
-    resp.exceptionHandler(expected -> { });
+    try {
+      resp.exceptionHandler(expected -> { });
+    } catch (IllegalStateException ended) {
+      return; // read to its end already: nothing left to drop
+    }
     resp.request().reset();
   }
 

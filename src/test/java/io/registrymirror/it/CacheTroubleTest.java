@@ -25,8 +25,8 @@ import org.junit.jupiter.api.io.TempDir;
 
 /**
  * A cache that goes wrong under the mirror: the disk turns read-only, a blob file is deleted by
- * hand, an upstream body breaks off. Pulls keep working where they can, readiness tells the
- * truth, and the log says what happened once, at the right level.
+ * hand, an upstream body breaks off. Pulls keep working, readiness tells the truth, and the log
+ * says what happened once, at the right level.
  */
 @Timeout(120)
 class CacheTroubleTest extends MirrorTestBase {
@@ -63,7 +63,7 @@ class CacheTroubleTest extends MirrorTestBase {
   }
 
   @Test
-  void tagPullsWorkWithAReadOnlyCache() throws Exception {
+  void manifestPullsWorkWithAReadOnlyCache() throws Exception {
     assertThat(mirror.get("/v2/trouble/app/manifests/1.0", "Accept", DOCKER).body()).isEqualTo(image.manifest());
     try (LogCapture log = LogCapture.start(); ReadOnly ro = ReadOnly.mount(mirror.cacheDir())) {
       // A tag seen before, and one never pulled: its record and manifest cannot be written.
@@ -84,10 +84,36 @@ class CacheTroubleTest extends MirrorTestBase {
       assertThat(value(metrics, "mirror_cache_write_failures_total{what=\"manifest\"}")).isGreaterThanOrEqualTo(1);
       // Said once for the whole episode, not once per pull.
       assertThat(log.lines()).filteredOn(l -> l.contains("event=cache.write.failing")).hasSize(1);
-      // A blob cannot be stored, so it is refused cleanly (streaming past the cache is not done).
-      String layer = later.layerDigests().get(0);
-      assertThat(mirror.get("/v2/trouble/app/blobs/" + layer).statusCode()).isEqualTo(503);
     }
+  }
+
+  @Test
+  void blobPullsGoPastAReadOnlyCacheVerified() throws Exception {
+    String layer = later.layerDigests().get(0);
+    byte[] content = later.blobs().get(layer);
+    String path = "/v2/trouble/app/blobs/" + layer;
+    try (ReadOnly ro = ReadOnly.mount(mirror.cacheDir())) {
+      // A body corrupted on the way is never received complete.
+      upstream.fault(matching("GET", ".*/blobs/" + layer), Fault.flipByte(content.length / 2), 1);
+      Received corrupt = mirror.fetch(path);
+      assertThat(corrupt.complete(content.length, layer)).as("%s", corrupt).isFalse();
+      assertThat(corrupt.bytes()).isLessThan(content.length);
+
+      HttpResponse<byte[]> whole = mirror.get(path);
+      assertThat(whole.statusCode()).isEqualTo(200);
+      assertThat(whole.body()).isEqualTo(content);
+      // A range cannot be cut from bytes that are not kept: the whole blob comes, as a 200 says.
+      HttpResponse<byte[]> ranged = mirror.get(path, "Range", "bytes=10-19");
+      assertThat(ranged.statusCode()).isEqualTo(200);
+      assertThat(ranged.body()).isEqualTo(content);
+      assertThat(upstream.count("GET", ".*/blobs/" + layer)).isEqualTo(3);
+      assertThat(value(new String(mirror.get("/metrics").body()),
+          "mirror_cache_write_failures_total{what=\"blob\"}")).isEqualTo(3);
+    }
+    assertThat(Files.exists(mirror.blobFile(layer))).isFalse();
+    // Once the cache can take it again, the blob is cached as ever.
+    assertThat(mirror.get(path).body()).isEqualTo(content);
+    eventually(Duration.ofSeconds(10), () -> Files.exists(mirror.blobFile(layer)), "the blob to be cached");
   }
 
   @Test
