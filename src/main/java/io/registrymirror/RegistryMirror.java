@@ -8,6 +8,7 @@ import io.micrometer.prometheusmetrics.PrometheusConfig;
 import io.micrometer.prometheusmetrics.PrometheusMeterRegistry;
 import io.registrymirror.api.RegistryApi;
 import io.registrymirror.api.RegistryVerticle;
+import io.registrymirror.config.ConfigException;
 import io.registrymirror.config.MirrorConfig;
 import io.registrymirror.metrics.EventLog;
 import io.registrymirror.metrics.MirrorMetrics;
@@ -18,6 +19,8 @@ import io.registrymirror.proxy.MoveWarmer;
 import io.registrymirror.proxy.Upstreams;
 import io.registrymirror.store.BlobStore;
 import io.registrymirror.store.CacheLayout;
+import io.registrymirror.store.CacheProbe;
+import io.registrymirror.store.CacheWrites;
 import io.registrymirror.store.ManifestStore;
 import io.registrymirror.tags.TagEvents;
 import io.registrymirror.tags.TagRefresher;
@@ -32,9 +35,15 @@ import io.vertx.core.http.HttpClientOptions;
 import io.vertx.core.http.PoolOptions;
 import io.vertx.ext.web.client.WebClient;
 import io.vertx.ext.web.client.WebClientOptions;
+import java.net.BindException;
+import java.nio.file.AccessDeniedException;
+import java.nio.file.FileAlreadyExistsException;
+import java.nio.file.FileSystemException;
+import java.nio.file.NoSuchFileException;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Locale;
 
 /** A running mirror: its stores, upstream clients and HTTP servers, wired from a configuration. */
 public final class RegistryMirror {
@@ -86,16 +95,17 @@ public final class RegistryMirror {
     Upstreams upstreams = new Upstreams(clients);
 
     CacheLayout layout = new CacheLayout(config.cacheDir());
+    CacheWrites writes = new CacheWrites(metrics);
     BlobStore blobStore = new BlobStore(vertx, layout);
     metrics.watchFillMemory(blobStore::fillMemoryUsed);
     metrics.watchCacheDisk(blobStore::diskFree, blobStore::diskSize);
     ManifestStore manifestStore = new ManifestStore(vertx, layout);
-    TagStore tagStore = new TagStore(vertx, layout);
-    BlobService blobs = new BlobService(vertx, blobStore, metrics);
-    ManifestFetcher fetcher = new ManifestFetcher(manifestStore);
+    TagStore tagStore = new TagStore(vertx, layout, writes);
+    BlobService blobs = new BlobService(vertx, blobStore, writes, metrics);
+    ManifestFetcher fetcher = new ManifestFetcher(manifestStore, writes);
     TagEvents tagEvents = new TagEvents(vertx, web, config.tags(), metrics,
         new MoveWarmer(upstreams, fetcher, blobs));
-    TagResolver resolver = new TagResolver(tagStore, manifestStore, config.tags(), tagEvents);
+    TagResolver resolver = new TagResolver(tagStore, manifestStore, writes, config.tags(), tagEvents);
     ManifestService manifests = new ManifestService(manifestStore, fetcher, resolver);
     TagRefresher refresher = new TagRefresher(vertx, tagStore, resolver, upstreams::byName, config.tags(), metrics);
     metrics.watchTrackedTags(() -> tagStore.all().size());
@@ -109,13 +119,19 @@ public final class RegistryMirror {
     return blobStore.open()
         .compose(v -> manifestStore.open())
         .compose(v -> tagStore.open())
+        .compose(v -> new CacheProbe(vertx, layout).writable())
+        .recover(err -> Future.failedFuture(new ConfigException(
+            "cache.dir: " + layout.root() + " cannot be used: " + reason(err), err)))
         .compose(v -> vertx.deployVerticle(() -> {
           RegistryVerticle server = new RegistryVerticle(api, config.host(), config.port(), config.tls());
           synchronized (servers) {
             servers.add(server);
           }
           return server;
-        }, new DeploymentOptions().setInstances(instances)))
+        }, new DeploymentOptions().setInstances(instances)).recover(err -> Future.failedFuture(isBind(err)
+            ? new ConfigException("listen: cannot listen on " + config.host() + ":" + config.port()
+                + ": " + reason(err), err)
+            : err)))
         .map(id -> {
           int port = servers.get(0).actualPort();
           LOG.info("mirror.started", "listen", config.host() + ":" + port,
@@ -127,6 +143,31 @@ public final class RegistryMirror {
               .onFailure(e -> LOG.warn("cache.disk.unreadable", "error", e.toString())));
           return new RegistryMirror(vertx, List.of(metadata, content), clients, blobs, refresher, diskTimer, id, port);
         });
+  }
+
+  /** What went wrong, in words: a file-system error's own message is often just its path. */
+  private static String reason(Throwable err) {
+    if (err instanceof FileSystemException e) {
+      String what = e.getReason() != null ? e.getReason()
+          : e instanceof AccessDeniedException ? "permission denied"
+          : e instanceof NoSuchFileException ? "no such file or directory"
+          : e instanceof FileAlreadyExistsException ? "exists and is not a directory"
+          : e.getClass().getSimpleName();
+      return what + (e.getFile() == null ? "" : " (" + e.getFile() + ")");
+    }
+    return err.getMessage() != null ? err.getMessage() : err.getClass().getSimpleName();
+  }
+
+  /** A failure to bind the listening socket: the address is taken, or not this host's. */
+  private static boolean isBind(Throwable err) {
+    for (Throwable t = err; t != null; t = t.getCause()) {
+      String message = String.valueOf(t.getMessage()).toLowerCase(Locale.ROOT);
+      if (t instanceof BindException || message.contains("already in use")
+          || message.contains("assign requested address")) {
+        return true;
+      }
+    }
+    return false;
   }
 
   public int port() {

@@ -57,15 +57,19 @@ final class BlobHandler {
       metrics.request(Kind.BLOB, Result.HIT);
       return;
     }
-    boolean cached = blobs.isCached(digest);
     if (request.method() == HttpMethod.HEAD) {
       blobs.stat(target, digest).onSuccess(size -> {
         headers(response, digest, size);
         response.end();
-        metrics.request(Kind.BLOB, cached ? Result.HIT : Result.MISS);
+        metrics.request(Kind.BLOB, blobs.isCached(digest) ? Result.HIT : Result.MISS);
       }).onFailure(ctx::fail);
       return;
     }
+    get(ctx, target, digest, range, false);
+  }
+
+  /** Sends the blob from the cache, or from upstream as it arrives; {@code again} after a missing file. */
+  private void get(RoutingContext ctx, Target target, Digest digest, String range, boolean again) {
     blobs.open(target, digest).onComplete(opened -> {
       if (opened.failed()) {
         ctx.fail(opened.cause());
@@ -73,9 +77,11 @@ final class BlobHandler {
       }
       try {
         if (opened.result() instanceof BlobSource.Cached c) {
-          sendCached(ctx, digest, c, range);
+          sendCached(ctx, target, digest, c, range, again);
         } else if (opened.result() instanceof BlobSource.Filling f) {
           sendFilling(ctx, digest, f, range);
+        } else if (opened.result() instanceof BlobSource.Uncached u) {
+          sendUncached(ctx, digest, u);
         }
       } catch (RuntimeException e) {
         ctx.fail(e);
@@ -83,7 +89,8 @@ final class BlobHandler {
     });
   }
 
-  private void sendCached(RoutingContext ctx, Digest digest, BlobSource.Cached c, String header) {
+  private void sendCached(RoutingContext ctx, Target target, Digest digest, BlobSource.Cached c,
+      String header, boolean again) {
     HttpServerResponse response = ctx.response();
     ByteRange range = ByteRange.parse(header, c.size());
     headers(response, digest, c.size());
@@ -98,10 +105,12 @@ final class BlobHandler {
         metrics.request(Kind.BLOB, Result.HIT);
       } else if (response.headWritten()) {
         LOG.debug("blob.send.aborted", "digest", digest, "error", sent.cause().getMessage());
-      } else if (gone(sent.cause())) {
-        // Removed by hand: forget it, so that the next request fetches it again.
+      } else if (gone(sent.cause()) && !again) {
+        // Removed by hand, and nothing sent yet: forgotten, and fetched again for this client.
+        LOG.warn("blob.file.missing", "digest", digest);
         blobs.forget(digest);
-        ctx.fail(OciError.UNAVAILABLE.exception("cached blob " + digest + " is gone; retry"));
+        response.setStatusCode(200).headers().remove(HttpHeaders.CONTENT_RANGE);
+        get(ctx, target, digest, header, true);
       } else {
         LOG.warn("blob.send.failed", "digest", digest, "error", sent.cause().toString());
         ctx.fail(OciError.UNAVAILABLE.exception("cached blob " + digest + " is unreadable; retry"));
@@ -175,6 +184,24 @@ final class BlobHandler {
       response.writeHead();
     }
     new FillSender(f.fill(), response, start, end).start();
+  }
+
+  /**
+   * A blob the cache cannot take, from upstream to this one client as it arrives: the whole
+   * blob, a Range notwithstanding (the 200 says so), its last byte held back until verified.
+   */
+  private void sendUncached(RoutingContext ctx, Digest digest, BlobSource.Uncached u) {
+    HttpServerResponse response = ctx.response();
+    headers(response, digest, u.size());
+    if (u.size() < 0) {
+      response.setChunked(true);
+    }
+    metrics.request(Kind.BLOB, Result.MISS);
+    u.body().pipe().endOnFailure(false).to(new VerifiedRelay(response, digest, u.size())).onFailure(err -> {
+      LOG.warn("blob.relay.failed", "digest", digest, "error", err.getMessage());
+      response.reset();
+      u.cancel().run();
+    });
   }
 
   /** The headers of a whole blob; its length only when known (an upstream HEAD may omit it). */

@@ -48,7 +48,7 @@ final class ErrorHandler implements Handler<RoutingContext> {
     }
     Kind kind = ctx.get(KIND);
     if (kind != null) {
-      metrics.request(kind, Result.ERROR);
+      metrics.request(kind, isClientError(error) ? Result.CLIENT_ERROR : Result.ERROR);
     }
     if (response.headWritten()) {
       // Part of a body is out: only a broken connection tells the client it is incomplete.
@@ -75,5 +75,11 @@ final class ErrorHandler implements Handler<RoutingContext> {
     } else {
       response.end(body);
     }
+  }
+
+  /** A 4xx the client caused; upstream's rate limit (429) is a failure to serve, not the client's. */
+  private static boolean isClientError(RegistryException error) {
+    int status = error.error().status();
+    return status < 500 && error.error() != OciError.TOOMANYREQUESTS;
   }
 }

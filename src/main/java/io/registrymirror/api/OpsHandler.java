@@ -2,7 +2,10 @@ package io.registrymirror.api;
 
 import io.micrometer.prometheusmetrics.PrometheusMeterRegistry;
 import io.registrymirror.store.CacheLayout;
+import io.registrymirror.store.CacheProbe;
+import io.vertx.core.Future;
 import io.vertx.core.Vertx;
+import io.vertx.core.file.FileSystemProps;
 import io.vertx.core.json.JsonObject;
 import io.vertx.ext.web.RoutingContext;
 
@@ -12,11 +15,13 @@ final class OpsHandler {
   private final Vertx vertx;
   private final PrometheusMeterRegistry prometheus;
   private final CacheLayout layout;
+  private final CacheProbe probe;
 
   OpsHandler(Vertx vertx, PrometheusMeterRegistry prometheus, CacheLayout layout) {
     this.vertx = vertx;
     this.prometheus = prometheus;
     this.layout = layout;
+    this.probe = new CacheProbe(vertx, layout);
   }
 
   /** The process answers: nothing else is checked, so a busy upstream never restarts the pod. */
@@ -24,13 +29,21 @@ final class OpsHandler {
     ctx.json(new JsonObject().put("status", "ok"));
   }
 
-  /** Ready when the cache can take new content: its directory is there and has room. */
+  /**
+   * Ready when the cache can take new content: it has room, and a file can be written in it
+   * (a read-only mount has room too). Both are read off the event loop.
+   */
   void ready(RoutingContext ctx) {
-    vertx.fileSystem().fsProps(layout.tmp().toString()).onComplete(props -> {
-      boolean ok = props.succeeded() && props.result().usableSpace() > 0;
+    Future<FileSystemProps> props = vertx.fileSystem().fsProps(layout.tmp().toString());
+    Future<Void> writable = probe.writable();
+    Future.join(props, writable).onComplete(checked -> {
+      boolean ok = props.succeeded() && props.result().usableSpace() > 0 && writable.succeeded();
       JsonObject body = new JsonObject().put("status", ok ? "ok" : "unavailable");
       if (props.succeeded()) {
         body.put("cacheFreeBytes", props.result().usableSpace());
+      }
+      if (writable.failed()) {
+        body.put("cacheWritable", false).put("error", writable.cause().toString());
       }
       ctx.response().setStatusCode(ok ? 200 : 503);
       ctx.json(body);

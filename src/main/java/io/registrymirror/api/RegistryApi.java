@@ -92,6 +92,15 @@ public final class RegistryApi {
       ctx.json(new JsonObject());
       return;
     }
+    String ns = queryParams(ctx).get("ns");
+    boolean nsAsked = ns != null;
+    String registry = registryWithPort(path);
+    if (registry != null && (ns == null || ns.equals(registry))) {
+      // registry.example:5000 is no repository name (':' is not allowed in one): it is taken
+      // off the path and routed as ?ns= would be.
+      ns = registry;
+      path = "/v2/" + path.substring("/v2/".length() + registry.length() + 1);
+    }
     ApiPath api = ApiPath.parse(path);
     ctx.put(ErrorHandler.KIND, switch (api.endpoint()) {
       case MANIFEST -> Kind.MANIFEST;
@@ -99,9 +108,8 @@ public final class RegistryApi {
       case TAGS -> Kind.TAGS;
       case REFERRERS -> Kind.REFERRERS;
     });
-    String ns = queryParams(ctx).get("ns");
     Target target = upstreams.route(ns, api.name());
-    if (ns != null) {
+    if (nsAsked) {
       ctx.response().putHeader(Headers.NAMESPACE, target.upstream().name());
     }
     switch (api.endpoint()) {
@@ -110,5 +118,16 @@ public final class RegistryApi {
       case TAGS -> listings.tags(ctx, target, api.name());
       case REFERRERS -> listings.referrers(ctx, target, api.name(), api.reference());
     }
+  }
+
+  /** The first path component when it names a configured upstream with a port, else null. */
+  private String registryWithPort(String path) {
+    int start = "/v2/".length();
+    int slash = path.indexOf('/', start);
+    if (!path.startsWith("/v2/") || slash < 0) {
+      return null;
+    }
+    String first = path.substring(start, slash);
+    return first.indexOf(':') > 0 && upstreams.byName(first) != null ? first : null;
   }
 }

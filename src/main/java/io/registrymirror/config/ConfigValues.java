@@ -25,6 +25,9 @@ final class ConfigValues {
   private static final Pattern SIZE = Pattern.compile("(\\d{1,12})(B|KiB|MiB|GiB)?");
   private static final Pattern DURATION = Pattern.compile("(\\d+)(ms|s|m|h|d)");
 
+  /** The longest duration any key takes: "never", for all practical purposes. */
+  private static final Duration MAX_DURATION = Duration.ofDays(36_500);
+
   private ConfigValues() {}
 
   record HostPort(String host, int port) {}
@@ -103,14 +106,24 @@ final class ConfigValues {
     }
     String key = parent + "." + field;
     Matcher m = matching(node.get(field), key, DURATION, "a duration like 500ms, 30s, 5m, 1h or 7d");
-    long n = Long.parseLong(m.group(1));
-    Duration d = switch (m.group(2)) {
-      case "ms" -> Duration.ofMillis(n);
-      case "s" -> Duration.ofSeconds(n);
-      case "m" -> Duration.ofMinutes(n);
-      case "h" -> Duration.ofHours(n);
-      default -> Duration.ofDays(n);
-    };
+    Duration d;
+    try {
+      long n = Long.parseLong(m.group(1));
+      d = switch (m.group(2)) {
+        case "ms" -> Duration.ofMillis(n);
+        case "s" -> Duration.ofSeconds(n);
+        case "m" -> Duration.ofMinutes(n);
+        case "h" -> Duration.ofHours(n);
+        default -> Duration.ofDays(n);
+      };
+    } catch (NumberFormatException | ArithmeticException e) {
+      d = null;
+    }
+    // Durations are used as milliseconds and added to clock times: a longer one would overflow.
+    if (d == null || d.compareTo(MAX_DURATION) > 0) {
+      throw new ConfigException(key, "must be at most " + MAX_DURATION.toDays() + "d (100 years): '"
+          + m.group() + "'");
+    }
     if (d.isZero() && !field.equals("tagTtl") && !field.equals("refreshInterval") && !field.equals("ttl")) {
       throw new ConfigException(key, "must be more than zero");
     }
@@ -130,6 +143,10 @@ final class ConfigValues {
       case "GiB" -> 30;
       default -> 0;
     };
+    if (n > Long.MAX_VALUE >> shift) {
+      // Shifted further, it would wrap around to a small or negative size without a word.
+      throw new ConfigException(parent + "." + field, "too large: '" + m.group() + "'");
+    }
     return n << shift;
   }
 

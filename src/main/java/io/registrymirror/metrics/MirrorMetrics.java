@@ -26,6 +26,7 @@ public final class MirrorMetrics {
   public static final String FILL_MEMORY = "mirror.fill.memory";
   public static final String CACHE_DISK_FREE = "mirror.cache.disk.free";
   public static final String CACHE_DISK_SIZE = "mirror.cache.disk.size";
+  public static final String CACHE_WRITE_FAILURES = "mirror.cache.write.failures";
   public static final String TAG_MOVES = "mirror.tag.moves";
   public static final String TAG_REFRESHES = "mirror.tag.refreshes";
   public static final String TAGS_TRACKED = "mirror.tags.tracked";
@@ -33,8 +34,12 @@ public final class MirrorMetrics {
   /** What a request was for. */
   public enum Kind { BLOB, MANIFEST, TAGS, REFERRERS }
 
-  /** How it was answered: from the cache, by going upstream, from a stale cache, or not at all. */
-  public enum Result { HIT, MISS, STALE, ERROR }
+  /**
+   * How it was answered: from the cache, by going upstream, from a stale cache, or not at all:
+   * refused as the client's mistake (a 4xx: a bad name, an unknown manifest, no credentials),
+   * or failed on the mirror's or upstream's side (a 5xx, or upstream's rate limit).
+   */
+  public enum Result { HIT, MISS, STALE, CLIENT_ERROR, ERROR }
 
   private final MeterRegistry registry;
   private final Map<String, Counter> requests = new ConcurrentHashMap<>();
@@ -48,12 +53,21 @@ public final class MirrorMetrics {
         requestCounter(kind, result);
       }
     }
-    registry.gauge(FILLS_ACTIVE, activeFills);
+    Gauge.builder(FILLS_ACTIVE, activeFills, AtomicInteger::get)
+        .description("Blob fetches from upstream into the cache in progress").register(registry);
     fillSize = DistributionSummary.builder(FILL_SIZE).baseUnit("bytes")
         .description("Size of blobs fetched from upstream into the cache").register(registry);
     for (String result : new String[] {"ok", "failed"}) {
-      Counter.builder(FILLS).tag("result", result).register(registry);
+      fillCounter(result);
     }
+    for (String what : new String[] {"tag", "manifest", "blob"}) {
+      cacheWriteFailures(what);
+    }
+  }
+
+  private Counter fillCounter(String result) {
+    return Counter.builder(FILLS).description("Blob fetches from upstream into the cache, by how they ended")
+        .tag("result", result).register(registry);
   }
 
   public void request(Kind kind, Result result) {
@@ -103,6 +117,17 @@ public final class MirrorMetrics {
         .register(registry);
   }
 
+  /** A cache write that failed: a {@code tag} record, a {@code manifest}, a {@code blob}. */
+  public void cacheWriteFailed(String what) {
+    cacheWriteFailures(what).increment();
+  }
+
+  private Counter cacheWriteFailures(String what) {
+    return Counter.builder(CACHE_WRITE_FAILURES)
+        .description("Writes to the cache that failed, e.g. on a full or read-only disk")
+        .tag("what", what).register(registry);
+  }
+
   /** A tag seen pointing elsewhere, by a pull or by the refresher. */
   public void tagMoved(String upstream, String seen) {
     Counter.builder(TAG_MOVES).description("Tags seen to point at another manifest than before")
@@ -125,7 +150,7 @@ public final class MirrorMetrics {
 
   public void fillEnded(boolean ok, long bytes) {
     activeFills.decrementAndGet();
-    registry.counter(FILLS, "result", ok ? "ok" : "failed").increment();
+    fillCounter(ok ? "ok" : "failed").increment();
     if (ok) {
       fillSize.record(bytes);
     }

@@ -7,6 +7,7 @@ import io.registrymirror.metrics.MirrorMetrics;
 import io.registrymirror.oci.Digest;
 import io.registrymirror.store.BlobFill;
 import io.registrymirror.store.BlobStore;
+import io.registrymirror.store.CacheWrites;
 import io.registrymirror.upstream.SingleFlight;
 import io.registrymirror.upstream.UpstreamResponses;
 import io.vertx.core.Future;
@@ -33,12 +34,14 @@ public final class BlobService {
 
   private final Vertx vertx;
   private final BlobStore store;
+  private final CacheWrites writes;
   private final MirrorMetrics metrics;
   private final Map<Digest, Flight> fills = new ConcurrentHashMap<>();
 
-  public BlobService(Vertx vertx, BlobStore store, MirrorMetrics metrics) {
+  public BlobService(Vertx vertx, BlobStore store, CacheWrites writes, MirrorMetrics metrics) {
     this.vertx = vertx;
     this.store = store;
+    this.writes = writes;
     this.metrics = metrics;
   }
 
@@ -51,9 +54,22 @@ public final class BlobService {
    */
   public Future<Long> stat(Target target, Digest digest) {
     Long size = store.size(digest);
-    if (size != null) {
-      return Future.succeededFuture(size);
+    if (size == null) {
+      return statUncached(target, digest);
     }
+    // The index does not know of a file removed by hand: HEAD looks, so that it says what a
+    // GET would find, and a missing blob is fetched again rather than promised.
+    return vertx.fileSystem().exists(store.file(digest)).compose(present -> {
+      if (present) {
+        return Future.succeededFuture(size);
+      }
+      LOG.warn("blob.file.missing", "digest", digest);
+      store.forget(digest);
+      return statUncached(target, digest);
+    });
+  }
+
+  private Future<Long> statUncached(Target target, Digest digest) {
     Flight flight = fills.get(digest);
     Future<BlobFill> fill = flight == null ? null : flight.fill().future();
     if (fill != null && fill.succeeded() && fill.result().expectedSize() >= 0) {
@@ -104,7 +120,20 @@ public final class BlobService {
       }
       return Future.failedFuture(err);
     });
-    return SingleFlight.onCallerContext(source);
+    // A blob the cache cannot take is fetched for each client apart. The request goes out from
+    // the caller's context, so that the response reaches the caller in the tick it arrives and
+    // nothing of it can pass before the caller reads it.
+    return SingleFlight.onCallerContext(source).recover(err -> err instanceof Unstorable
+        ? target.upstream().getBlob(target.name(), digest).map(resp -> new BlobSource.Uncached(resp,
+            UpstreamResponses.contentLength(resp), () -> UpstreamResponses.abandon(resp)))
+        : Future.failedFuture(err));
+  }
+
+  /** Why a fill could not start: the cache cannot take the blob, not that upstream failed. */
+  private static final class Unstorable extends RuntimeException {
+    Unstorable(Throwable cause) {
+      super("the cache cannot store the blob: " + cause, cause, false, false);
+    }
   }
 
   private BlobSource cached(Digest digest) {
@@ -125,15 +154,15 @@ public final class BlobService {
     long started = System.nanoTime();
     store.create(digest)
         .recover(err -> {
-          LOG.error("cache.write.failed", err, "digest", digest);
-          return Future.failedFuture(OciError.UNAVAILABLE.exception("the cache cannot store " + digest, err));
+          writes.failed("blob", err);
+          return Future.failedFuture(new Unstorable(err));
         })
         .compose(f -> target.upstream().getBlob(target.name(), digest)
             .map(resp -> {
               long length = UpstreamResponses.contentLength(resp);
               if (length == 0 && !digest.matches(new byte[0])) {
                 // Nothing would be left to hold back: refuse before any client sees headers.
-                resp.request().reset();
+                UpstreamResponses.abandon(resp);
                 throw OciError.UNAVAILABLE.exception("upstream sent an empty body for " + digest);
               }
               f.expect(length);
@@ -159,7 +188,7 @@ public final class BlobService {
             "digest", fill.digest(), "bytes", size, "ms", ms);
       } else {
         // Stop the transfer if the fill failed on our side (disk, digest) while it still runs.
-        current[0].reset();
+        resetRunning(current);
         metrics.fillEnded(false, 0);
         LOG.warn("blob.fill.failed", "upstream", target.upstream().name(), "repository",
             target.name(), "digest", fill.digest(), "ms", ms, "error", r.cause().getMessage());
@@ -177,6 +206,8 @@ public final class BlobService {
       int resumesLeft, HttpClientRequest[] current) {
     current[0] = resp.request();
     resp.pipe().endOnFailure(false).to(fill).onFailure(err -> {
+      // This response is done with: a reset now would reach it with no one left to handle it.
+      current[0] = null;
       long offset = fill.received();
       long size = fill.expectedSize();
       if (resumesLeft == 0 || validator == null || !fill.isFilling() || size < 0 || offset >= size) {
@@ -210,11 +241,19 @@ public final class BlobService {
       if (fill.isFilling() && (size < 0 || now < size) && now - last[0] < minBytes) {
         LOG.warn("blob.transfer.slow", "upstream", target.upstream().name(), "digest", fill.digest(),
             "bytes", now - last[0], "ms", window);
-        current[0].reset();
+        resetRunning(current);
       }
       last[0] = now;
     });
     fill.completion().onComplete(r -> vertx.cancelTimer(timer));
+  }
+
+  /** Cuts the upstream response being piped into the fill, if one is; null between resumes. */
+  private static void resetRunning(HttpClientRequest[] current) {
+    HttpClientRequest running = current[0];
+    if (running != null) {
+      running.reset();
+    }
   }
 
   /** What {@code If-Range} can send back: a strong ETag, or Last-Modified; null for neither. */

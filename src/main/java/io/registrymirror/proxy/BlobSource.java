@@ -1,8 +1,13 @@
 package io.registrymirror.proxy;
 
 import io.registrymirror.store.BlobFill;
+import io.vertx.core.buffer.Buffer;
+import io.vertx.core.streams.ReadStream;
 
-/** Where a blob's bytes come from: a complete file in the cache, or a fill still arriving. */
+/**
+ * Where a blob's bytes come from: a complete file in the cache, a fill still arriving, or, when
+ * the cache cannot take it, upstream's body itself.
+ */
 public sealed interface BlobSource {
 
   /** A verified file, served zero-copy. */
@@ -10,4 +15,13 @@ public sealed interface BlobSource {
 
   /** A blob being fetched; the holder owns one reference and must release it when done. */
   record Filling(BlobFill fill) implements BlobSource {}
+
+  /**
+   * Upstream's body for a blob the cache cannot store (a full or read-only disk), for one client
+   * alone and unverified: the holder must verify it on the way, and read it to its end or
+   * {@code cancel} it.
+   *
+   * @param size the length upstream announced, or -1
+   */
+  record Uncached(ReadStream<Buffer> body, long size, Runnable cancel) implements BlobSource {}
 }

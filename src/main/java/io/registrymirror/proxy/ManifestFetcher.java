@@ -3,6 +3,7 @@ package io.registrymirror.proxy;
 import io.registrymirror.oci.Digest;
 import io.registrymirror.oci.Manifest;
 import io.registrymirror.oci.Reference;
+import io.registrymirror.store.CacheWrites;
 import io.registrymirror.store.ManifestStore;
 import io.registrymirror.upstream.SingleFlight;
 import io.vertx.core.Future;
@@ -14,11 +15,14 @@ import io.vertx.core.Future;
 public final class ManifestFetcher {
 
   private final ManifestStore store;
+  private final CacheWrites writes;
   /** Keyed by repository too: upstream may know a digest in one repository and not another. */
   private final SingleFlight<String, Manifest> fetches = new SingleFlight<>();
 
-  public ManifestFetcher(ManifestStore store) {
+  /** @param writes how a failed write is reported: the verified manifest is served all the same */
+  public ManifestFetcher(ManifestStore store, CacheWrites writes) {
     this.store = store;
+    this.writes = writes;
   }
 
   /** From the store when it is there, else fetched. */
@@ -32,6 +36,6 @@ public final class ManifestFetcher {
   public Future<Manifest> fetch(Target target, Digest digest, String accept) {
     return fetches.run(target + "@" + digest, () -> target.upstream()
         .getManifest(target.name(), new Reference.ByDigest(digest), accept)
-        .compose(m -> store.put(m).map(m)));
+        .compose(m -> writes.optional("manifest", store.put(m)).map(m)));
   }
 }

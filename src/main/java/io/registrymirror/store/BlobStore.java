@@ -21,7 +21,8 @@ import java.util.stream.Stream;
 
 /**
  * The digest-addressed blob cache on disk, with an in-memory index of what it holds so that a
- * hit or a HEAD costs no file-system call before the blob is opened.
+ * hit costs no file-system call before the blob is opened. A file removed by hand is found
+ * missing when a GET opens it or a HEAD looks for it, and is then forgotten and fetched again.
  */
 public final class BlobStore {
 

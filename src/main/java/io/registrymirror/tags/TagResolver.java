@@ -10,6 +10,7 @@ import io.registrymirror.oci.Descriptor;
 import io.registrymirror.oci.Digest;
 import io.registrymirror.oci.Manifest;
 import io.registrymirror.oci.Reference;
+import io.registrymirror.store.CacheWrites;
 import io.registrymirror.store.ManifestStore;
 import io.registrymirror.upstream.SingleFlight;
 import io.registrymirror.upstream.UpstreamClient;
@@ -29,12 +30,15 @@ public final class TagResolver {
 
   private final TagStore tags;
   private final ManifestStore manifests;
+  private final CacheWrites writes;
   private final TagsConfig config;
   private final TagEvents events;
   private final SingleFlight<String, Resolution> revalidations = new SingleFlight<>();
 
-  public TagResolver(TagStore tags, ManifestStore manifests, TagsConfig config, TagEvents events) {
+  public TagResolver(TagStore tags, ManifestStore manifests, CacheWrites writes, TagsConfig config,
+      TagEvents events) {
     this.tags = tags;
+    this.writes = writes;
     this.manifests = manifests;
     this.config = config;
     this.events = events;
@@ -87,21 +91,23 @@ public final class TagResolver {
         return Future.succeededFuture(new Resolution(head.get(), null, Resolution.Source.UPSTREAM, null));
       }
       // Upstream gave no digest on HEAD: the body is needed to know what the tag names.
-      return upstream.getManifest(key.name(), tag, accept).compose(m -> manifests.put(m).map(v ->
-          new Resolution(new Descriptor(m.mediaType(), m.digest(), m.body().length), m,
-              Resolution.Source.UPSTREAM, null)));
-    }).compose(answer -> tags.get(key).compose(previous -> {
+      return upstream.getManifest(key.name(), tag, accept)
+          .compose(m -> writes.optional("manifest", manifests.put(m)).map(v -> new Resolution(
+              new Descriptor(m.mediaType(), m.digest(), m.body().length), m, Resolution.Source.UPSTREAM, null)));
+    }).compose(answer -> tags.get(key).compose(loaded -> {
+      // Read first, so that a record on disk (a tag no longer tracked) is the one updated.
       long now = System.currentTimeMillis();
       Descriptor d = answer.descriptor();
-      TagRecord next = previous
-          .map(p -> p.checked(d, accept, now, seen, config.history()))
-          .orElseGet(() -> TagRecord.first(d, accept, now, null));
-      next = withPin(key, next, previous.orElse(null));
-      if (previous.isPresent() && !previous.get().digest().equals(d.digest())) {
-        events.moved(key, next.moves().get(next.moves().size() - 1));
-      }
-      Resolution resolution = new Resolution(d, answer.manifest(), answer.source(), next.pinned());
-      return tags.put(key, next).map(resolution);
+      return tags.update(key, previous -> withPin(key, previous == null
+          ? TagRecord.first(d, accept, now, null)
+          : previous.checked(d, accept, now, seen, config.history()), previous)).map(update -> {
+            TagRecord previous = update.previous();
+            TagRecord next = update.next();
+            if (previous != null && !previous.digest().equals(d.digest())) {
+              events.moved(key, next.moves().get(next.moves().size() - 1));
+            }
+            return new Resolution(d, answer.manifest(), answer.source(), next.pinned());
+          });
     }));
   }
 

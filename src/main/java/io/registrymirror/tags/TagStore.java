@@ -5,6 +5,7 @@ import io.registrymirror.oci.Reference;
 import io.registrymirror.oci.RepositoryName;
 import io.registrymirror.store.AtomicFiles;
 import io.registrymirror.store.CacheLayout;
+import io.registrymirror.store.CacheWrites;
 import io.vertx.core.Future;
 import io.vertx.core.Vertx;
 import io.vertx.core.json.JsonObject;
@@ -16,6 +17,7 @@ import java.util.Collection;
 import java.util.Map;
 import java.util.Optional;
 import java.util.concurrent.ConcurrentHashMap;
+import java.util.function.UnaryOperator;
 import java.util.stream.Stream;
 
 /**
@@ -33,11 +35,13 @@ public final class TagStore {
 
   private final Vertx vertx;
   private final CacheLayout layout;
+  private final CacheWrites writes;
   private final Map<TagKey, TagRecord> memory = new ConcurrentHashMap<>();
 
-  public TagStore(Vertx vertx, CacheLayout layout) {
+  public TagStore(Vertx vertx, CacheLayout layout, CacheWrites writes) {
     this.vertx = vertx;
     this.layout = layout;
+    this.writes = writes;
   }
 
   /** Reads every record on disk, on a worker, saying how many. */
@@ -121,13 +125,38 @@ public final class TagStore {
     }
   }
 
-  public Future<Void> put(TagKey key, TagRecord record) {
-    memory.put(key, record);
+  /** A record before and after an {@link #update}; {@code previous} null for a new tag. */
+  public record Update(TagRecord previous, TagRecord next) {}
+
+  /**
+   * Replaces a tag's record in memory with {@code change(previous)} atomically, then writes it.
+   * Answers for one tag may come back together (pulls with different {@code Accept} headers,
+   * the refresher): each sees the record the one before it left, so a move is seen only once.
+   * Call {@link #get} first so that a record on disk is in memory. A failed write does not fail
+   * the update: the record stays in memory and the pull it belongs to is answered.
+   */
+  public Future<Update> update(TagKey key, UnaryOperator<TagRecord> change) {
+    TagRecord[] previous = new TagRecord[1];
+    TagRecord next = memory.compute(key, (k, old) -> {
+      previous[0] = old;
+      return change.apply(old);
+    });
+    return write(key).map(new Update(previous[0], next));
+  }
+
+  /**
+   * Writes the tag's record as it is in memory when the worker gets to it: a write queued
+   * behind a newer update writes the newer record, not the one it was queued for.
+   */
+  private Future<Void> write(TagKey key) {
     Path file = layout.tag(key.upstream(), key.name(), key.tag());
-    return vertx.executeBlocking(() -> {
-      AtomicFiles.write(layout, file, record.toJson().encode().getBytes(StandardCharsets.UTF_8));
+    return writes.optional("tag", vertx.executeBlocking(() -> {
+      TagRecord current = memory.get(key);
+      if (current != null) {
+        AtomicFiles.write(layout, file, current.toJson().encode().getBytes(StandardCharsets.UTF_8));
+      }
       return null;
-    }, false);
+    }, false));
   }
 
   /** Stops tracking a tag: it leaves memory, and its record stays on disk until it is pulled again. */

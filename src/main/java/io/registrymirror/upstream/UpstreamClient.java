@@ -143,7 +143,7 @@ public final class UpstreamClient {
       try {
         refuseUnservable(type.isEmpty() ? "unknown" : type, length);
       } catch (RegistryException e) {
-        resp.request().reset();
+        UpstreamResponses.abandon(resp);
         return Future.failedFuture(e);
       }
       return UpstreamResponses.readBody(resp, Manifest.MAX_SIZE, OciError.MANIFEST_INVALID).map(body -> {
@@ -190,7 +190,7 @@ public final class UpstreamClient {
       if (resp.statusCode() == 206 && range != null && range.startsWith("bytes " + offset + "-")) {
         return Future.succeededFuture(resp);
       }
-      resp.request().reset();
+      UpstreamResponses.abandon(resp);
       return Future.failedFuture(OciError.UNAVAILABLE.exception("upstream " + name()
           + " cannot resume " + digest + " at " + offset + " (answered " + resp.statusCode() + ")"));
     });

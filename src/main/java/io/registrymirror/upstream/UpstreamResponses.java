@@ -15,13 +15,27 @@ public final class UpstreamResponses {
   private UpstreamResponses() {}
 
   /**
+   * Drops a response unread, resetting its stream, unless it has ended. The reset comes back to the response as an
+   * exception: it is ours and expected, and without a handler Vert.x would log it as an
+   * unhandled error ("Stream reset") each time.
+   */
+  public static void abandon(HttpClientResponse resp) {
+    try {
+      resp.exceptionHandler(expected -> { });
+    } catch (IllegalStateException ended) {
+      return; // read to its end already: nothing left to drop
+    }
+    resp.request().reset();
+  }
+
+  /**
    * Reads a paused response's body, failing with {@code tooLarge} (and dropping the connection)
    * beyond {@code max} bytes.
    */
   static Future<Buffer> readBody(HttpClientResponse resp, int max, OciError tooLarge) {
     long length = contentLength(resp);
     if (length > max) {
-      resp.request().reset();
+      abandon(resp);
       return Future.failedFuture(tooLarge.exception("upstream response exceeds " + max + " bytes"));
     }
     Promise<Buffer> promise = Promise.promise();

@@ -4,6 +4,8 @@ import static io.registrymirror.testing.MirrorUnderTest.eventually;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.within;
 
+import io.registrymirror.testing.Forwarder;
+import io.registrymirror.testing.Forwarder.Fault;
 import io.registrymirror.testing.ImageSeeder;
 import io.registrymirror.testing.ImageSeeder.Image;
 import io.vertx.core.json.JsonObject;
@@ -11,6 +13,8 @@ import java.net.http.HttpResponse;
 import java.nio.file.FileStore;
 import java.nio.file.Files;
 import java.time.Duration;
+import java.util.List;
+import java.util.Map;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 
@@ -50,10 +54,14 @@ class OperationsTest extends MirrorTestBase {
     eventually(Duration.ofSeconds(10), () -> Files.exists(mirror.blobFile(layer)), "the blob to be cached");
     assertThat(mirror.get("/v2/ops/app/blobs/" + layer).statusCode()).isEqualTo(200);
     assertThat(mirror.get("/v2/ops/app/manifests/nope").statusCode()).isEqualTo(404);
+    upstream.fault(Forwarder.matching("HEAD", ".*/manifests/failing"), Fault.status(500, "", Map.of()));
+    assertThat(mirror.get("/v2/ops/app/manifests/failing").statusCode()).isEqualTo(503);
 
     String metrics = new String(mirror.get("/metrics").body());
     assertThat(value(metrics, "mirror_requests_total{kind=\"blob\",result=\"miss\"}")).isEqualTo(1);
     assertThat(value(metrics, "mirror_requests_total{kind=\"blob\",result=\"hit\"}")).isEqualTo(1);
+    // The client's mistakes are told apart from the mirror's and upstream's failures.
+    assertThat(value(metrics, "mirror_requests_total{kind=\"manifest\",result=\"client_error\"}")).isEqualTo(1);
     assertThat(value(metrics, "mirror_requests_total{kind=\"manifest\",result=\"error\"}")).isEqualTo(1);
     assertThat(value(metrics, "mirror_fills_total{result=\"ok\"}")).isEqualTo(1);
     assertThat(value(metrics, "mirror_upstream_received_bytes_total{upstream=\"local\"}")).isEqualTo(size);
@@ -62,6 +70,16 @@ class OperationsTest extends MirrorTestBase {
     assertThat(value(metrics,
         "mirror_upstream_requests_seconds_count{method=\"HEAD\",status=\"4xx\",upstream=\"local\"}")).isEqualTo(1);
     assertThat(metrics).contains("jvm_memory_used_bytes");
+  }
+
+  @Test
+  void everyMetricSaysWhatItMeasures() {
+    assertThat(mirror.get("/v2/ops/app/manifests/1.0").statusCode()).isEqualTo(200);
+    String metrics = new String(mirror.get("/metrics").body());
+    List<String> help = metrics.lines().filter(l -> l.startsWith("# HELP ")).toList();
+    assertThat(help).anyMatch(l -> l.startsWith("# HELP mirror_fills_active "));
+    assertThat(help).allSatisfy(l -> assertThat(l.split(" ", 4)).as(l).hasSize(4)
+        .satisfies(parts -> assertThat(parts[3]).as(l).isNotBlank()));
   }
 
   @Test

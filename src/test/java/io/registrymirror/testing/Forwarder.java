@@ -1,5 +1,6 @@
 package io.registrymirror.testing;
 
+import io.vertx.core.Context;
 import io.vertx.core.Future;
 import io.vertx.core.Handler;
 import io.vertx.core.MultiMap;
@@ -95,6 +96,14 @@ public final class Forwarder implements AutoCloseable {
     }
 
     /**
+     * Forwards the request, then holds upstream's answer back until {@code release} completes:
+     * answers to several requests, let go at one instant, reach the client together.
+     */
+    static Fault holdHeaders(CompletableFuture<Void> release) {
+      return new HoldHeaders(release);
+    }
+
+    /**
      * Takes the request and never answers it: response headers that never come. Such a request
      * counts in {@link Forwarder#arrived} but, with no response, never in {@link Forwarder#seen}.
      */
@@ -167,6 +176,9 @@ public final class Forwarder implements AutoCloseable {
     }
 
     record HeadersNever() implements Fault {
+    }
+
+    record HoldHeaders(CompletableFuture<Void> release) implements Fault {
     }
 
     record LongBody(int extra) implements Fault {
@@ -310,7 +322,15 @@ public final class Forwarder implements AutoCloseable {
     copyHeaders(request.headers(), headers);
     client.request(new RequestOptions().setMethod(request.method()).setURI(request.uri()).setHeaders(headers))
         .compose(upstream -> send(request, upstream))
-        .onSuccess(response -> relay(request, response, fault))
+        .onSuccess(response -> {
+          if (fault instanceof Fault.HoldHeaders hold) {
+            response.pause();
+            Context context = vertx.getOrCreateContext();
+            hold.release().thenRun(() -> context.runOnContext(v -> relay(request, response, null)));
+          } else {
+            relay(request, response, fault);
+          }
+        })
         .onFailure(error -> {
           record(request, 502);
           request.response().setStatusCode(502).end("forwarder: " + error);

@@ -19,16 +19,30 @@ public final class LogCapture extends Handler implements AutoCloseable {
 
   private final LogFormatter formatter = new LogFormatter();
   private final Queue<String> lines = new ConcurrentLinkedQueue<>();
-  private final Level level = ROOT.getLevel();
+  private final Logger logger;
+  private final Level level;
 
-  private LogCapture() {
+  private LogCapture(Logger logger) {
+    this.logger = logger;
+    this.level = logger.getLevel();
   }
 
   /** Captures from now on, at every level, debug included. */
   public static LogCapture start() {
-    LogCapture capture = new LogCapture();
+    LogCapture capture = new LogCapture(ROOT);
     ROOT.setLevel(Level.ALL);
     ROOT.addHandler(capture);
+    return capture;
+  }
+
+  /**
+   * Captures every logger's warnings and errors from now on, the libraries' too (Vert.x, Netty),
+   * at their configured levels.
+   */
+  public static LogCapture warnings() {
+    LogCapture capture = new LogCapture(Logger.getLogger(""));
+    capture.setLevel(Level.WARNING);
+    capture.logger.addHandler(capture);
     return capture;
   }
 
@@ -38,7 +52,9 @@ public final class LogCapture extends Handler implements AutoCloseable {
 
   @Override
   public void publish(LogRecord record) {
-    lines.add(formatter.format(record));
+    if (isLoggable(record)) {
+      lines.add(formatter.format(record));
+    }
   }
 
   @Override
@@ -47,7 +63,7 @@ public final class LogCapture extends Handler implements AutoCloseable {
 
   @Override
   public void close() {
-    ROOT.removeHandler(this);
-    ROOT.setLevel(level);
+    logger.removeHandler(this);
+    logger.setLevel(level);
   }
 }
