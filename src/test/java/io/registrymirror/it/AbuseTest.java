@@ -9,6 +9,7 @@ import io.registrymirror.testing.Forwarder.Seen;
 import io.registrymirror.testing.ImageSeeder;
 import io.registrymirror.testing.ImageSeeder.Image;
 import io.registrymirror.testing.MirrorProcess;
+import io.registrymirror.testing.RawHttp;
 import io.registrymirror.testing.ReferenceRegistry;
 import io.vertx.core.json.JsonArray;
 import io.vertx.core.json.JsonObject;
@@ -696,7 +697,7 @@ class AbuseTest {
         Map<String, String> headers;
         int status;
         do {
-          statusLine = line(in);
+          statusLine = RawHttp.line(in);
           if (statusLine == null) {
             return Reply.failed("connection closed without an answer");
           }
@@ -706,7 +707,7 @@ class AbuseTest {
           }
           status = Integer.parseInt(parts[1]);
           headers = new LinkedHashMap<>();
-          for (String h = line(in); h != null && !h.isEmpty(); h = line(in)) {
+          for (String h = RawHttp.line(in); h != null && !h.isEmpty(); h = RawHttp.line(in)) {
             int colon = h.indexOf(':');
             if (colon > 0) {
               headers.putIfAbsent(h.substring(0, colon).trim().toLowerCase(Locale.ROOT), h.substring(colon + 1).trim());
@@ -740,30 +741,16 @@ class AbuseTest {
       }
     }
 
-    private static String line(InputStream in) throws IOException {
-      ByteArrayOutputStream buf = new ByteArrayOutputStream();
-      int b;
-      while ((b = in.read()) >= 0) {
-        if (b == '\n') {
-          byte[] bytes = buf.toByteArray();
-          int end = bytes.length > 0 && bytes[bytes.length - 1] == '\r' ? bytes.length - 1 : bytes.length;
-          return new String(bytes, 0, end, ISO_8859_1);
-        }
-        buf.write(b);
-      }
-      return buf.size() == 0 ? null : buf.toString(ISO_8859_1);
-    }
-
     private static byte[] chunked(InputStream in) throws IOException {
       ByteArrayOutputStream body = new ByteArrayOutputStream();
       while (true) {
-        String size = line(in);
+        String size = RawHttp.line(in);
         if (size == null) {
           throw new IOException("chunked body cut short");
         }
         int n = Integer.parseInt(size.split(";")[0].trim(), 16);
         if (n == 0) {
-          for (String trailer = line(in); trailer != null && !trailer.isEmpty(); trailer = line(in)) {
+          for (String trailer = RawHttp.line(in); trailer != null && !trailer.isEmpty(); trailer = RawHttp.line(in)) {
             // trailers are not used
           }
           return body.toByteArray();
@@ -773,7 +760,7 @@ class AbuseTest {
           throw new IOException("chunk cut short");
         }
         body.writeBytes(chunk);
-        line(in);
+        RawHttp.line(in);
       }
     }
   }
