@@ -1,9 +1,12 @@
 package io.registrymirror.api;
 
 import io.registrymirror.config.LimitsConfig;
+import io.registrymirror.metrics.EventLog;
 import java.time.Duration;
 import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.atomic.AtomicLong;
 
 /**
  * The connections open on the listener, all clients together and per client address, shared by
@@ -12,8 +15,15 @@ import java.util.concurrent.atomic.AtomicInteger;
  */
 public final class ConnectionGuard {
 
+  private static final EventLog LOG = EventLog.of(ConnectionGuard.class);
+  /** Refusals are logged in one line per this period: under attack they come by the thousand. */
+  private static final long REPORT_NANOS = TimeUnit.MINUTES.toNanos(1);
+
   private final LimitsConfig limits;
   private final AtomicInteger open = new AtomicInteger();
+  private final AtomicLong refused = new AtomicLong();
+  private final AtomicLong late = new AtomicLong();
+  private final AtomicLong reported = new AtomicLong(System.nanoTime());
   private final ConcurrentHashMap<String, Integer> perClient = new ConcurrentHashMap<>();
 
   public ConnectionGuard(LimitsConfig limits) {
@@ -24,6 +34,7 @@ public final class ConnectionGuard {
   boolean admit(String address) {
     if (open.incrementAndGet() > limits.connections()) {
       open.decrementAndGet();
+      refused.incrementAndGet();
       return false;
     }
     boolean[] admitted = {false};
@@ -37,8 +48,29 @@ public final class ConnectionGuard {
     });
     if (!admitted[0]) {
       open.decrementAndGet();
+      refused.incrementAndGet();
     }
     return admitted[0];
+  }
+
+  /** Counts a connection closed for not sending a request's headers in time. */
+  void closedLate() {
+    late.incrementAndGet();
+  }
+
+  /** Logs what the limits refused since the last report, at most once a period, if anything. */
+  void report() {
+    long last = reported.get();
+    long now = System.nanoTime();
+    if (now - last < REPORT_NANOS || !reported.compareAndSet(last, now)) {
+      return;
+    }
+    long refusedNow = refused.getAndSet(0);
+    long lateNow = late.getAndSet(0);
+    if (refusedNow > 0 || lateNow > 0) {
+      LOG.warn("listener.limited", "refused", refusedNow, "headerTimeouts", lateNow, "open", open.get(),
+          "seconds", TimeUnit.NANOSECONDS.toSeconds(now - last));
+    }
   }
 
   /** Counts a closed connection from {@code address} out. */

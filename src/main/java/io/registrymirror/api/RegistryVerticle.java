@@ -32,7 +32,9 @@ import io.vertx.core.net.SocketAddress;
 import io.vertx.core.net.impl.ConnectionBase;
 import io.vertx.ext.web.Router;
 import java.nio.charset.StandardCharsets;
+import java.util.ArrayList;
 import java.util.HashMap;
+import java.util.List;
 import java.util.Locale;
 import java.util.Map;
 import java.util.Objects;
@@ -167,13 +169,20 @@ public final class RegistryVerticle extends VerticleBase {
    */
   private void sweep(long timeoutMillis) {
     long now = System.nanoTime();
+    List<HttpConnection> late = new ArrayList<>();
     connections.forEach((connection, waiting) -> {
       if (waiting.busy()) {
         waiting.idleSince = now;
       } else if ((now - waiting.idleSince) / 1_000_000 >= timeoutMillis) {
-        connection.close();
+        late.add(connection);
       }
     });
+    // Outside the iteration: closing may remove them from the map.
+    late.forEach(connection -> {
+      guard.closedLate();
+      connection.close();
+    });
+    guard.report();
   }
 
   /**
