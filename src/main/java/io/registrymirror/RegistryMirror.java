@@ -6,6 +6,7 @@ import io.micrometer.core.instrument.binder.jvm.JvmThreadMetrics;
 import io.micrometer.core.instrument.binder.system.ProcessorMetrics;
 import io.micrometer.prometheusmetrics.PrometheusConfig;
 import io.micrometer.prometheusmetrics.PrometheusMeterRegistry;
+import io.registrymirror.api.ConnectionGuard;
 import io.registrymirror.api.RegistryApi;
 import io.registrymirror.api.RegistryVerticle;
 import io.registrymirror.config.ConfigException;
@@ -54,6 +55,7 @@ public final class RegistryMirror {
   private static final Duration DISK_CHECK = Duration.ofSeconds(15);
 
   private final Vertx vertx;
+  private final RegistryApi api;
   private final List<HttpClient> http;
   private final List<UpstreamClient> clients;
   private final BlobService blobs;
@@ -62,9 +64,10 @@ public final class RegistryMirror {
   private final String deployment;
   private final int port;
 
-  private RegistryMirror(Vertx vertx, List<HttpClient> http, List<UpstreamClient> clients,
+  private RegistryMirror(Vertx vertx, RegistryApi api, List<HttpClient> http, List<UpstreamClient> clients,
       BlobService blobs, TagRefresher refresher, long diskTimer, String deployment, int port) {
     this.vertx = vertx;
+    this.api = api;
     this.http = http;
     this.clients = clients;
     this.blobs = blobs;
@@ -110,7 +113,8 @@ public final class RegistryMirror {
     TagRefresher refresher = new TagRefresher(vertx, tagStore, resolver, upstreams::byName, config.tags(), metrics);
     metrics.watchTrackedTags(() -> tagStore.all().size());
     RegistryApi api = new RegistryApi(vertx, upstreams, blobs, manifests, metrics, prometheus, layout,
-        config.htpasswd(), tagStore);
+        config.htpasswd(), config.limits(), tagStore);
+    ConnectionGuard guard = new ConnectionGuard(config.limits());
 
     int instances = Math.max(1, Runtime.getRuntime().availableProcessors());
     // One deployment of several instances: Vert.x spreads connections over their event loops,
@@ -123,7 +127,7 @@ public final class RegistryMirror {
         .recover(err -> Future.failedFuture(new ConfigException(
             "cache.dir: " + layout.root() + " cannot be used: " + reason(err), err)))
         .compose(v -> vertx.deployVerticle(() -> {
-          RegistryVerticle server = new RegistryVerticle(api, config.host(), config.port(), config.tls());
+          RegistryVerticle server = new RegistryVerticle(api, guard, config.host(), config.port(), config.tls());
           synchronized (servers) {
             servers.add(server);
           }
@@ -141,7 +145,7 @@ public final class RegistryMirror {
           refresher.start();
           long diskTimer = vertx.setPeriodic(0, DISK_CHECK.toMillis(), t -> blobStore.checkDisk()
               .onFailure(e -> LOG.warn("cache.disk.unreadable", "error", e.toString())));
-          return new RegistryMirror(vertx, List.of(metadata, content), clients, blobs, refresher, diskTimer, id, port);
+          return new RegistryMirror(vertx, api, List.of(metadata, content), clients, blobs, refresher, diskTimer, id, port);
         });
   }
 
@@ -181,6 +185,7 @@ public final class RegistryMirror {
   public Future<Void> close() {
     refresher.stop();
     clients.forEach(UpstreamClient::close);
+    api.close();
     vertx.cancelTimer(diskTimer);
     return vertx.undeploy(deployment)
         .compose(v -> blobs.close())

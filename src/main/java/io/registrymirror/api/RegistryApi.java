@@ -2,6 +2,7 @@ package io.registrymirror.api;
 
 import io.micrometer.prometheusmetrics.PrometheusMeterRegistry;
 import io.registrymirror.config.Htpasswd;
+import io.registrymirror.config.LimitsConfig;
 import io.registrymirror.error.OciError;
 import io.registrymirror.metrics.MirrorMetrics;
 import io.registrymirror.metrics.MirrorMetrics.Kind;
@@ -31,10 +32,13 @@ public final class RegistryApi {
   private final ClientAuth auth;
   private final TagsHandler tags;
 
-  /** @param htpasswd the users allowed to pull, or null to let anyone pull */
+  /**
+   * @param htpasswd the users allowed to pull, or null to let anyone pull
+   * @param limits how often a client may fail to log in
+   */
   public RegistryApi(Vertx vertx, Upstreams upstreams, BlobService blobs, ManifestService manifests,
       MirrorMetrics metrics, PrometheusMeterRegistry prometheus, CacheLayout layout, Htpasswd htpasswd,
-      TagStore tagStore) {
+      LimitsConfig limits, TagStore tagStore) {
     this.vertx = vertx;
     this.upstreams = upstreams;
     this.blobs = new BlobHandler(vertx, blobs, metrics);
@@ -42,7 +46,7 @@ public final class RegistryApi {
     this.listings = new ListingHandler(metrics);
     this.ops = new OpsHandler(vertx, prometheus, layout);
     this.errors = new ErrorHandler(metrics);
-    this.auth = htpasswd == null ? null : new ClientAuth(vertx, htpasswd);
+    this.auth = htpasswd == null ? null : new ClientAuth(vertx, htpasswd, limits);
     this.tags = new TagsHandler(tagStore);
   }
 
@@ -66,6 +70,13 @@ public final class RegistryApi {
     router.route().handler(ctx -> ctx.fail(OciError.NAME_UNKNOWN.exception("no such endpoint")))
         .failureHandler(errors);
     return router;
+  }
+
+  /** Stops re-reading the htpasswd file. */
+  public void close() {
+    if (auth != null) {
+      auth.close();
+    }
   }
 
   /**

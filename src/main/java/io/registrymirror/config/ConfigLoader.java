@@ -50,7 +50,6 @@ public final class ConfigLoader {
   public static final String ENV_TLS_KEY = "MIRROR_TLS_KEY";
   public static final String ENV_HTPASSWD = "MIRROR_HTPASSWD";
 
-  private static final Pattern BCRYPT = Pattern.compile("\\$2[abxy]?\\$\\d{2}\\$[./A-Za-z0-9]{53}");
   private static final Pattern PLATFORM = Pattern.compile("[a-z0-9]+/[a-z0-9_]+(?:/[a-z0-9]+)?");
   private static final Pattern HOST_NAME =
       Pattern.compile("[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?|\\[[0-9A-Fa-f:.]+\\]");
@@ -92,7 +91,7 @@ public final class ConfigLoader {
       return config;
     }
     requireObject(root, "(top level)");
-    checkKeys(root, "", Set.of("listen", "cache", "upstreams", "tls", "auth", "tags"));
+    checkKeys(root, "", Set.of("listen", "cache", "upstreams", "tls", "auth", "tags", "limits"));
     if (root.has("listen")) {
       ConfigValues.HostPort listen = hostPort("listen", text(root.get("listen"), "listen"));
       config = config.withListen(listen.host(), listen.port());
@@ -121,6 +120,10 @@ public final class ConfigLoader {
       if (auth.has("htpasswd")) {
         config = config.withHtpasswd(htpasswd("auth.htpasswd", text(auth.get("htpasswd"), "auth.htpasswd")));
       }
+    }
+    if (root.has("limits")) {
+      config = config.withLimits(limits(section(root, "limits", "headerTimeout", "connections",
+          "connectionsPerClient", "loginFailures", "loginFailureWindow")));
     }
     return config;
   }
@@ -166,27 +169,23 @@ public final class ConfigLoader {
         readable(keyKey, key, "PRIVATE KEY-----"));
   }
 
-  /** Reads an htpasswd file; only bcrypt entries, the one kind of hash worth accepting today. */
   private static Htpasswd htpasswd(String key, String file) {
-    List<String> lines = readText(key, file).lines().toList();
-    Map<String, String> hashes = new LinkedHashMap<>();
-    for (int i = 0; i < lines.size(); i++) {
-      String line = lines.get(i).strip();
-      if (line.isEmpty() || line.startsWith("#")) {
-        continue;
-      }
-      int colon = line.indexOf(':');
-      String hash = colon < 0 ? "" : line.substring(colon + 1);
-      if (colon <= 0 || !BCRYPT.matcher(hash).matches()) {
-        throw new ConfigException(key, file + " line " + (i + 1)
-            + ": not user:bcrypt-hash (make entries with htpasswd -B)");
-      }
-      hashes.put(line.substring(0, colon), hash);
+    return Htpasswd.parse(key, Path.of(file), readText(key, file));
+  }
+
+  private static LimitsConfig limits(JsonNode node) {
+    LimitsConfig d = LimitsConfig.defaults();
+    LimitsConfig limits = new LimitsConfig(
+        duration(node, "limits", "headerTimeout", d.headerTimeout()),
+        count(node, "limits", "connections", d.connections(), 1),
+        count(node, "limits", "connectionsPerClient", d.connectionsPerClient(), 1),
+        count(node, "limits", "loginFailures", d.loginFailures(), 1),
+        duration(node, "limits", "loginFailureWindow", d.loginFailureWindow()));
+    if (limits.connectionsPerClient() > limits.connections()) {
+      throw new ConfigException("limits.connectionsPerClient", "must not be more than limits.connections ("
+          + limits.connections() + ")");
     }
-    if (hashes.isEmpty()) {
-      throw new ConfigException(key, file + " holds no users");
-    }
-    return new Htpasswd(Path.of(file), hashes);
+    return limits;
   }
 
   /** The upstream with the environment's user name and password, each overriding the file's. */

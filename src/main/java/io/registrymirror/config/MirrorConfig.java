@@ -14,9 +14,10 @@ import java.util.Map;
  * @param tls the listener's certificate and key; null to listen with plain http
  * @param htpasswd the users allowed to pull; null to let anyone pull
  * @param tags how tags are tracked and refreshed
+ * @param limits what one client may hold of the listener
  */
 public record MirrorConfig(String host, int port, Path cacheDir, Map<String, UpstreamConfig> upstreams,
-    TlsConfig tls, Htpasswd htpasswd, TagsConfig tags) {
+    TlsConfig tls, Htpasswd htpasswd, TagsConfig tags, LimitsConfig limits) {
 
   public MirrorConfig {
     upstreams = Map.copyOf(upstreams);
@@ -26,7 +27,7 @@ public record MirrorConfig(String host, int port, Path cacheDir, Map<String, Ups
   public static MirrorConfig defaults() {
     UpstreamConfig hub = UpstreamConfig.dockerHub();
     return new MirrorConfig("0.0.0.0", 5000, Path.of("cache"), Map.of(hub.name(), hub), null, null,
-        TagsConfig.defaults());
+        TagsConfig.defaults(), LimitsConfig.defaults());
   }
 
   public UpstreamConfig defaultUpstream() {
@@ -36,26 +37,30 @@ public record MirrorConfig(String host, int port, Path cacheDir, Map<String, Ups
   }
 
   public MirrorConfig withListen(String host, int port) {
-    return new MirrorConfig(host, port, cacheDir, upstreams, tls, htpasswd, tags);
+    return new MirrorConfig(host, port, cacheDir, upstreams, tls, htpasswd, tags, limits);
   }
 
   public MirrorConfig withCacheDir(Path dir) {
-    return new MirrorConfig(host, port, dir, upstreams, tls, htpasswd, tags);
+    return new MirrorConfig(host, port, dir, upstreams, tls, htpasswd, tags, limits);
   }
 
   public MirrorConfig withUpstreams(Map<String, UpstreamConfig> upstreams) {
-    return new MirrorConfig(host, port, cacheDir, upstreams, tls, htpasswd, tags);
+    return new MirrorConfig(host, port, cacheDir, upstreams, tls, htpasswd, tags, limits);
   }
 
   public MirrorConfig withTls(TlsConfig tls) {
-    return new MirrorConfig(host, port, cacheDir, upstreams, tls, htpasswd, tags);
+    return new MirrorConfig(host, port, cacheDir, upstreams, tls, htpasswd, tags, limits);
   }
 
   public MirrorConfig withTags(TagsConfig tags) {
-    return new MirrorConfig(host, port, cacheDir, upstreams, tls, htpasswd, tags);
+    return new MirrorConfig(host, port, cacheDir, upstreams, tls, htpasswd, tags, limits);
   }
 
   public MirrorConfig withHtpasswd(Htpasswd htpasswd) {
-    return new MirrorConfig(host, port, cacheDir, upstreams, tls, htpasswd, tags);
+    return new MirrorConfig(host, port, cacheDir, upstreams, tls, htpasswd, tags, limits);
+  }
+
+  public MirrorConfig withLimits(LimitsConfig limits) {
+    return new MirrorConfig(host, port, cacheDir, upstreams, tls, htpasswd, tags, limits);
   }
 }

@@ -10,9 +10,6 @@ import io.registrymirror.testing.ImageSeeder.Index;
 import io.registrymirror.testing.ImageSeeder.Platform;
 import io.registrymirror.testing.MirrorUnderTest;
 import io.vertx.core.Vertx;
-import java.net.URI;
-import java.net.http.HttpClient;
-import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
@@ -149,23 +146,6 @@ class PullThroughTest extends MirrorTestBase {
     assertThat(again.body()).isEqualTo(image.blobs().get(layer));
     assertThat(upstream.count("GET", ".*/blobs/" + layer)).isEqualTo(2);
     eventually(Duration.ofSeconds(10), () -> Files.exists(mirror.blobFile(layer)), "the blob to be cached again");
-  }
-
-  @Test
-  void cachedBlobsAreServedOverCleartextHttp2() throws Exception {
-    String layer = image.layerDigests().get(0);
-    String path = "/v2/team/app/blobs/" + layer;
-    assertThat(mirror.get(path).body()).isEqualTo(image.blobs().get(layer));
-    eventually(Duration.ofSeconds(10), () -> Files.exists(mirror.blobFile(layer)), "the blob to be cached");
-
-    // A client that asks for HTTP/2 on plain http upgrades with h2c, which Vert.x accepts.
-    HttpClient h2 = HttpClient.newBuilder().version(HttpClient.Version.HTTP_2).build();
-    HttpResponse<byte[]> got = h2.send(HttpRequest.newBuilder(URI.create(mirror.url() + path)).build(),
-        HttpResponse.BodyHandlers.ofByteArray());
-    assertThat(got.version()).isEqualTo(HttpClient.Version.HTTP_2);
-    assertThat(got.statusCode()).isEqualTo(200);
-    assertThat(got.body()).isEqualTo(image.blobs().get(layer));
-    assertThat(upstream.count("GET", ".*/blobs/" + layer)).isEqualTo(1);
   }
 
   @Test

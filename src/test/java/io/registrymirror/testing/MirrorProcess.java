@@ -38,6 +38,12 @@ public final class MirrorProcess implements AutoCloseable {
    */
   public static MirrorProcess start(String upstreamUrl, Path cacheDir, Path workDir, List<String> prefix)
       throws IOException, InterruptedException {
+    return start(upstreamUrl, cacheDir, workDir, prefix, "");
+  }
+
+  /** The same, with more top-level configuration, e.g. {@code limits}. */
+  public static MirrorProcess start(String upstreamUrl, Path cacheDir, Path workDir, List<String> prefix,
+      String topLevelYaml) throws IOException, InterruptedException {
     int port = freePort();
     Path config = workDir.resolve("mirror.yaml");
     Files.writeString(config, """
@@ -49,7 +55,7 @@ public final class MirrorProcess implements AutoCloseable {
             url: %s
             connectTimeout: 2s
             idleTimeout: 5s
-        """.formatted(port, cacheDir, upstreamUrl));
+        %s""".formatted(port, cacheDir, upstreamUrl, topLevelYaml));
     Path log = workDir.resolve("mirror-" + port + ".log");
     List<String> command = new ArrayList<>(prefix);
     command.addAll(List.of(Path.of(System.getProperty("java.home"), "bin", "java").toString(),
