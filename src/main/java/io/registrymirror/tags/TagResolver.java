@@ -98,16 +98,15 @@ public final class TagResolver {
       // Read first, so that a record on disk (a tag no longer tracked) is the one updated.
       long now = System.currentTimeMillis();
       Descriptor d = answer.descriptor();
-      return tags.update(key, previous -> withPin(key, previous == null
+      TagStore.Update update = tags.update(key, previous -> withPin(key, previous == null
           ? TagRecord.first(d, accept, now, null)
-          : previous.checked(d, accept, now, seen, config.history()), previous)).map(update -> {
-            TagRecord previous = update.previous();
-            TagRecord next = update.next();
-            if (previous != null && !previous.digest().equals(d.digest())) {
-              events.moved(key, next.moves().get(next.moves().size() - 1));
-            }
-            return new Resolution(d, answer.manifest(), answer.source(), next.pinned());
-          });
+          : previous.checked(d, accept, now, seen, config.history()), previous));
+      TagRecord next = update.next();
+      if (update.previous() != null && !update.previous().digest().equals(d.digest())) {
+        events.moved(key, next.moves().get(next.moves().size() - 1));
+      }
+      Resolution resolution = new Resolution(d, answer.manifest(), answer.source(), next.pinned());
+      return tags.save(key).map(resolution);
     }));
   }
 

@@ -129,26 +129,26 @@ public final class TagStore {
   public record Update(TagRecord previous, TagRecord next) {}
 
   /**
-   * Replaces a tag's record in memory with {@code change(previous)} atomically, then writes it.
-   * Answers for one tag may come back together (pulls with different {@code Accept} headers,
-   * the refresher): each sees the record the one before it left, so a move is seen only once.
-   * Call {@link #get} first so that a record on disk is in memory. A failed write does not fail
-   * the update: the record stays in memory and the pull it belongs to is answered.
+   * Replaces a tag's record in memory with {@code change(previous)} atomically; {@link #save}
+   * writes it. Answers for one tag may come back together (pulls with different {@code Accept}
+   * headers, the refresher): each sees the record the one before it left, so a move is seen
+   * only once. Call {@link #get} first so that a record on disk is in memory.
    */
-  public Future<Update> update(TagKey key, UnaryOperator<TagRecord> change) {
+  public Update update(TagKey key, UnaryOperator<TagRecord> change) {
     TagRecord[] previous = new TagRecord[1];
     TagRecord next = memory.compute(key, (k, old) -> {
       previous[0] = old;
       return change.apply(old);
     });
-    return write(key).map(new Update(previous[0], next));
+    return new Update(previous[0], next);
   }
 
   /**
    * Writes the tag's record as it is in memory when the worker gets to it: a write queued
-   * behind a newer update writes the newer record, not the one it was queued for.
+   * behind a newer update writes the newer record, not the one it was queued for. A failed
+   * write does not fail: the record stays in memory and the pull it belongs to is answered.
    */
-  private Future<Void> write(TagKey key) {
+  public Future<Void> save(TagKey key) {
     Path file = layout.tag(key.upstream(), key.name(), key.tag());
     return writes.optional("tag", vertx.executeBlocking(() -> {
       TagRecord current = memory.get(key);

@@ -127,20 +127,6 @@ class CacheTroubleTest extends MirrorTestBase {
     assertThat(upstream.count("HEAD", ".*/blobs/" + layer)).as("HEAD asks upstream, the file being gone").isEqualTo(1);
   }
 
-  @Test
-  void aGetFetchesABlobFileDeletedByHandAgainAtOnce() throws Exception {
-    String layer = image.layerDigests().get(0);
-    byte[] content = cacheThenDelete(layer);
-
-    HttpResponse<byte[]> get = mirror.get("/v2/trouble/app/blobs/" + layer);
-    assertThat(get.statusCode()).isEqualTo(200);
-    assertThat(get.body()).isEqualTo(content);
-    assertThat(upstream.count("GET", ".*/blobs/" + layer)).isEqualTo(1);
-    eventually(Duration.ofSeconds(10), () -> Files.exists(mirror.blobFile(layer)), "the blob to be cached again");
-    assertThat(mirror.head("/v2/trouble/app/blobs/" + layer).statusCode()).isEqualTo(200);
-    assertThat(upstream.count("HEAD", ".*/blobs/" + layer)).isZero();
-  }
-
   /** Pulls a blob into the cache, then deletes its file as an operator might; forgets upstream's log. */
   private byte[] cacheThenDelete(String layer) throws IOException {
     byte[] content = image.blobs().get(layer);
