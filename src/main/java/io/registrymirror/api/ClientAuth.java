@@ -16,8 +16,7 @@ import io.vertx.core.net.SocketAddress;
 import io.vertx.ext.web.RoutingContext;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
-import java.security.MessageDigest;
-import java.security.NoSuchAlgorithmException;
+import java.security.GeneralSecurityException;
 import java.security.SecureRandom;
 import java.time.Duration;
 import java.util.Base64;
@@ -25,6 +24,8 @@ import java.util.HexFormat;
 import java.util.Objects;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicReference;
+import javax.crypto.Mac;
+import javax.crypto.spec.SecretKeySpec;
 import org.springframework.security.crypto.bcrypt.BCrypt;
 
 /**
@@ -34,8 +35,8 @@ import org.springframework.security.crypto.bcrypt.BCrypt;
  * <p>bcrypt is slow on purpose, and a flood of wrong passwords must neither stall real users nor
  * take the event loops, so checks run on a small pool of their own behind a bounded queue, each
  * client address may fail only so often before it is told to wait, and a pull of many layers
- * costs one check, not one per request: successes are remembered for a while under a hash of the
- * header (never the header itself). An unknown user costs a check against a dummy hash of the
+ * costs one check, not one per request: successes are remembered for a while under a keyed hash
+ * of the header (never the header itself). An unknown user costs a check against a dummy hash of the
  * same cost, so that the time of the answer does not tell which users exist.
  *
  * <p>The file is read again when it changes (Kubernetes swaps a Secret's files by a symlink, which
@@ -72,6 +73,7 @@ final class ClientAuth implements Handler<RoutingContext> {
 
   private final Vertx vertx;
   private final LimitsConfig limits;
+  private final byte[] secret = new byte[32];
   private final WorkerExecutor checker;
   private final int maxQueued;
   private final AtomicInteger queued = new AtomicInteger();
@@ -96,6 +98,7 @@ final class ClientAuth implements Handler<RoutingContext> {
         .expireAfterWrite(limits.loginFailureWindow())
         .build();
     this.users = new Users(htpasswd);
+    new SecureRandom().nextBytes(secret);
     this.reloadTimer = vertx.setPeriodic(RELOAD_CHECK.toMillis(), t -> reload());
   }
 
@@ -111,7 +114,7 @@ final class ClientAuth implements Handler<RoutingContext> {
       ctx.fail(unauthorized("authentication required"));
       return;
     }
-    String key = sha256(header);
+    String key = rememberKey(header);
     Passed known = passed.getIfPresent(key);
     if (known != null && known.hash().equals(users.file().hashes().get(known.user()))) {
       ctx.next();
@@ -207,11 +210,16 @@ final class ClientAuth implements Handler<RoutingContext> {
     return remote == null ? "" : Objects.requireNonNullElse(remote.hostAddress(), remote.host());
   }
 
-  private static String sha256(String header) {
+  /**
+   * The key a success is remembered under: an HMAC with a key made at start-up, so that what
+   * stays in memory is neither the credentials nor a plain hash to try passwords against.
+   */
+  private String rememberKey(String header) {
     try {
-      return HexFormat.of().formatHex(MessageDigest.getInstance("SHA-256")
-          .digest(header.getBytes(StandardCharsets.UTF_8)));
-    } catch (NoSuchAlgorithmException e) {
+      Mac mac = Mac.getInstance("HmacSHA256");
+      mac.init(new SecretKeySpec(secret, "HmacSHA256"));
+      return HexFormat.of().formatHex(mac.doFinal(header.getBytes(StandardCharsets.UTF_8)));
+    } catch (GeneralSecurityException e) {
       throw new IllegalStateException(e);
     }
   }

@@ -66,7 +66,8 @@ public final class RegistryVerticle extends VerticleBase {
   /**
    * A connection's state for the header deadline (its latest request, and when it was last
    * busy), and whether the request being read began with HEAD: when its request line is too long
-   * to parse, only its first bytes tell, and a HEAD's refusal must have no body.
+   * to parse, only its first bytes tell, and a HEAD's refusal must have no body. (A request that
+   * arrives in the same read as the end of the one before it is taken for a GET here.)
    */
   private static final class Waiting {
     HttpServerRequest latest;
@@ -148,7 +149,7 @@ public final class RegistryVerticle extends VerticleBase {
     });
     // Vert.x has no hooks for these: they sit in the connection's Netty pipeline, around the
     // HTTP decoder, and see each request's first bytes and its decoded head before Vert.x does.
-    if (connection instanceof ConnectionBase netty) {
+    if (connection instanceof ConnectionBase netty && netty.channel().pipeline().get("httpDecoder") != null) {
       ChannelPipeline pipeline = netty.channel().pipeline();
       pipeline.addBefore("httpDecoder", "requestStart", new RequestStart(waiting, tls == null));
       pipeline.addBefore("handler", "framing", new Framing(waiting));
