@@ -9,6 +9,7 @@ import io.micrometer.prometheusmetrics.PrometheusMeterRegistry;
 import io.registrymirror.api.RegistryApi;
 import io.registrymirror.api.RegistryVerticle;
 import io.registrymirror.config.MirrorConfig;
+import io.registrymirror.memory.BodyBudget;
 import io.registrymirror.metrics.EventLog;
 import io.registrymirror.metrics.MirrorMetrics;
 import io.registrymirror.proxy.BlobService;
@@ -41,6 +42,9 @@ public final class RegistryMirror {
 
   /** How often the cache's free space is read for its gauge. */
   private static final Duration DISK_CHECK = Duration.ofSeconds(15);
+
+  /** How long a request may wait for memory for a whole body before it gets 503 and Retry-After. */
+  private static final Duration BODY_WAIT = Duration.ofSeconds(2);
 
   private final Vertx vertx;
   private final List<HttpClient> http;
@@ -75,15 +79,17 @@ public final class RegistryMirror {
     HttpClient metadata = vertx.createHttpClient(options, new PoolOptions().setHttp1MaxSize(16));
     HttpClient content = vertx.createHttpClient(new HttpClientOptions(options).setMaxChunkSize(256 * 1024),
         new PoolOptions().setHttp1MaxSize(64));
+    BodyBudget budget = new BodyBudget(vertx, BodyBudget.defaultLimit(), BODY_WAIT);
+    metrics.watchBodyMemory(budget::used, budget.limit());
     List<UpstreamClient> clients = config.upstreams().values().stream()
-        .map(u -> new UpstreamClient(metadata, content, u, metrics)).toList();
+        .map(u -> new UpstreamClient(metadata, content, u, metrics, budget)).toList();
     Upstreams upstreams = new Upstreams(clients);
 
     CacheLayout layout = new CacheLayout(config.cacheDir());
     BlobStore blobStore = new BlobStore(vertx, layout);
     metrics.watchFillMemory(blobStore::fillMemoryUsed);
     metrics.watchCacheDisk(blobStore::diskFree, blobStore::diskSize);
-    ManifestStore manifestStore = new ManifestStore(vertx, layout);
+    ManifestStore manifestStore = new ManifestStore(vertx, layout, budget);
     TagStore tagStore = new TagStore(vertx, layout);
     BlobService blobs = new BlobService(vertx, blobStore, metrics);
     ManifestFetcher fetcher = new ManifestFetcher(manifestStore);

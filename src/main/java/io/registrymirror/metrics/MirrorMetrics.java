@@ -24,6 +24,8 @@ public final class MirrorMetrics {
   public static final String FILLS = "mirror.fills";
   public static final String FILL_SIZE = "mirror.fill.size";
   public static final String FILL_MEMORY = "mirror.fill.memory";
+  public static final String BODY_MEMORY = "mirror.body.memory";
+  public static final String BODY_MEMORY_LIMIT = "mirror.body.memory.limit";
   public static final String CACHE_DISK_FREE = "mirror.cache.disk.free";
   public static final String CACHE_DISK_SIZE = "mirror.cache.disk.size";
   public static final String TAG_MOVES = "mirror.tag.moves";
@@ -100,6 +102,16 @@ public final class MirrorMetrics {
   public void watchFillMemory(Supplier<Number> used) {
     Gauge.builder(FILL_MEMORY, used).baseUnit("bytes")
         .description("Blob bytes held in memory on their way to the cache, all fills together")
+        .register(registry);
+  }
+
+  /** Watches the memory budget for whole bodies (manifests, listings, tokens, webhook answers). */
+  public void watchBodyMemory(Supplier<Number> used, long limit) {
+    Gauge.builder(BODY_MEMORY, used).baseUnit("bytes")
+        .description("Bytes of whole bodies held in memory (manifests, tag lists, referrers, tokens)")
+        .register(registry);
+    Gauge.builder(BODY_MEMORY_LIMIT, () -> limit).baseUnit("bytes")
+        .description("The most whole bodies may hold; beyond it requests wait briefly, then get 503")
         .register(registry);
   }
 

@@ -87,8 +87,9 @@ public final class TagResolver {
         return Future.succeededFuture(new Resolution(head.get(), null, Resolution.Source.UPSTREAM, null));
       }
       // Upstream gave no digest on HEAD: the body is needed to know what the tag names.
-      return upstream.getManifest(key.name(), tag, accept).compose(m -> manifests.put(m).map(v ->
-          new Resolution(new Descriptor(m.mediaType(), m.digest(), m.body().length), m,
+      // Stored, the bytes are served from the store: the resolution does not keep them.
+      return upstream.getManifest(key.name(), tag, accept, m -> manifests.put(m).map(v ->
+          new Resolution(new Descriptor(m.mediaType(), m.digest(), m.body().length()), null,
               Resolution.Source.UPSTREAM, null)));
     }).compose(answer -> tags.get(key).compose(previous -> {
       long now = System.currentTimeMillis();

@@ -2,6 +2,8 @@ package io.registrymirror.upstream;
 
 import io.registrymirror.error.OciError;
 import io.registrymirror.error.RegistryException;
+import io.registrymirror.memory.BodyBudget;
+import io.registrymirror.memory.BodyBudget.Held;
 import io.vertx.core.Future;
 import io.vertx.core.MultiMap;
 import io.vertx.core.Promise;
@@ -15,31 +17,79 @@ public final class UpstreamResponses {
   private UpstreamResponses() {}
 
   /**
-   * Reads a paused response's body, failing with {@code tooLarge} (and dropping the connection)
-   * beyond {@code max} bytes.
+   * Reads a paused response's body whole under the budget: reserved by its Content-Length up
+   * front when it has one, grown chunk by chunk when not (or when upstream sends more than it
+   * announced). Beyond {@code max} bytes, or when the budget cannot hold it, the connection is
+   * dropped and the read fails. The caller releases the lease once it lets go of the body.
    */
-  static Future<Buffer> readBody(HttpClientResponse resp, int max, OciError tooLarge) {
+  static Future<Held> readBody(HttpClientResponse resp, int max, OciError tooLarge, BodyBudget budget) {
     long length = contentLength(resp);
     if (length > max) {
       resp.request().reset();
       return Future.failedFuture(tooLarge.exception("upstream response exceeds " + max + " bytes"));
     }
-    Promise<Buffer> promise = Promise.promise();
-    Buffer body = Buffer.buffer(length > 0 ? (int) length : 1024);
-    resp.handler(chunk -> {
-      if (body.length() + chunk.length() > max) {
-        resp.handler(null);
-        resp.request().reset();
-        promise.tryFail(tooLarge.exception("upstream response exceeds " + max + " bytes"));
-      } else {
-        body.appendBuffer(chunk);
-      }
+    long announced = Math.max(length, 0);
+    return budget.reserve(announced).onFailure(e -> resp.request().reset()).compose(lease -> {
+      Promise<Held> promise = Promise.promise();
+      // Sized by Content-Length, the buffer is the body's one copy and never reallocated.
+      Buffer[] body = {Buffer.buffer(length > 0 ? (int) length : 1024)};
+      long[] reserved = {announced};
+      resp.handler(chunk -> {
+        if (body[0] == null) {
+          return;
+        }
+        long needed = (long) body[0].length() + chunk.length();
+        try {
+          if (needed > max) {
+            throw tooLarge.exception("upstream response exceeds " + max + " bytes");
+          }
+          if (needed > reserved[0]) {
+            lease.grow(needed - reserved[0]);
+            reserved[0] = needed;
+          }
+        } catch (RegistryException e) {
+          detach(resp, body);
+          resp.request().reset();
+          promise.tryFail(e);
+          return;
+        }
+        body[0].appendBuffer(chunk);
+      });
+      resp.exceptionHandler(err -> {
+        detach(resp, body);
+        promise.tryFail(OciError.UNAVAILABLE.exception("upstream response broke off (" + describe(err) + ")", err));
+      });
+      resp.endHandler(v -> {
+        Buffer read = body[0];
+        detach(resp, body);
+        if (read != null) {
+          promise.tryComplete(new Held(read, lease));
+        }
+      });
+      resp.resume();
+      return promise.future().onFailure(e -> lease.release());
     });
-    resp.exceptionHandler(err -> promise.tryFail(OciError.UNAVAILABLE.exception(
-        "upstream response broke off (" + describe(err) + ")", err)));
-    resp.endHandler(v -> promise.tryComplete(body));
-    resp.resume();
-    return promise.future();
+  }
+
+  /**
+   * Lets go of a body once read or failed: Vert.x keeps a finished exchange, and so its handlers
+   * and what they hold (the buffer, the promise with its result), reachable for a while after.
+   */
+  private static void detach(HttpClientResponse resp, Buffer[] body) {
+    body[0] = null;
+    resp.handler(null);
+    resp.endHandler(null);
+    resp.exceptionHandler(null);
+  }
+
+  /** A small error body, read under the budget and released at once: only its code is kept. */
+  static Future<Buffer> errorBody(HttpClientResponse resp, BodyBudget budget) {
+    return readBody(resp, 64 * 1024, OciError.UNAVAILABLE, budget)
+        .map(held -> {
+          held.lease().release();
+          return held.body();
+        })
+        .recover(e -> Future.succeededFuture(null));
   }
 
   /**
