@@ -30,56 +30,67 @@ public final class UpstreamResponses {
     }
     long announced = Math.max(length, 0);
     return budget.reserve(announced).onFailure(e -> resp.request().reset()).compose(lease -> {
-      Promise<Held> promise = Promise.promise();
       // Sized by Content-Length, the buffer is the body's one copy and never reallocated.
-      Buffer[] body = {Buffer.buffer(length > 0 ? (int) length : 1024)};
-      long[] reserved = {announced};
+      Reading reading = new Reading(Buffer.buffer(length > 0 ? (int) length : 1024), announced);
+      Future<Held> read = reading.promise.future();
       resp.handler(chunk -> {
-        if (body[0] == null) {
+        Buffer body = reading.body;
+        if (body == null) {
           return;
         }
-        long needed = (long) body[0].length() + chunk.length();
+        long needed = (long) body.length() + chunk.length();
         try {
           if (needed > max) {
             throw tooLarge.exception("upstream response exceeds " + max + " bytes");
           }
-          if (needed > reserved[0]) {
-            lease.grow(needed - reserved[0]);
-            reserved[0] = needed;
+          if (needed > reading.reserved) {
+            lease.grow(needed - reading.reserved);
+            reading.reserved = needed;
           }
         } catch (RegistryException e) {
-          detach(resp, body);
           resp.request().reset();
-          promise.tryFail(e);
+          reading.fail(e);
           return;
         }
-        body[0].appendBuffer(chunk);
+        body.appendBuffer(chunk);
       });
-      resp.exceptionHandler(err -> {
-        detach(resp, body);
-        promise.tryFail(OciError.UNAVAILABLE.exception("upstream response broke off (" + describe(err) + ")", err));
-      });
-      resp.endHandler(v -> {
-        Buffer read = body[0];
-        detach(resp, body);
-        if (read != null) {
-          promise.tryComplete(new Held(read, lease));
-        }
-      });
+      resp.exceptionHandler(err -> reading.fail(OciError.UNAVAILABLE.exception(
+          "upstream response broke off (" + describe(err) + ")", err)));
+      resp.endHandler(v -> reading.complete(lease));
       resp.resume();
-      return promise.future().onFailure(e -> lease.release());
+      return read.onFailure(e -> lease.release());
     });
   }
 
   /**
-   * Lets go of a body once read or failed: Vert.x keeps a finished exchange, and so its handlers
-   * and what they hold (the buffer, the promise with its result), reachable for a while after.
+   * A body being read, as the response's handlers see it. Vert.x keeps a finished exchange, and
+   * so its handlers, reachable for a while after: once read or failed, they hold nothing.
    */
-  private static void detach(HttpClientResponse resp, Buffer[] body) {
-    body[0] = null;
-    resp.handler(null);
-    resp.endHandler(null);
-    resp.exceptionHandler(null);
+  private static final class Reading {
+    Buffer body;
+    Promise<Held> promise = Promise.promise();
+    long reserved;
+
+    Reading(Buffer body, long reserved) {
+      this.body = body;
+      this.reserved = reserved;
+    }
+
+    void complete(BodyBudget.Lease lease) {
+      if (promise != null) {
+        promise.tryComplete(new Held(body, lease));
+      }
+      body = null;
+      promise = null;
+    }
+
+    void fail(RegistryException e) {
+      if (promise != null) {
+        promise.tryFail(e);
+      }
+      body = null;
+      promise = null;
+    }
   }
 
   /** A small error body, read under the budget and released at once: only its code is kept. */

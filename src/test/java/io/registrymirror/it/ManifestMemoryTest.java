@@ -113,8 +113,23 @@ class ManifestMemoryTest extends MirrorTestBase {
         assertThat(answer.outcome()).as("%s afterwards: %s", digest, answer).isEqualTo("200");
         assertThat(answer.digest()).as("bytes of %s afterwards", digest).isEqualTo(digest);
       }
+      HttpResponse<String> tags = http.send(HttpRequest.newBuilder(
+          URI.create(process.url() + "/v2/" + REPO + "/tags/list")).build(), HttpResponse.BodyHandlers.ofString());
+      assertThat(new JsonObject(tags.body()).getJsonArray("tags")).hasSize(MANIFESTS);
+
+      // Every body read was given back, and the budget is the documented share of the heap.
+      String metrics = http.send(HttpRequest.newBuilder(URI.create(process.url() + "/metrics")).build(),
+          HttpResponse.BodyHandlers.ofString()).body();
+      assertThat(gauge(metrics, "mirror_body_memory_bytes")).as("body memory held afterwards").isZero();
+      assertThat(gauge(metrics, "mirror_body_memory_limit_bytes")).as("body memory limit, -Xmx128m")
+          .isBetween(16.0 * 1024 * 1024, 32.0 * 1024 * 1024);
       assertThat(process.isAlive()).isTrue();
     }
+  }
+
+  private static double gauge(String metrics, String name) {
+    return metrics.lines().filter(l -> l.startsWith(name + " ")).mapToDouble(l -> Double.parseDouble(l.substring(name.length() + 1)))
+        .findFirst().orElseThrow(() -> new AssertionError(name + " not in /metrics"));
   }
 
   private CompletableFuture<Answer> get(MirrorProcess process, String digest) {
