@@ -11,6 +11,7 @@ import io.registrymirror.api.RegistryApi;
 import io.registrymirror.api.RegistryVerticle;
 import io.registrymirror.config.ConfigException;
 import io.registrymirror.config.MirrorConfig;
+import io.registrymirror.memory.BodyBudget;
 import io.registrymirror.metrics.EventLog;
 import io.registrymirror.metrics.MirrorMetrics;
 import io.registrymirror.proxy.BlobService;
@@ -54,6 +55,9 @@ public final class RegistryMirror {
   /** How often the cache's free space is read for its gauge. */
   private static final Duration DISK_CHECK = Duration.ofSeconds(15);
 
+  /** How long a request may wait for memory for a whole body before it gets 503 and Retry-After. */
+  private static final Duration BODY_WAIT = Duration.ofSeconds(2);
+
   private final Vertx vertx;
   private final RegistryApi api;
   private final List<HttpClient> http;
@@ -93,8 +97,10 @@ public final class RegistryMirror {
         new PoolOptions().setHttp1MaxSize(64));
     // Token requests and webhooks: small JSON exchanges, with the web client's codecs and timeouts.
     WebClient web = WebClient.wrap(metadata, new WebClientOptions().setFollowRedirects(false));
+    BodyBudget budget = new BodyBudget(vertx, BodyBudget.defaultLimit(), BODY_WAIT);
+    metrics.watchBodyMemory(budget::used, budget.limit());
     List<UpstreamClient> clients = config.upstreams().values().stream()
-        .map(u -> new UpstreamClient(vertx, metadata, content, web, u, metrics)).toList();
+        .map(u -> new UpstreamClient(vertx, metadata, content, web, u, metrics, budget)).toList();
     Upstreams upstreams = new Upstreams(clients);
 
     CacheLayout layout = new CacheLayout(config.cacheDir());
@@ -102,7 +108,7 @@ public final class RegistryMirror {
     BlobStore blobStore = new BlobStore(vertx, layout);
     metrics.watchFillMemory(blobStore::fillMemoryUsed);
     metrics.watchCacheDisk(blobStore::diskFree, blobStore::diskSize);
-    ManifestStore manifestStore = new ManifestStore(vertx, layout);
+    ManifestStore manifestStore = new ManifestStore(vertx, layout, budget);
     TagStore tagStore = new TagStore(vertx, layout, writes);
     BlobService blobs = new BlobService(vertx, blobStore, writes, metrics);
     ManifestFetcher fetcher = new ManifestFetcher(manifestStore, writes);

@@ -123,7 +123,7 @@ final class BlobHandler {
    * on the disk and the event loop must not; over HTTP/2 (h2c), where Vert.x takes no channel,
    * Vert.x opens the file asynchronously itself.
    */
-  private Future<Void> send(RoutingContext ctx, String file, long offset, long length) {
+  Future<Void> send(RoutingContext ctx, String file, long offset, long length) {
     HttpServerResponse response = ctx.response();
     if (ctx.request().version() == HttpVersion.HTTP_2) {
       return response.sendFile(file, offset, length);

@@ -25,6 +25,9 @@ final class ErrorHandler implements Handler<RoutingContext> {
 
   private static final EventLog LOG = EventLog.of(ErrorHandler.class);
 
+  /** Seconds, for a 503 that names none: upstream trouble rarely clears within one. */
+  private static final String UNAVAILABLE_RETRY_AFTER = "5";
+
   private final MirrorMetrics metrics;
 
   ErrorHandler(MirrorMetrics metrics) {
@@ -68,6 +71,10 @@ final class ErrorHandler implements Handler<RoutingContext> {
     response.headers().remove(Headers.CONTENT_DIGEST);
     response.setStatusCode(error.error().status());
     response.headers().addAll(error.headers());
+    if (error.error().status() == 503 && !response.headers().contains(HttpHeaders.RETRY_AFTER)) {
+      // Unavailable is temporary by definition: saying when to come back makes clients retry.
+      response.putHeader(HttpHeaders.RETRY_AFTER, UNAVAILABLE_RETRY_AFTER);
+    }
     Buffer body = error.body().toBuffer();
     response.putHeader(HttpHeaders.CONTENT_TYPE, "application/json");
     if (ctx.request().method() == HttpMethod.HEAD) {

@@ -74,40 +74,51 @@ final class ListingHandler {
       String query, Kind kind) {
     String suffix = query.isEmpty() ? endpoint : endpoint + "?" + query;
     target.upstream().fetch(target.name(), suffix, MAX_BODY).onSuccess(p -> {
-      if (p.status() != 200 && p.status() != 404) {
-        ctx.fail(UpstreamResponses.failure(target.upstream().name(), p.status(), p.headers(),
-            p.body(), OciError.NAME_UNKNOWN));
-        return;
+      try {
+        relay(ctx, target, clientName, endpoint, kind, p);
+      } catch (RuntimeException e) {
+        p.lease().release();
+        ctx.fail(e);
       }
-      if (p.status() == 404 && !isJson(p)) {
-        // A registry without the endpoint answers with a plain-text page: what the client
-        // gets is still a 404, but as the error JSON every client understands.
-        ctx.fail((kind == Kind.TAGS ? OciError.NAME_UNKNOWN : OciError.MANIFEST_UNKNOWN)
-            .exception("upstream " + target.upstream().name() + " answered 404"));
-        return;
-      }
-      if (!isJson(p)) {
-        // Whatever is passed on must be the JSON list it claims to be, not a page of some
-        // other service's data under that service's own content type.
-        String type = p.headers().get(HttpHeaders.CONTENT_TYPE);
-        ctx.fail(OciError.UNAVAILABLE.exception("upstream " + target.upstream().name() + " answered "
-            + endpoint.substring(1) + " with " + (type == null ? "no content type" : "'" + MediaTypes.bare(type) + "'")
-            + ", not JSON"));
-        return;
-      }
-      metrics.request(kind, Result.MISS);
-      HttpServerResponse response = ctx.response().setStatusCode(p.status());
-      copy(p, response, HttpHeaders.CONTENT_TYPE.toString());
-      copy(p, response, "OCI-Filters-Applied");
-      String link = p.headers().get(Headers.LINK);
-      if (link != null) {
-        String rewritten = rewriteLink(link, clientName, endpoint, RegistryApi.queryParams(ctx).get("ns"));
-        if (rewritten != null) {
-          response.putHeader(Headers.LINK, rewritten);
-        }
-      }
-      response.end(p.body());
     }).onFailure(ctx::fail);
+  }
+
+  /**
+   * Passes upstream's answer on. Its body stays under the memory budget until written out; a
+   * failure thrown here releases it before the failure handler answers.
+   */
+  private void relay(RoutingContext ctx, Target target, RepositoryName clientName, String endpoint, Kind kind,
+      Passthrough p) {
+    if (p.status() != 200 && p.status() != 404) {
+      throw UpstreamResponses.failure(target.upstream().name(), p.status(), p.headers(), p.body(),
+          OciError.NAME_UNKNOWN);
+    }
+    if (p.status() == 404 && !isJson(p)) {
+      // A registry without the endpoint answers with a plain-text page: what the client
+      // gets is still a 404, but as the error JSON every client understands.
+      throw (kind == Kind.TAGS ? OciError.NAME_UNKNOWN : OciError.MANIFEST_UNKNOWN)
+          .exception("upstream " + target.upstream().name() + " answered 404");
+    }
+    if (!isJson(p)) {
+      // Whatever is passed on must be the JSON list it claims to be, not a page of some
+      // other service's data under that service's own content type.
+      String type = p.headers().get(HttpHeaders.CONTENT_TYPE);
+      throw OciError.UNAVAILABLE.exception("upstream " + target.upstream().name() + " answered "
+          + endpoint.substring(1) + " with " + (type == null ? "no content type" : "'" + MediaTypes.bare(type) + "'")
+          + ", not JSON");
+    }
+    metrics.request(kind, Result.MISS);
+    HttpServerResponse response = ctx.response().setStatusCode(p.status());
+    copy(p, response, HttpHeaders.CONTENT_TYPE.toString());
+    copy(p, response, "OCI-Filters-Applied");
+    String link = p.headers().get(Headers.LINK);
+    if (link != null) {
+      String rewritten = rewriteLink(link, clientName, endpoint, RegistryApi.queryParams(ctx).get("ns"));
+      if (rewritten != null) {
+        response.putHeader(Headers.LINK, rewritten);
+      }
+    }
+    response.end(p.body()).onComplete(written -> p.lease().release());
   }
 
   private static boolean isJson(Passthrough p) {

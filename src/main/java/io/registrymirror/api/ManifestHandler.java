@@ -9,7 +9,6 @@ import io.registrymirror.oci.Reference;
 import io.registrymirror.proxy.ManifestAnswer;
 import io.registrymirror.proxy.ManifestService;
 import io.registrymirror.proxy.Target;
-import io.vertx.core.buffer.Buffer;
 import io.vertx.core.http.HttpHeaders;
 import io.vertx.core.http.HttpMethod;
 import io.vertx.core.http.HttpServerResponse;
@@ -17,16 +16,20 @@ import io.vertx.ext.web.RoutingContext;
 
 /**
  * {@code GET}/{@code HEAD /v2/<name>/manifests/<reference>}: the exact bytes upstream served,
- * with its media type, never converted.
+ * with its media type, never converted: from memory when the hot cache has it, else sent from
+ * its file in the cache.
  */
 final class ManifestHandler {
 
   private final ManifestService manifests;
   private final MirrorMetrics metrics;
+  /** Sends stored manifests as it sends cached blobs: as files, never through the heap. */
+  private final BlobHandler files;
 
-  ManifestHandler(ManifestService manifests, MirrorMetrics metrics) {
+  ManifestHandler(ManifestService manifests, MirrorMetrics metrics, BlobHandler files) {
     this.manifests = manifests;
     this.metrics = metrics;
+    this.files = files;
   }
 
   void handle(RoutingContext ctx, Target target, String reference) {
@@ -53,8 +56,15 @@ final class ManifestHandler {
       response.setStatusCode(304).end();
     } else if (head) {
       response.putHeader(HttpHeaders.CONTENT_LENGTH, Long.toString(d.size())).end();
+    } else if (answer.manifest() != null) {
+      // The one buffer the manifest was read into; Vert.x writes it without copying.
+      response.end(answer.manifest().body());
     } else {
-      response.end(Buffer.buffer(answer.manifest().body()));
+      files.send(ctx, answer.file().toString(), 0, d.size()).onFailure(err -> {
+        if (!response.headWritten()) {
+          ctx.fail(OciError.UNAVAILABLE.exception("cached manifest " + d.digest() + " is unreadable; retry"));
+        }
+      });
     }
   }
 

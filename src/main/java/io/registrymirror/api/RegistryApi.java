@@ -42,7 +42,7 @@ public final class RegistryApi {
     this.vertx = vertx;
     this.upstreams = upstreams;
     this.blobs = new BlobHandler(vertx, blobs, metrics);
-    this.manifests = new ManifestHandler(manifests, metrics);
+    this.manifests = new ManifestHandler(manifests, metrics, this.blobs);
     this.listings = new ListingHandler(metrics);
     this.ops = new OpsHandler(vertx, prometheus, layout);
     this.errors = new ErrorHandler(metrics);

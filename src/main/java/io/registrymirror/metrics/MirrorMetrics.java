@@ -24,6 +24,8 @@ public final class MirrorMetrics {
   public static final String FILLS = "mirror.fills";
   public static final String FILL_SIZE = "mirror.fill.size";
   public static final String FILL_MEMORY = "mirror.fill.memory";
+  public static final String BODY_MEMORY = "mirror.body.memory";
+  public static final String BODY_MEMORY_LIMIT = "mirror.body.memory.limit";
   public static final String CACHE_DISK_FREE = "mirror.cache.disk.free";
   public static final String CACHE_DISK_SIZE = "mirror.cache.disk.size";
   public static final String CACHE_WRITE_FAILURES = "mirror.cache.write.failures";
@@ -126,6 +128,16 @@ public final class MirrorMetrics {
     return Counter.builder(CACHE_WRITE_FAILURES)
         .description("Writes to the cache that failed, e.g. on a full or read-only disk")
         .tag("what", what).register(registry);
+  }
+
+  /** Watches the memory budget for whole bodies (manifests, listings, tokens, webhook answers). */
+  public void watchBodyMemory(Supplier<Number> used, long limit) {
+    Gauge.builder(BODY_MEMORY, used).baseUnit("bytes")
+        .description("Bytes of whole bodies held in memory (manifests, tag lists, referrers, tokens)")
+        .register(registry);
+    Gauge.builder(BODY_MEMORY_LIMIT, () -> limit).baseUnit("bytes")
+        .description("The most whole bodies may hold; beyond it requests wait briefly, then get 503")
+        .register(registry);
   }
 
   /** A tag seen pointing elsewhere, by a pull or by the refresher. */

@@ -5,7 +5,6 @@ import io.registrymirror.oci.AcceptedTypes;
 import io.registrymirror.oci.Descriptor;
 import io.registrymirror.oci.Digest;
 import io.registrymirror.oci.Manifest;
-import io.registrymirror.oci.MediaTypes;
 import io.registrymirror.oci.Reference;
 import io.registrymirror.store.ManifestStore;
 import io.registrymirror.tags.Resolution;
@@ -45,7 +44,7 @@ public final class ManifestService {
       digest = r.pinned() != null ? r.pinned() : r.descriptor().digest();
     }
     Manifest m = store.cached(digest);
-    return m == null ? null : new ManifestAnswer(describe(m), m, Result.HIT);
+    return m == null ? null : answer(m.descriptor(), Result.HIT);
   }
 
   /** Resolves and, when {@code body} is set or the bytes are at hand, fetches the manifest. */
@@ -61,36 +60,35 @@ public final class ManifestService {
       };
       if (r.pinned() != null && !r.pinned().equals(r.descriptor().digest())) {
         // A frozen tag: what upstream says now is recorded, the pinned manifest is served.
-        return byDigest(target, r.pinned(), accept).map(a -> new ManifestAnswer(a.descriptor(), a.manifest(), result));
+        return byDigest(target, r.pinned(), accept)
+            .map(a -> new ManifestAnswer(a.descriptor(), a.manifest(), a.file(), result));
       }
-      if (r.manifest() != null) {
-        return Future.succeededFuture(new ManifestAnswer(r.descriptor(), r.manifest(), result));
-      }
-      return store.get(r.descriptor().digest()).compose(found -> {
+      return store.find(r.descriptor().digest()).compose(found -> {
         if (found.isPresent() || !body) {
-          return Future.succeededFuture(new ManifestAnswer(r.descriptor(), found.orElse(null), result));
+          return Future.succeededFuture(answer(r.descriptor(), result));
         }
         return fetch(target, r.descriptor().digest(), accept)
-            .map(m -> new ManifestAnswer(r.descriptor(), m, result == Result.HIT ? Result.MISS : result));
+            .map(d -> answer(r.descriptor(), result == Result.HIT ? Result.MISS : result));
       });
     });
   }
 
   private Future<ManifestAnswer> byDigest(Target target, Digest digest, AcceptedTypes accept) {
-    return store.get(digest).compose(found -> found.isPresent()
-        ? Future.succeededFuture(new ManifestAnswer(describe(found.get()), found.get(), Result.HIT))
-        : fetch(target, digest, accept).map(m -> new ManifestAnswer(describe(m), m, Result.MISS)));
+    return store.find(digest).compose(found -> found.isPresent()
+        ? Future.succeededFuture(answer(found.get(), Result.HIT))
+        : fetch(target, digest, accept).map(d -> answer(d, Result.MISS)));
   }
 
-  private Future<Manifest> fetch(Target target, Digest digest, AcceptedTypes accept) {
+  private Future<Descriptor> fetch(Target target, Digest digest, AcceptedTypes accept) {
     return fetcher.fetch(target, digest, accept.upstreamHeaderForDigest());
+  }
+
+  /** The bytes from memory when they are there, else the file to send them from. */
+  private ManifestAnswer answer(Descriptor d, Result result) {
+    return new ManifestAnswer(d, store.cached(d.digest()), store.file(d.digest()), result);
   }
 
   private static TagKey key(Target target, Reference ref) {
     return new TagKey(target.upstream().name(), target.name(), ref.toString());
-  }
-
-  private static Descriptor describe(Manifest m) {
-    return new Descriptor(MediaTypes.bare(m.mediaType()), m.digest(), m.body().length);
   }
 }

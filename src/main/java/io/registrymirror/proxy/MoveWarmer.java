@@ -8,7 +8,6 @@ import io.registrymirror.tags.TagKey;
 import io.registrymirror.tags.TagWarmer;
 import io.registrymirror.upstream.UpstreamClient;
 import io.vertx.core.Future;
-import io.vertx.core.buffer.Buffer;
 import io.vertx.core.json.JsonArray;
 import io.vertx.core.json.JsonObject;
 import java.util.ArrayList;
@@ -95,7 +94,7 @@ public final class MoveWarmer implements TagWarmer {
   }
 
   private static JsonObject json(Manifest m) {
-    return Buffer.buffer(m.body()).toJsonObject();
+    return m.body().toJsonObject();
   }
 
   /** {@code os/architecture[/variant]}, as platforms are written in the configuration. */

@@ -10,7 +10,8 @@ import java.nio.file.Path;
  * <pre>
  * &lt;cache.dir&gt;/
  *   blobs/&lt;alg&gt;/&lt;2 hex&gt;/&lt;hex&gt;               verified blob bytes
- *   manifests/&lt;alg&gt;/&lt;2 hex&gt;/&lt;hex&gt;           "&lt;media type&gt;\n" + verified manifest bytes
+ *   manifests/&lt;alg&gt;/&lt;2 hex&gt;/&lt;hex&gt;           verified manifest bytes
+ *   manifest-types/&lt;alg&gt;/&lt;2 hex&gt;/&lt;hex&gt;      the manifest's media type, one line
  *   tags/&lt;upstream&gt;/&lt;name&gt;/_tags/&lt;tag&gt;    JSON: the tag's current resolution
  *   tmp/                                   files being written; emptied at start-up
  * </pre>
@@ -39,6 +40,11 @@ public final class CacheLayout {
     return root.resolve("manifests");
   }
 
+  /** Media types beside, not inside, {@link #manifests()}: every file there hashes to its name. */
+  public Path manifestTypes() {
+    return root.resolve("manifest-types");
+  }
+
   public Path tags() {
     return root.resolve("tags");
   }
@@ -53,6 +59,10 @@ public final class CacheLayout {
 
   public Path manifest(Digest digest) {
     return contentPath(manifests(), digest);
+  }
+
+  public Path manifestType(Digest digest) {
+    return contentPath(manifestTypes(), digest);
   }
 
   public Path tag(String upstream, RepositoryName name, String tag) {

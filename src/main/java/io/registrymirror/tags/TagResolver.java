@@ -91,9 +91,10 @@ public final class TagResolver {
         return Future.succeededFuture(new Resolution(head.get(), null, Resolution.Source.UPSTREAM, null));
       }
       // Upstream gave no digest on HEAD: the body is needed to know what the tag names.
-      return upstream.getManifest(key.name(), tag, accept)
-          .compose(m -> writes.optional("manifest", manifests.put(m)).map(v -> new Resolution(
-              new Descriptor(m.mediaType(), m.digest(), m.body().length), m, Resolution.Source.UPSTREAM, null)));
+      // Stored, the bytes are served from the store: the resolution does not keep them.
+      return upstream.getManifest(key.name(), tag, accept, m -> writes.optional("manifest", manifests.put(m)).map(v ->
+          new Resolution(new Descriptor(m.mediaType(), m.digest(), m.body().length()), null,
+              Resolution.Source.UPSTREAM, null)));
     }).compose(answer -> tags.get(key).compose(loaded -> {
       // Read first, so that a record on disk (a tag no longer tracked) is the one updated.
       long now = System.currentTimeMillis();

@@ -3,6 +3,7 @@ package io.registrymirror.upstream;
 import io.registrymirror.config.UpstreamConfig;
 import io.registrymirror.error.OciError;
 import io.registrymirror.error.RegistryException;
+import io.registrymirror.memory.BodyBudget;
 import io.registrymirror.metrics.MirrorMetrics;
 import io.registrymirror.oci.Descriptor;
 import io.registrymirror.oci.Digest;
@@ -24,6 +25,7 @@ import io.vertx.core.net.SocketAddress;
 import io.vertx.ext.web.client.WebClient;
 import java.net.URI;
 import java.util.Optional;
+import java.util.function.Function;
 
 /**
  * Talks to one upstream registry: authentication, redirects and timeouts are handled here, so
@@ -42,6 +44,7 @@ public final class UpstreamClient {
   private final Authenticator auth;
   private final RemoteHosts hosts;
   private final PasswordFile passwordFile;
+  private final BodyBudget budget;
   private volatile int rateLimitRemaining = -1;
   private volatile int rateLimitLimit = -1;
 
@@ -50,9 +53,12 @@ public final class UpstreamClient {
    * @param content the pool for blob bodies: long transfers that must not make tag
    *     resolutions queue behind them
    * @param web the client for token requests, on the metadata pool
+   * @param budget the memory every whole body read here (manifests, listings, errors) counts
+   *     against
    */
   public UpstreamClient(Vertx vertx, HttpClient metadata, HttpClient content, WebClient web,
-      UpstreamConfig config, MirrorMetrics metrics) {
+      UpstreamConfig config, MirrorMetrics metrics, BodyBudget budget) {
+    this.budget = budget;
     this.metadata = metadata;
     this.content = content;
     this.config = config;
@@ -129,14 +135,17 @@ public final class UpstreamClient {
 
   /**
    * Fetches a manifest's exact bytes and checks them: by digest, against the digest; by tag,
-   * against upstream's {@code Docker-Content-Digest} when it sends one.
+   * against upstream's {@code Docker-Content-Digest} when it sends one. The body is held under
+   * the memory budget only while {@code use} runs (e.g. stores it), until its future completes;
+   * {@code use} must not keep the manifest beyond that.
    */
-  public Future<Manifest> getManifest(RepositoryName name, Reference ref, String accept) {
+  public <T> Future<T> getManifest(RepositoryName name, Reference ref, String accept,
+      Function<Manifest, Future<T>> use) {
     MultiMap headers = MultiMap.caseInsensitiveMultiMap().set(HttpHeaders.ACCEPT, accept);
     return send(HttpMethod.GET, name, "/manifests/" + ref, headers).compose(resp -> {
       long length = UpstreamResponses.contentLength(resp);
       if (resp.statusCode() != 200) {
-        return UpstreamResponses.readBody(resp, 64 * 1024, OciError.UNAVAILABLE).recover(e -> Future.succeededFuture(null))
+        return UpstreamResponses.errorBody(resp, budget)
             .map(body -> { throw UpstreamResponses.failure(name(), resp.statusCode(), resp.headers(), body, OciError.MANIFEST_UNKNOWN); });
       }
       String type = MediaTypes.bare(resp.getHeader(HttpHeaders.CONTENT_TYPE));
@@ -146,20 +155,30 @@ public final class UpstreamClient {
         UpstreamResponses.abandon(resp);
         return Future.failedFuture(e);
       }
-      return UpstreamResponses.readBody(resp, Manifest.MAX_SIZE, OciError.MANIFEST_INVALID).map(body -> {
-        byte[] bytes = body.getBytes();
-        String mediaType = type.isEmpty() ? typeFromBody(body) : type;
-        refuseUnservable(mediaType, bytes.length);
-        Digest claimed = ref instanceof Reference.ByDigest d
-            ? d.digest() : Digest.parseOrNull(resp.getHeader("Docker-Content-Digest"));
-        Digest actual = claimed == null ? Digest.sha256(bytes) : Digest.of(claimed.algorithm(), bytes);
-        if (claimed != null && !claimed.equals(actual)) {
-          throw OciError.UNAVAILABLE.exception("upstream " + name() + " sent a manifest for "
-              + name + ":" + ref + " that does not match " + claimed);
-        }
-        return new Manifest(actual, mediaType, bytes);
-      });
+      Digest claimed = ref instanceof Reference.ByDigest d
+          ? d.digest() : Digest.parseOrNull(resp.getHeader("Docker-Content-Digest"));
+      return UpstreamResponses.readBody(resp, Manifest.MAX_SIZE, OciError.MANIFEST_INVALID, budget)
+          .compose(held -> {
+            Future<T> used;
+            try {
+              used = use.apply(verified(name, ref, type, claimed, held.body()));
+            } catch (RuntimeException e) {
+              used = Future.failedFuture(e);
+            }
+            return used.andThen(r -> held.lease().release());
+          });
     });
+  }
+
+  private Manifest verified(RepositoryName name, Reference ref, String type, Digest claimed, Buffer body) {
+    String mediaType = type.isEmpty() ? typeFromBody(body) : type;
+    refuseUnservable(mediaType, body.length());
+    Digest actual = Manifest.hash(claimed == null ? Digest.Algorithm.SHA256 : claimed.algorithm(), body);
+    if (claimed != null && !claimed.equals(actual)) {
+      throw OciError.UNAVAILABLE.exception("upstream " + name() + " sent a manifest for "
+          + name + ":" + ref + " that does not match " + claimed);
+    }
+    return new Manifest(actual, mediaType, body);
   }
 
   /** GETs a blob; on 200 the response is returned paused, for the caller to stream. */
@@ -169,7 +188,7 @@ public final class UpstreamClient {
           if (resp.statusCode() == 200) {
             return Future.succeededFuture(resp);
           }
-          return UpstreamResponses.readBody(resp, 64 * 1024, OciError.UNAVAILABLE).recover(e -> Future.succeededFuture(null))
+          return UpstreamResponses.errorBody(resp, budget)
               .map(body -> { throw UpstreamResponses.failure(name(), resp.statusCode(), resp.headers(), body, OciError.BLOB_UNKNOWN); });
         });
   }
@@ -208,14 +227,17 @@ public final class UpstreamClient {
         });
   }
 
-  /** A small JSON answer passed through to the client as upstream sent it (tags, referrers). */
-  public record Passthrough(int status, MultiMap headers, Buffer body) {}
+  /**
+   * A small JSON answer passed through to the client as upstream sent it (tags, referrers); its
+   * body is held under the memory budget until the caller releases {@code lease}.
+   */
+  public record Passthrough(int status, MultiMap headers, Buffer body, BodyBudget.Lease lease) {}
 
   public Future<Passthrough> fetch(RepositoryName name, String pathAndQuery, int maxBytes) {
     return send(HttpMethod.GET, name, pathAndQuery, MultiMap.caseInsensitiveMultiMap()
             .set(HttpHeaders.ACCEPT, "application/json, application/vnd.oci.image.index.v1+json"))
-        .compose(resp -> UpstreamResponses.readBody(resp, maxBytes, OciError.UNAVAILABLE)
-            .map(body -> new Passthrough(resp.statusCode(), resp.headers(), body)));
+        .compose(resp -> UpstreamResponses.readBody(resp, maxBytes, OciError.UNAVAILABLE, budget)
+            .map(held -> new Passthrough(resp.statusCode(), resp.headers(), held.body(), held.lease())));
   }
 
   // ---- the exchange ----

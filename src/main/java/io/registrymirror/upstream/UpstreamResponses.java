@@ -2,6 +2,8 @@ package io.registrymirror.upstream;
 
 import io.registrymirror.error.OciError;
 import io.registrymirror.error.RegistryException;
+import io.registrymirror.memory.BodyBudget;
+import io.registrymirror.memory.BodyBudget.Held;
 import io.vertx.core.Future;
 import io.vertx.core.MultiMap;
 import io.vertx.core.Promise;
@@ -29,31 +31,90 @@ public final class UpstreamResponses {
   }
 
   /**
-   * Reads a paused response's body, failing with {@code tooLarge} (and dropping the connection)
-   * beyond {@code max} bytes.
+   * Reads a paused response's body whole under the budget: reserved by its Content-Length up
+   * front when it has one, grown chunk by chunk when not (or when upstream sends more than it
+   * announced). Beyond {@code max} bytes, or when the budget cannot hold it, the connection is
+   * dropped and the read fails. The caller releases the lease once it lets go of the body.
    */
-  static Future<Buffer> readBody(HttpClientResponse resp, int max, OciError tooLarge) {
+  static Future<Held> readBody(HttpClientResponse resp, int max, OciError tooLarge, BodyBudget budget) {
     long length = contentLength(resp);
     if (length > max) {
       abandon(resp);
       return Future.failedFuture(tooLarge.exception("upstream response exceeds " + max + " bytes"));
     }
-    Promise<Buffer> promise = Promise.promise();
-    Buffer body = Buffer.buffer(length > 0 ? (int) length : 1024);
-    resp.handler(chunk -> {
-      if (body.length() + chunk.length() > max) {
-        resp.handler(null);
-        resp.request().reset();
-        promise.tryFail(tooLarge.exception("upstream response exceeds " + max + " bytes"));
-      } else {
+    long announced = Math.max(length, 0);
+    return budget.reserve(announced).onFailure(e -> abandon(resp)).compose(lease -> {
+      // Sized by Content-Length, the buffer is the body's one copy and never reallocated.
+      Reading reading = new Reading(Buffer.buffer(length > 0 ? (int) length : 1024), announced);
+      Future<Held> read = reading.promise.future();
+      resp.handler(chunk -> {
+        Buffer body = reading.body;
+        if (body == null) {
+          return;
+        }
+        long needed = (long) body.length() + chunk.length();
+        try {
+          if (needed > max) {
+            throw tooLarge.exception("upstream response exceeds " + max + " bytes");
+          }
+          if (needed > reading.reserved) {
+            lease.grow(needed - reading.reserved);
+            reading.reserved = needed;
+          }
+        } catch (RegistryException e) {
+          resp.request().reset();
+          reading.fail(e);
+          return;
+        }
         body.appendBuffer(chunk);
-      }
+      });
+      resp.exceptionHandler(err -> reading.fail(OciError.UNAVAILABLE.exception(
+          "upstream response broke off (" + describe(err) + ")", err)));
+      resp.endHandler(v -> reading.complete(lease));
+      resp.resume();
+      return read.onFailure(e -> lease.release());
     });
-    resp.exceptionHandler(err -> promise.tryFail(OciError.UNAVAILABLE.exception(
-        "upstream response broke off (" + describe(err) + ")", err)));
-    resp.endHandler(v -> promise.tryComplete(body));
-    resp.resume();
-    return promise.future();
+  }
+
+  /**
+   * A body being read, as the response's handlers see it. Vert.x keeps a finished exchange, and
+   * so its handlers, reachable for a while after: once read or failed, they hold nothing.
+   */
+  private static final class Reading {
+    Buffer body;
+    Promise<Held> promise = Promise.promise();
+    long reserved;
+
+    Reading(Buffer body, long reserved) {
+      this.body = body;
+      this.reserved = reserved;
+    }
+
+    void complete(BodyBudget.Lease lease) {
+      if (promise != null) {
+        promise.tryComplete(new Held(body, lease));
+      }
+      body = null;
+      promise = null;
+    }
+
+    void fail(RegistryException e) {
+      if (promise != null) {
+        promise.tryFail(e);
+      }
+      body = null;
+      promise = null;
+    }
+  }
+
+  /** A small error body, read under the budget and released at once: only its code is kept. */
+  static Future<Buffer> errorBody(HttpClientResponse resp, BodyBudget budget) {
+    return readBody(resp, 64 * 1024, OciError.UNAVAILABLE, budget)
+        .map(held -> {
+          held.lease().release();
+          return held.body();
+        })
+        .recover(e -> Future.succeededFuture(null));
   }
 
   /**

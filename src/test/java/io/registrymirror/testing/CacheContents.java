@@ -5,7 +5,6 @@ import java.io.UncheckedIOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
-import java.util.Arrays;
 import java.util.Comparator;
 import java.util.List;
 import java.util.stream.Stream;
@@ -40,25 +39,25 @@ public final class CacheContents {
 
   /**
    * Every file under {@code blobs/} and {@code manifests/} that does not hash to the digest its
-   * path names, described; empty when the cache holds only verified content. A manifest file
-   * holds its media type on its first line and the manifest's bytes after it.
+   * path names, or a manifest without its media type under {@code manifest-types/}, described;
+   * empty when the cache holds only verified content.
    */
   public static List<String> mismatches(Path cacheDir) {
     List<String> wrong = new ArrayList<>();
     try {
-      for (Path file : files(cacheDir.resolve("blobs"))) {
-        String actual = ImageSeeder.sha256(file);
-        if (!actual.equals(digestNamedBy(file))) {
-          wrong.add(file + " (" + size(file) + " bytes) hashes to " + actual);
+      for (String dir : List.of("blobs", "manifests")) {
+        for (Path file : files(cacheDir.resolve(dir))) {
+          String actual = ImageSeeder.sha256(file);
+          if (!actual.equals(digestNamedBy(file))) {
+            wrong.add(file + " (" + size(file) + " bytes) hashes to " + actual);
+          }
         }
       }
-      for (Path file : files(cacheDir.resolve("manifests"))) {
-        byte[] raw = Files.readAllBytes(file);
-        int newline = indexOf(raw, (byte) '\n');
-        String actual = newline < 0 ? "no media type line"
-            : ImageSeeder.sha256(Arrays.copyOfRange(raw, newline + 1, raw.length));
-        if (!actual.equals(digestNamedBy(file))) {
-          wrong.add(file + " (" + raw.length + " bytes) hashes to " + actual);
+      Path manifests = cacheDir.resolve("manifests");
+      for (Path file : files(manifests)) {
+        Path type = cacheDir.resolve("manifest-types").resolve(manifests.relativize(file));
+        if (!Files.exists(type) || Files.readString(type).isBlank()) {
+          wrong.add(file + " has no media type at " + type);
         }
       }
     } catch (IOException e) {
@@ -79,14 +78,5 @@ public final class CacheContents {
       // Deleted while listed: a partial file the mirror has just dropped.
       return 0;
     }
-  }
-
-  private static int indexOf(byte[] bytes, byte b) {
-    for (int i = 0; i < bytes.length; i++) {
-      if (bytes[i] == b) {
-        return i;
-      }
-    }
-    return -1;
   }
 }

@@ -44,6 +44,37 @@ public final class MirrorProcess implements AutoCloseable {
   /** The same, with more top-level configuration, e.g. {@code limits}. */
   public static MirrorProcess start(String upstreamUrl, Path cacheDir, Path workDir, List<String> prefix,
       String topLevelYaml) throws IOException, InterruptedException {
+    return start(upstreamUrl, cacheDir, workDir, prefix, List.of("-Xmx256m"), """
+            connectTimeout: 2s
+            idleTimeout: 5s
+        """, topLevelYaml);
+  }
+
+  /**
+   * Starts a mirror as {@link #start} does, but as shipped: exactly the JVM options in {@code
+   * conf/jvm.options} (the heap a deployment really has) and the upstream's default timeouts.
+   */
+  public static MirrorProcess startAsShipped(String upstreamUrl, Path cacheDir, Path workDir)
+      throws IOException, InterruptedException {
+    return start(upstreamUrl, cacheDir, workDir, List.of(), shippedJvmOptions(), "", "");
+  }
+
+  /** The options in {@code conf/jvm.options}, split on whitespace; {@code #} starts a comment. */
+  public static List<String> shippedJvmOptions() throws IOException {
+    List<String> options = new ArrayList<>();
+    for (String line : Files.readAllLines(Path.of("conf", "jvm.options"))) {
+      String text = line.contains("#") ? line.substring(0, line.indexOf('#')) : line;
+      for (String option : text.trim().split("\\s+")) {
+        if (!option.isEmpty()) {
+          options.add(option);
+        }
+      }
+    }
+    return options;
+  }
+
+  private static MirrorProcess start(String upstreamUrl, Path cacheDir, Path workDir, List<String> prefix,
+      List<String> jvmOptions, String upstreamKeys, String topLevelYaml) throws IOException, InterruptedException {
     int port = freePort();
     Path config = workDir.resolve("mirror.yaml");
     Files.writeString(config, """
@@ -53,13 +84,12 @@ public final class MirrorProcess implements AutoCloseable {
         upstreams:
           local:
             url: %s
-            connectTimeout: 2s
-            idleTimeout: 5s
-        %s""".formatted(port, cacheDir, upstreamUrl, topLevelYaml));
+        """.formatted(port, cacheDir, upstreamUrl) + upstreamKeys + topLevelYaml);
     Path log = workDir.resolve("mirror-" + port + ".log");
     List<String> command = new ArrayList<>(prefix);
-    command.addAll(List.of(Path.of(System.getProperty("java.home"), "bin", "java").toString(),
-        "-Xmx256m", "-cp", classPath(), "io.registrymirror.Main", "--config", config.toString()));
+    command.add(Path.of(System.getProperty("java.home"), "bin", "java").toString());
+    command.addAll(jvmOptions);
+    command.addAll(List.of("-cp", classPath(), "io.registrymirror.Main", "--config", config.toString()));
     Process process = new ProcessBuilder(command)
         .redirectErrorStream(true)
         .redirectOutput(ProcessBuilder.Redirect.appendTo(log.toFile()))
@@ -102,6 +132,10 @@ public final class MirrorProcess implements AutoCloseable {
 
   public String hostPort() {
     return "127.0.0.1:" + port;
+  }
+
+  public boolean isAlive() {
+    return process.isAlive();
   }
 
   public long pid() {
