@@ -4,6 +4,7 @@ import io.registrymirror.config.Credentials;
 import io.registrymirror.config.UpstreamConfig;
 import io.registrymirror.error.OciError;
 import io.registrymirror.error.RegistryException;
+import io.registrymirror.memory.BodyBudget;
 import io.registrymirror.oci.MediaTypes;
 import io.vertx.core.Future;
 import io.vertx.core.buffer.Buffer;
@@ -50,6 +51,7 @@ final class Authenticator {
   private record Token(String header, long expiresAtNanos) {}
 
   private final WebClient web;
+  private final BodyBudget budget;
   private final String upstream;
   private final URI origin;
   private final List<URI> tokenRealms;
@@ -60,8 +62,9 @@ final class Authenticator {
   private volatile Credentials credentials;
   private volatile boolean basic;
 
-  Authenticator(WebClient web, UpstreamConfig config, RemoteHosts hosts) {
+  Authenticator(WebClient web, UpstreamConfig config, RemoteHosts hosts, BodyBudget budget) {
     this.web = web;
+    this.budget = budget;
     this.upstream = config.name();
     this.origin = config.url();
     this.tokenRealms = config.tokenRealms();
@@ -169,42 +172,41 @@ final class Authenticator {
           if (credentials != null) {
             request.putHeader(HttpHeaders.AUTHORIZATION.toString(), credentials.basic());
           }
-          return request.send();
-        })
-        .map(resp -> {
-          if (resp.statusCode() == 401 || resp.statusCode() == 403) {
-            throw OciError.DENIED.exception("upstream " + upstream + " refused a token for " + scope
-                + (credentials == null ? " to anonymous pulls" : " with the mirror's credentials"));
-          }
-          if (resp.statusCode() != 200) {
-            throw unavailable("its token service answered " + resp.statusCode());
-          }
-          if (!MediaTypes.isJson(resp.getHeader(HttpHeaders.CONTENT_TYPE.toString()))) {
-            throw unavailable("its token service answered with " + describeType(resp) + ", not JSON");
-          }
-          return resp.body() == null ? Buffer.buffer() : resp.body();
-        })
-        .map(body -> {
-          JsonObject json;
-          try {
-            json = body.toJsonObject();
-          } catch (RuntimeException e) {
-            throw unavailable("its token service sent no JSON");
-          }
-          String token = json.getString("token", json.getString("access_token"));
-          if (token == null || token.isEmpty()) {
-            throw unavailable("its token service sent no token");
-          }
-          long lifetime = Math.min(MAX_LIFETIME_SECONDS,
-              Math.max(MIN_LIFETIME_SECONDS, json.getLong("expires_in", 0L)));
-          // Renew a little early, so that a token never expires between check and use.
-          long margin = Math.min(30, lifetime / 5);
-          String header = "Bearer " + token;
-          // A token got with a password that was rotated meanwhile is used once, never kept.
-          if (this.credentials == credentials) {
-            byScope.put(scope, new Token(header, started + Duration.ofSeconds(lifetime - margin).toNanos()));
-          }
-          return header;
+          // The answer is held, under the memory budget, until its token is taken out of it.
+          return budget.within(MAX_ANSWER, lease -> request.send().map(resp -> {
+            if (resp.statusCode() == 401 || resp.statusCode() == 403) {
+              throw OciError.DENIED.exception("upstream " + upstream + " refused a token for " + scope
+                  + (credentials == null ? " to anonymous pulls" : " with the mirror's credentials"));
+            }
+            if (resp.statusCode() != 200) {
+              throw unavailable("its token service answered " + resp.statusCode());
+            }
+            if (!MediaTypes.isJson(resp.getHeader(HttpHeaders.CONTENT_TYPE.toString()))) {
+              throw unavailable("its token service answered with " + describeType(resp) + ", not JSON");
+            }
+            return resp.body() == null ? Buffer.buffer() : resp.body();
+          }).map(body -> {
+            JsonObject json;
+            try {
+              json = body.toJsonObject();
+            } catch (RuntimeException e) {
+              throw unavailable("its token service sent no JSON");
+            }
+            String token = json.getString("token", json.getString("access_token"));
+            if (token == null || token.isEmpty()) {
+              throw unavailable("its token service sent no token");
+            }
+            long lifetime = Math.min(MAX_LIFETIME_SECONDS,
+                Math.max(MIN_LIFETIME_SECONDS, json.getLong("expires_in", 0L)));
+            // Renew a little early, so that a token never expires between check and use.
+            long margin = Math.min(30, lifetime / 5);
+            String header = "Bearer " + token;
+            // A token got with a password that was rotated meanwhile is used once, never kept.
+            if (this.credentials == credentials) {
+              byScope.put(scope, new Token(header, started + Duration.ofSeconds(lifetime - margin).toNanos()));
+            }
+            return header;
+          }));
         })
         .recover(err -> Future.failedFuture(err instanceof RegistryException
             ? err : unavailable("its token request failed (" + err.getMessage() + ")")));

@@ -64,7 +64,7 @@ public final class UpstreamClient {
     this.config = config;
     this.metrics = metrics;
     this.hosts = new RemoteHosts(vertx, config);
-    this.auth = new Authenticator(web, config, hosts);
+    this.auth = new Authenticator(web, config, hosts, budget);
     this.passwordFile = config.passwordFile() == null || config.credentials() == null ? null
         : new PasswordFile(vertx, config, auth::rotate);
   }
