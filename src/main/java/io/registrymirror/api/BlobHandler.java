@@ -16,7 +16,6 @@ import io.vertx.core.http.HttpHeaders;
 import io.vertx.core.http.HttpMethod;
 import io.vertx.core.http.HttpServerRequest;
 import io.vertx.core.http.HttpServerResponse;
-import io.vertx.core.http.HttpVersion;
 import io.vertx.ext.web.RoutingContext;
 import java.nio.channels.FileChannel;
 import java.nio.file.NoSuchFileException;
@@ -119,15 +118,11 @@ final class BlobHandler {
   }
 
   /**
-   * Sends a cached file. Over HTTP/1.1 it is opened and closed on a worker, since an open can wait
-   * on the disk and the event loop must not; over HTTP/2 (h2c), where Vert.x takes no channel,
-   * Vert.x opens the file asynchronously itself.
+   * Sends a cached file, opened and closed on a worker: an open can wait on the disk, and the
+   * event loop must not.
    */
   Future<Void> send(RoutingContext ctx, String file, long offset, long length) {
     HttpServerResponse response = ctx.response();
-    if (ctx.request().version() == HttpVersion.HTTP_2) {
-      return response.sendFile(file, offset, length);
-    }
     return files.executeBlocking(() -> FileChannel.open(Path.of(file), StandardOpenOption.READ), false)
         .compose(channel -> sendChannel(response, channel, offset, length)
             .eventually(() -> files.executeBlocking(() -> {

@@ -51,7 +51,7 @@ public final class TagResolver {
       return null;
     }
     tags.pulled(key, System.currentTimeMillis());
-    return new Resolution(r.descriptor(), null, Resolution.Source.CACHE, r.pinned());
+    return new Resolution(r.descriptor(), Resolution.Source.CACHE, r.pinned());
   }
 
   public Future<Resolution> resolve(UpstreamClient upstream, TagKey key, AcceptedTypes accept) {
@@ -64,7 +64,7 @@ public final class TagResolver {
       tags.pulled(key, System.currentTimeMillis());
       if (usable.isPresent() && isFresh(upstream, key, usable.get())) {
         TagRecord r = usable.get();
-        return Future.succeededFuture(new Resolution(r.descriptor(), null, Resolution.Source.CACHE, r.pinned()));
+        return Future.succeededFuture(new Resolution(r.descriptor(), Resolution.Source.CACHE, r.pinned()));
       }
       return revalidate(upstream, key, accept.upstreamHeader(), "pull")
           .recover(err -> staleIfError(key, usable, err));
@@ -88,12 +88,12 @@ public final class TagResolver {
     Reference.Tag tag = new Reference.Tag(key.tag());
     return upstream.headManifest(key.name(), tag, accept).compose(head -> {
       if (head.isPresent()) {
-        return Future.succeededFuture(new Resolution(head.get(), null, Resolution.Source.UPSTREAM, null));
+        return Future.succeededFuture(new Resolution(head.get(), Resolution.Source.UPSTREAM, null));
       }
       // Upstream gave no digest on HEAD: the body is needed to know what the tag names.
       // Stored, the bytes are served from the store: the resolution does not keep them.
       return upstream.getManifest(key.name(), tag, accept, m -> writes.optional("manifest", manifests.put(m)).map(v ->
-          new Resolution(new Descriptor(m.mediaType(), m.digest(), m.body().length()), null,
+          new Resolution(new Descriptor(m.mediaType(), m.digest(), m.body().length()),
               Resolution.Source.UPSTREAM, null)));
     }).compose(answer -> tags.get(key).compose(loaded -> {
       // Read first, so that a record on disk (a tag no longer tracked) is the one updated.
@@ -106,7 +106,7 @@ public final class TagResolver {
       if (update.previous() != null && !update.previous().digest().equals(d.digest())) {
         events.moved(key, next.moves().get(next.moves().size() - 1));
       }
-      Resolution resolution = new Resolution(d, answer.manifest(), answer.source(), next.pinned());
+      Resolution resolution = new Resolution(d, answer.source(), next.pinned());
       return tags.save(key).map(resolution);
     }));
   }
@@ -136,7 +136,7 @@ public final class TagResolver {
         && (e.error() == OciError.UNAVAILABLE || e.error() == OciError.TOOMANYREQUESTS)) {
       TagRecord r = known.get();
       LOG.warn("tag.stale", "tag", key, "digest", r.digest(), "error", e.getMessage());
-      return Future.succeededFuture(new Resolution(r.descriptor(), null, Resolution.Source.STALE, r.pinned()));
+      return Future.succeededFuture(new Resolution(r.descriptor(), Resolution.Source.STALE, r.pinned()));
     }
     return Future.failedFuture(err);
   }
