@@ -114,7 +114,7 @@ public final class RegistryMirror {
     ManifestFetcher fetcher = new ManifestFetcher(manifestStore, writes);
     TagEvents tagEvents = new TagEvents(vertx, web, config.tags(), metrics,
         new MoveWarmer(upstreams, fetcher, blobs));
-    TagResolver resolver = new TagResolver(tagStore, manifestStore, writes, config.tags(), tagEvents);
+    TagResolver resolver = new TagResolver(tagStore, fetcher, config.tags(), tagEvents);
     ManifestService manifests = new ManifestService(manifestStore, fetcher, resolver);
     TagRefresher refresher = new TagRefresher(vertx, tagStore, resolver, upstreams::byName, config.tags(), metrics);
     metrics.watchTrackedTags(() -> tagStore.all().size());

@@ -63,24 +63,18 @@ public final class ManifestService {
         return byDigest(target, r.pinned(), accept)
             .map(a -> new ManifestAnswer(a.descriptor(), a.manifest(), a.file(), result));
       }
-      return store.find(r.descriptor().digest()).compose(found -> {
-        if (found.isPresent() || !body) {
-          return Future.succeededFuture(answer(r.descriptor(), result));
-        }
-        return fetch(target, r.descriptor().digest(), accept)
-            .map(d -> answer(r.descriptor(), result == Result.HIT ? Result.MISS : result));
-      });
+      if (!body) {
+        // A HEAD is answered from the resolution alone: its bytes are not needed.
+        return Future.succeededFuture(answer(r.descriptor(), result));
+      }
+      return fetcher.find(target, r.descriptor().digest(), accept.upstreamHeaderForDigest())
+          .map(f -> answer(r.descriptor(), f.fetched() && result == Result.HIT ? Result.MISS : result));
     });
   }
 
   private Future<ManifestAnswer> byDigest(Target target, Digest digest, AcceptedTypes accept) {
-    return store.find(digest).compose(found -> found.isPresent()
-        ? Future.succeededFuture(answer(found.get(), Result.HIT))
-        : fetch(target, digest, accept).map(d -> answer(d, Result.MISS)));
-  }
-
-  private Future<Descriptor> fetch(Target target, Digest digest, AcceptedTypes accept) {
-    return fetcher.fetch(target, digest, accept.upstreamHeaderForDigest());
+    return fetcher.find(target, digest, accept.upstreamHeaderForDigest())
+        .map(f -> answer(f.descriptor(), f.fetched() ? Result.MISS : Result.HIT));
   }
 
   /** The bytes from memory when they are there, else the file to send them from. */

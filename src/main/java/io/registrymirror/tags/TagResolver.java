@@ -8,10 +8,7 @@ import io.registrymirror.metrics.EventLog;
 import io.registrymirror.oci.AcceptedTypes;
 import io.registrymirror.oci.Descriptor;
 import io.registrymirror.oci.Digest;
-import io.registrymirror.oci.Manifest;
 import io.registrymirror.oci.Reference;
-import io.registrymirror.store.CacheWrites;
-import io.registrymirror.store.ManifestStore;
 import io.registrymirror.upstream.SingleFlight;
 import io.registrymirror.upstream.UpstreamClient;
 import io.vertx.core.Future;
@@ -29,16 +26,14 @@ public final class TagResolver {
   private static final EventLog LOG = EventLog.of(TagResolver.class);
 
   private final TagStore tags;
-  private final ManifestStore manifests;
-  private final CacheWrites writes;
+  private final ManifestSource manifests;
   private final TagsConfig config;
   private final TagEvents events;
   private final SingleFlight<String, Resolution> revalidations = new SingleFlight<>();
 
-  public TagResolver(TagStore tags, ManifestStore manifests, CacheWrites writes, TagsConfig config,
-      TagEvents events) {
+  /** @param manifests fetches and stores the manifest of a tag whose HEAD names no digest */
+  public TagResolver(TagStore tags, ManifestSource manifests, TagsConfig config, TagEvents events) {
     this.tags = tags;
-    this.writes = writes;
     this.manifests = manifests;
     this.config = config;
     this.events = events;
@@ -54,11 +49,11 @@ public final class TagResolver {
     return new Resolution(r.descriptor(), Resolution.Source.CACHE, r.pinned());
   }
 
+  /**
+   * The answer within the TTL, else upstream's (or the last known one, stale, when upstream
+   * cannot answer). Callers ask {@link #fresh} first: this does not repeat it.
+   */
   public Future<Resolution> resolve(UpstreamClient upstream, TagKey key, AcceptedTypes accept) {
-    Resolution hot = fresh(upstream, key, accept);
-    if (hot != null) {
-      return Future.succeededFuture(hot);
-    }
     return tags.get(key).compose(known -> {
       Optional<TagRecord> usable = known.filter(r -> accept.accepts(r.descriptor().mediaType()));
       tags.pulled(key, System.currentTimeMillis());
@@ -92,9 +87,8 @@ public final class TagResolver {
       }
       // Upstream gave no digest on HEAD: the body is needed to know what the tag names.
       // Stored, the bytes are served from the store: the resolution does not keep them.
-      return upstream.getManifest(key.name(), tag, accept, m -> writes.optional("manifest", manifests.put(m)).map(v ->
-          new Resolution(new Descriptor(m.mediaType(), m.digest(), m.body().length()),
-              Resolution.Source.UPSTREAM, null)));
+      return manifests.fetch(upstream, key.name(), tag, accept)
+          .map(d -> new Resolution(d, Resolution.Source.UPSTREAM, null));
     }).compose(answer -> tags.get(key).compose(loaded -> {
       // Read first, so that a record on disk (a tag no longer tracked) is the one updated.
       long now = System.currentTimeMillis();
