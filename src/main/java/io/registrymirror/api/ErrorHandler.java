@@ -4,8 +4,8 @@ import io.registrymirror.error.OciError;
 import io.registrymirror.error.RegistryException;
 import io.registrymirror.metrics.EventLog;
 import io.registrymirror.metrics.MirrorMetrics;
-import io.registrymirror.metrics.MirrorMetrics.Kind;
 import io.registrymirror.metrics.MirrorMetrics.Result;
+import io.registrymirror.oci.Endpoint;
 import io.vertx.core.Handler;
 import io.vertx.core.buffer.Buffer;
 import io.vertx.core.http.HttpHeaders;
@@ -49,7 +49,7 @@ final class ErrorHandler implements Handler<RoutingContext> {
       error = OciError.UNKNOWN.exception(null);
       LOG.error("request.failed", failure, "method", ctx.request().method(), "path", ctx.request().path());
     }
-    Kind kind = ctx.get(KIND);
+    Endpoint kind = ctx.get(KIND);
     if (kind != null) {
       metrics.request(kind, isClientError(error) ? Result.CLIENT_ERROR : Result.ERROR);
     }

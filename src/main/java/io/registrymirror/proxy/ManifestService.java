@@ -53,11 +53,7 @@ public final class ManifestService {
       return byDigest(target, d.digest(), accept);
     }
     return tags.resolve(target.upstream(), key(target, ref), accept).compose(r -> {
-      Result result = switch (r.source()) {
-        case CACHE -> Result.HIT;
-        case UPSTREAM -> Result.MISS;
-        case STALE -> Result.STALE;
-      };
+      Result result = r.result();
       if (r.pinned() != null && !r.pinned().equals(r.descriptor().digest())) {
         // A frozen tag: what upstream says now is recorded, the pinned manifest is served.
         return byDigest(target, r.pinned(), accept)

@@ -45,7 +45,7 @@ public record TagRecord(Descriptor descriptor, String accept, long firstSeen, lo
    * The record after upstream answered {@code now}: the same digest, or a move, which is kept
    * in the history (at most {@code history} moves).
    */
-  public TagRecord checked(Descriptor answer, String acceptHeader, long now, String seen, int history) {
+  public TagRecord checked(Descriptor answer, String acceptHeader, long now, TagMove.Seen seen, int history) {
     if (answer.digest().equals(descriptor.digest())) {
       return new TagRecord(answer, acceptHeader, firstSeen, now, changedAt, pulledAt, moves, pinned);
     }

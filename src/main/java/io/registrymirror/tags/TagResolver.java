@@ -5,6 +5,7 @@ import io.registrymirror.config.TagsConfig;
 import io.registrymirror.error.OciError;
 import io.registrymirror.error.RegistryException;
 import io.registrymirror.metrics.EventLog;
+import io.registrymirror.metrics.MirrorMetrics.Result;
 import io.registrymirror.oci.AcceptedTypes;
 import io.registrymirror.oci.Descriptor;
 import io.registrymirror.oci.Digest;
@@ -46,7 +47,7 @@ public final class TagResolver {
       return null;
     }
     tags.pulled(key, System.currentTimeMillis());
-    return new Resolution(r.descriptor(), Resolution.Source.CACHE, r.pinned());
+    return new Resolution(r.descriptor(), Result.HIT, r.pinned());
   }
 
   /**
@@ -59,9 +60,9 @@ public final class TagResolver {
       tags.pulled(key, System.currentTimeMillis());
       if (usable.isPresent() && isFresh(upstream, key, usable.get())) {
         TagRecord r = usable.get();
-        return Future.succeededFuture(new Resolution(r.descriptor(), Resolution.Source.CACHE, r.pinned()));
+        return Future.succeededFuture(new Resolution(r.descriptor(), Result.HIT, r.pinned()));
       }
-      return revalidate(upstream, key, accept.upstreamHeader(), "pull")
+      return revalidate(upstream, key, accept.upstreamHeader(), TagMove.Seen.PULL)
           .recover(err -> staleIfError(key, usable, err));
     });
   }
@@ -71,24 +72,24 @@ public final class TagResolver {
    * with, and records the answer: the refresher's way in.
    */
   Future<Resolution> refresh(UpstreamClient upstream, TagKey key, TagRecord record) {
-    return revalidate(upstream, key, record.accept(), "refresh");
+    return revalidate(upstream, key, record.accept(), TagMove.Seen.REFRESH);
   }
 
   /** One upstream question per tag and Accept header at a time, however many ask at once. */
-  private Future<Resolution> revalidate(UpstreamClient upstream, TagKey key, String accept, String seen) {
+  private Future<Resolution> revalidate(UpstreamClient upstream, TagKey key, String accept, TagMove.Seen seen) {
     return revalidations.run(key + " " + accept, () -> ask(upstream, key, accept, seen));
   }
 
-  private Future<Resolution> ask(UpstreamClient upstream, TagKey key, String accept, String seen) {
+  private Future<Resolution> ask(UpstreamClient upstream, TagKey key, String accept, TagMove.Seen seen) {
     Reference.Tag tag = new Reference.Tag(key.tag());
     return upstream.headManifest(key.name(), tag, accept).compose(head -> {
       if (head.isPresent()) {
-        return Future.succeededFuture(new Resolution(head.get(), Resolution.Source.UPSTREAM, null));
+        return Future.succeededFuture(new Resolution(head.get(), Result.MISS, null));
       }
       // Upstream gave no digest on HEAD: the body is needed to know what the tag names.
       // Stored, the bytes are served from the store: the resolution does not keep them.
       return manifests.fetch(upstream, key.name(), tag, accept)
-          .map(d -> new Resolution(d, Resolution.Source.UPSTREAM, null));
+          .map(d -> new Resolution(d, Result.MISS, null));
     }).compose(answer -> tags.get(key).compose(loaded -> {
       // Read first, so that a record on disk (a tag no longer tracked) is the one updated.
       long now = System.currentTimeMillis();
@@ -100,7 +101,7 @@ public final class TagResolver {
       if (update.previous() != null && !update.previous().digest().equals(d.digest())) {
         events.moved(key, next.moves().get(next.moves().size() - 1));
       }
-      Resolution resolution = new Resolution(d, answer.source(), next.pinned());
+      Resolution resolution = new Resolution(d, answer.result(), next.pinned());
       return tags.save(key).map(resolution);
     }));
   }
@@ -130,7 +131,7 @@ public final class TagResolver {
         && (e.error() == OciError.UNAVAILABLE || e.error() == OciError.TOOMANYREQUESTS)) {
       TagRecord r = known.get();
       LOG.warn("tag.stale", "tag", key, "digest", r.digest(), "error", e.getMessage());
-      return Future.succeededFuture(new Resolution(r.descriptor(), Resolution.Source.STALE, r.pinned()));
+      return Future.succeededFuture(new Resolution(r.descriptor(), Result.STALE, r.pinned()));
     }
     return Future.failedFuture(err);
   }
