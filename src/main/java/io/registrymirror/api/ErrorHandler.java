@@ -6,12 +6,14 @@ import io.registrymirror.metrics.EventLog;
 import io.registrymirror.metrics.MirrorMetrics;
 import io.registrymirror.metrics.MirrorMetrics.Result;
 import io.registrymirror.oci.Endpoint;
+import io.vertx.core.Future;
 import io.vertx.core.Handler;
 import io.vertx.core.buffer.Buffer;
 import io.vertx.core.http.HttpHeaders;
 import io.vertx.core.http.HttpMethod;
 import io.vertx.core.http.HttpServerResponse;
 import io.vertx.ext.web.RoutingContext;
+import java.util.Map;
 
 /**
  * The one place failures become responses: the OCI error JSON with the code's own status.
@@ -75,13 +77,23 @@ final class ErrorHandler implements Handler<RoutingContext> {
       // Unavailable is temporary by definition: saying when to come back makes clients retry.
       response.putHeader(HttpHeaders.RETRY_AFTER, UNAVAILABLE_RETRY_AFTER);
     }
+    send(response, error, ctx.request().method() == HttpMethod.HEAD);
+  }
+
+  /**
+   * Writes the OCI error JSON and ends the response: the one writer of the error body, for this
+   * handler and for requests refused before they are routed. A HEAD gets the headers alone.
+   */
+  static Future<Void> send(HttpServerResponse response, RegistryException error, boolean head) {
     Buffer body = error.body().toBuffer();
-    response.putHeader(HttpHeaders.CONTENT_TYPE, "application/json");
-    if (ctx.request().method() == HttpMethod.HEAD) {
-      response.putHeader(HttpHeaders.CONTENT_LENGTH, Integer.toString(body.length())).end();
-    } else {
-      response.end(body);
-    }
+    bodyHeaders(body).forEach(response::putHeader);
+    return head ? response.end() : response.end(body);
+  }
+
+  /** The headers that describe an error body, for a response written below Vert.x too. */
+  static Map<String, String> bodyHeaders(Buffer body) {
+    return Map.of(HttpHeaders.CONTENT_TYPE.toString(), "application/json",
+        HttpHeaders.CONTENT_LENGTH.toString(), Integer.toString(body.length()));
   }
 
   /** A 4xx the client caused; upstream's rate limit (429) is a failure to serve, not the client's. */
