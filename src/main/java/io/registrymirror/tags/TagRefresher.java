@@ -5,6 +5,7 @@ import io.registrymirror.error.OciError;
 import io.registrymirror.error.RegistryException;
 import io.registrymirror.metrics.EventLog;
 import io.registrymirror.metrics.MirrorMetrics;
+import io.registrymirror.upstream.NumericHeader;
 import io.registrymirror.upstream.UpstreamClient;
 import io.vertx.core.Context;
 import io.vertx.core.Vertx;
@@ -12,6 +13,7 @@ import java.util.ArrayDeque;
 import java.util.HashMap;
 import java.util.HashSet;
 import java.util.Map;
+import java.util.OptionalLong;
 import java.util.Queue;
 import java.util.Set;
 import java.util.concurrent.ThreadLocalRandom;
@@ -169,10 +171,7 @@ public final class TagRefresher {
   }
 
   private static long retryAfter(String header) {
-    try {
-      return header == null ? DEFAULT_RETRY_AFTER_MS : Math.max(1, Long.parseLong(header.trim())) * 1000;
-    } catch (NumberFormatException e) {
-      return DEFAULT_RETRY_AFTER_MS;
-    }
+    OptionalLong seconds = NumericHeader.parse(header);
+    return seconds.isPresent() ? Math.max(1, seconds.getAsLong()) * 1000 : DEFAULT_RETRY_AFTER_MS;
   }
 }
