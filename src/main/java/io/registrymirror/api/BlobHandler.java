@@ -1,14 +1,14 @@
 package io.registrymirror.api;
 
 import io.registrymirror.error.OciError;
-import io.registrymirror.metrics.EventLog;
-import io.registrymirror.metrics.MirrorMetrics;
+import io.registrymirror.log.EventLog;
 import io.registrymirror.metrics.MirrorMetrics.Result;
-import io.registrymirror.oci.Endpoint;
+import io.registrymirror.metrics.MirrorMetrics;
 import io.registrymirror.oci.Digest;
+import io.registrymirror.oci.Endpoint;
 import io.registrymirror.proxy.BlobService;
 import io.registrymirror.proxy.BlobSource;
-import io.registrymirror.proxy.Target;
+import io.registrymirror.upstream.Target;
 import io.vertx.core.Future;
 import io.vertx.core.Vertx;
 import io.vertx.core.WorkerExecutor;

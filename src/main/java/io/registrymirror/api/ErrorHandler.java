@@ -2,9 +2,9 @@ package io.registrymirror.api;
 
 import io.registrymirror.error.OciError;
 import io.registrymirror.error.RegistryException;
-import io.registrymirror.metrics.EventLog;
-import io.registrymirror.metrics.MirrorMetrics;
+import io.registrymirror.log.EventLog;
 import io.registrymirror.metrics.MirrorMetrics.Result;
+import io.registrymirror.metrics.MirrorMetrics;
 import io.registrymirror.oci.Endpoint;
 import io.vertx.core.Future;
 import io.vertx.core.Handler;

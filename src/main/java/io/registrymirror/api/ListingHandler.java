@@ -1,14 +1,14 @@
 package io.registrymirror.api;
 
 import io.registrymirror.error.OciError;
-import io.registrymirror.metrics.MirrorMetrics;
 import io.registrymirror.metrics.MirrorMetrics.Result;
-import io.registrymirror.oci.Endpoint;
+import io.registrymirror.metrics.MirrorMetrics;
 import io.registrymirror.oci.Digest;
+import io.registrymirror.oci.Endpoint;
 import io.registrymirror.oci.MediaTypes;
 import io.registrymirror.oci.Reference;
 import io.registrymirror.oci.RepositoryName;
-import io.registrymirror.proxy.Target;
+import io.registrymirror.upstream.Target;
 import io.registrymirror.upstream.UpstreamClient.Passthrough;
 import io.registrymirror.upstream.UpstreamResponses;
 import io.vertx.core.MultiMap;

@@ -2,13 +2,13 @@ package io.registrymirror.api;
 
 import io.registrymirror.error.OciError;
 import io.registrymirror.metrics.MirrorMetrics;
-import io.registrymirror.oci.Endpoint;
 import io.registrymirror.oci.AcceptedTypes;
 import io.registrymirror.oci.Descriptor;
+import io.registrymirror.oci.Endpoint;
 import io.registrymirror.oci.Reference;
 import io.registrymirror.proxy.ManifestAnswer;
 import io.registrymirror.proxy.ManifestService;
-import io.registrymirror.proxy.Target;
+import io.registrymirror.upstream.Target;
 import io.vertx.core.http.HttpHeaders;
 import io.vertx.core.http.HttpMethod;
 import io.vertx.core.http.HttpServerResponse;

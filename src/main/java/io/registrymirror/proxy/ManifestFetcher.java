@@ -10,6 +10,7 @@ import io.registrymirror.store.CacheWrites;
 import io.registrymirror.store.ManifestStore;
 import io.registrymirror.tags.ManifestSource;
 import io.registrymirror.upstream.SingleFlight;
+import io.registrymirror.upstream.Target;
 import io.registrymirror.upstream.UpstreamClient;
 import io.vertx.core.Future;
 

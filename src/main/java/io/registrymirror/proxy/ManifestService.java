@@ -10,6 +10,7 @@ import io.registrymirror.store.ManifestStore;
 import io.registrymirror.tags.Resolution;
 import io.registrymirror.tags.TagKey;
 import io.registrymirror.tags.TagResolver;
+import io.registrymirror.upstream.Target;
 import io.vertx.core.Future;
 
 /**

@@ -1,7 +1,7 @@
 package io.registrymirror.tags;
 
 import io.registrymirror.config.TagsConfig;
-import io.registrymirror.metrics.EventLog;
+import io.registrymirror.log.EventLog;
 import io.registrymirror.metrics.MirrorMetrics;
 import io.vertx.core.Future;
 import io.vertx.core.Vertx;

@@ -3,7 +3,7 @@ package io.registrymirror.tags;
 import io.registrymirror.config.TagsConfig;
 import io.registrymirror.error.OciError;
 import io.registrymirror.error.RegistryException;
-import io.registrymirror.metrics.EventLog;
+import io.registrymirror.log.EventLog;
 import io.registrymirror.metrics.MirrorMetrics;
 import io.registrymirror.upstream.NumericHeader;
 import io.registrymirror.upstream.UpstreamClient;

@@ -4,7 +4,7 @@ import io.registrymirror.config.TagRule;
 import io.registrymirror.config.TagsConfig;
 import io.registrymirror.error.OciError;
 import io.registrymirror.error.RegistryException;
-import io.registrymirror.metrics.EventLog;
+import io.registrymirror.log.EventLog;
 import io.registrymirror.metrics.MirrorMetrics.Result;
 import io.registrymirror.oci.AcceptedTypes;
 import io.registrymirror.oci.Descriptor;
