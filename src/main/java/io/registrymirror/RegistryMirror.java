@@ -116,7 +116,7 @@ public final class RegistryMirror {
         new MoveWarmer(upstreams, fetcher, blobs));
     TagResolver resolver = new TagResolver(tagStore, fetcher, config.tags(), tagEvents);
     ManifestService manifests = new ManifestService(manifestStore, fetcher, resolver);
-    TagRefresher refresher = new TagRefresher(vertx, tagStore, resolver, upstreams::byName, config.tags(), metrics);
+    TagRefresher refresher = new TagRefresher(vertx, tagStore, resolver, upstreams, config.tags(), metrics);
     metrics.watchTrackedTags(() -> tagStore.all().size());
     RegistryApi api = new RegistryApi(vertx, upstreams, blobs, manifests, metrics, prometheus, layout,
         config.htpasswd(), config.limits(), tagStore);

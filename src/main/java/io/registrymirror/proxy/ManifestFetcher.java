@@ -5,13 +5,11 @@ import io.registrymirror.oci.Descriptor;
 import io.registrymirror.oci.Digest;
 import io.registrymirror.oci.Manifest;
 import io.registrymirror.oci.Reference;
-import io.registrymirror.oci.RepositoryName;
 import io.registrymirror.store.CacheWrites;
 import io.registrymirror.store.ManifestStore;
 import io.registrymirror.tags.ManifestSource;
 import io.registrymirror.upstream.SingleFlight;
 import io.registrymirror.upstream.Target;
-import io.registrymirror.upstream.UpstreamClient;
 import io.vertx.core.Future;
 
 /**
@@ -45,7 +43,7 @@ public final class ManifestFetcher implements ManifestSource {
     return store.find(digest).compose(found -> found.isPresent()
         ? Future.succeededFuture(new Found(found.get(), false))
         : fetches.run(target + "@" + digest,
-            () -> fetch(target.upstream(), target.name(), new Reference.ByDigest(digest), accept))
+            () -> fetch(target, new Reference.ByDigest(digest), accept))
             .map(d -> new Found(d, true)));
   }
 
@@ -60,8 +58,8 @@ public final class ManifestFetcher implements ManifestSource {
    * digest's share {@link #find}.
    */
   @Override
-  public Future<Descriptor> fetch(UpstreamClient upstream, RepositoryName name, Reference ref, String accept) {
-    return upstream.getManifest(name, ref, accept,
+  public Future<Descriptor> fetch(Target target, Reference ref, String accept) {
+    return target.upstream().getManifest(target.name(), ref, accept,
         m -> writes.optional("manifest", store.put(m)).map(v -> m.descriptor()));
   }
 }

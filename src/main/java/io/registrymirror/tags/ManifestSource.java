@@ -2,8 +2,7 @@ package io.registrymirror.tags;
 
 import io.registrymirror.oci.Descriptor;
 import io.registrymirror.oci.Reference;
-import io.registrymirror.oci.RepositoryName;
-import io.registrymirror.upstream.UpstreamClient;
+import io.registrymirror.upstream.Target;
 import io.vertx.core.Future;
 
 /**
@@ -14,5 +13,5 @@ import io.vertx.core.Future;
 public interface ManifestSource {
 
   /** GETs the manifest from upstream, verified, into the store; answers what it is. */
-  Future<Descriptor> fetch(UpstreamClient upstream, RepositoryName name, Reference ref, String accept);
+  Future<Descriptor> fetch(Target target, Reference ref, String accept);
 }

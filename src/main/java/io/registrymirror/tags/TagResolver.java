@@ -11,6 +11,7 @@ import io.registrymirror.oci.Descriptor;
 import io.registrymirror.oci.Digest;
 import io.registrymirror.oci.Reference;
 import io.registrymirror.upstream.SingleFlight;
+import io.registrymirror.upstream.Target;
 import io.registrymirror.upstream.UpstreamClient;
 import io.vertx.core.Future;
 import java.util.Optional;
@@ -88,7 +89,7 @@ public final class TagResolver {
       }
       // Upstream gave no digest on HEAD: the body is needed to know what the tag names.
       // Stored, the bytes are served from the store: the resolution does not keep them.
-      return manifests.fetch(upstream, key.name(), tag, accept)
+      return manifests.fetch(new Target(upstream, key.name()), tag, accept)
           .map(d -> new Resolution(d, Result.MISS, null));
     }).compose(answer -> tags.get(key).compose(loaded -> {
       // Read first, so that a record on disk (a tag no longer tracked) is the one updated.
