@@ -11,14 +11,13 @@ import io.registrymirror.api.RegistryApi;
 import io.registrymirror.api.RegistryVerticle;
 import io.registrymirror.config.ConfigException;
 import io.registrymirror.config.MirrorConfig;
+import io.registrymirror.log.EventLog;
 import io.registrymirror.memory.BodyBudget;
-import io.registrymirror.metrics.EventLog;
 import io.registrymirror.metrics.MirrorMetrics;
 import io.registrymirror.proxy.BlobService;
 import io.registrymirror.proxy.ManifestFetcher;
 import io.registrymirror.proxy.ManifestService;
 import io.registrymirror.proxy.MoveWarmer;
-import io.registrymirror.proxy.Upstreams;
 import io.registrymirror.store.BlobStore;
 import io.registrymirror.store.CacheLayout;
 import io.registrymirror.store.CacheProbe;
@@ -29,6 +28,7 @@ import io.registrymirror.tags.TagRefresher;
 import io.registrymirror.tags.TagResolver;
 import io.registrymirror.tags.TagStore;
 import io.registrymirror.upstream.UpstreamClient;
+import io.registrymirror.upstream.Upstreams;
 import io.vertx.core.DeploymentOptions;
 import io.vertx.core.Future;
 import io.vertx.core.Vertx;
@@ -114,9 +114,9 @@ public final class RegistryMirror {
     ManifestFetcher fetcher = new ManifestFetcher(manifestStore, writes);
     TagEvents tagEvents = new TagEvents(vertx, web, config.tags(), metrics,
         new MoveWarmer(upstreams, fetcher, blobs));
-    TagResolver resolver = new TagResolver(tagStore, manifestStore, writes, config.tags(), tagEvents);
+    TagResolver resolver = new TagResolver(tagStore, fetcher, config.tags(), tagEvents);
     ManifestService manifests = new ManifestService(manifestStore, fetcher, resolver);
-    TagRefresher refresher = new TagRefresher(vertx, tagStore, resolver, upstreams::byName, config.tags(), metrics);
+    TagRefresher refresher = new TagRefresher(vertx, tagStore, resolver, upstreams, config.tags(), metrics);
     metrics.watchTrackedTags(() -> tagStore.all().size());
     RegistryApi api = new RegistryApi(vertx, upstreams, blobs, manifests, metrics, prometheus, layout,
         config.htpasswd(), config.limits(), tagStore);

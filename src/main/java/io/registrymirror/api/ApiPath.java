@@ -1,6 +1,7 @@
 package io.registrymirror.api;
 
 import io.registrymirror.error.OciError;
+import io.registrymirror.oci.Endpoint;
 import io.registrymirror.oci.RepositoryName;
 
 /**
@@ -11,9 +12,6 @@ import io.registrymirror.oci.RepositoryName;
  * encoded slash or dot can only fail the name grammar, never change what is addressed.
  */
 record ApiPath(Endpoint endpoint, RepositoryName name, String reference) {
-
-  /** The read endpoints of the distribution API. */
-  enum Endpoint { MANIFEST, BLOB, TAGS, REFERRERS }
 
   private static final String PREFIX = "/v2/";
   private static final String TAGS_SUFFIX = "/tags/list";

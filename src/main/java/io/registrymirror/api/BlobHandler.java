@@ -1,14 +1,14 @@
 package io.registrymirror.api;
 
 import io.registrymirror.error.OciError;
-import io.registrymirror.metrics.EventLog;
-import io.registrymirror.metrics.MirrorMetrics;
-import io.registrymirror.metrics.MirrorMetrics.Kind;
+import io.registrymirror.log.EventLog;
 import io.registrymirror.metrics.MirrorMetrics.Result;
+import io.registrymirror.metrics.MirrorMetrics;
 import io.registrymirror.oci.Digest;
+import io.registrymirror.oci.Endpoint;
 import io.registrymirror.proxy.BlobService;
 import io.registrymirror.proxy.BlobSource;
-import io.registrymirror.proxy.Target;
+import io.registrymirror.upstream.Target;
 import io.vertx.core.Future;
 import io.vertx.core.Vertx;
 import io.vertx.core.WorkerExecutor;
@@ -53,14 +53,14 @@ final class BlobHandler {
     ByteRange.validate(range);
     if (blobs.isCached(digest) && matches(request, digest)) {
       response.setStatusCode(304).putHeader(HttpHeaders.ETAG, etag(digest)).end();
-      metrics.request(Kind.BLOB, Result.HIT);
+      metrics.request(Endpoint.BLOB, Result.HIT);
       return;
     }
     if (request.method() == HttpMethod.HEAD) {
       blobs.stat(target, digest).onSuccess(size -> {
         headers(response, digest, size);
         response.end();
-        metrics.request(Kind.BLOB, blobs.isCached(digest) ? Result.HIT : Result.MISS);
+        metrics.request(Endpoint.BLOB, blobs.isCached(digest) ? Result.HIT : Result.MISS);
       }).onFailure(ctx::fail);
       return;
     }
@@ -101,7 +101,7 @@ final class BlobHandler {
     long length = range == null ? c.size() : range.length();
     send(ctx, c.file(), offset, length).onComplete(sent -> {
       if (sent.succeeded()) {
-        metrics.request(Kind.BLOB, Result.HIT);
+        metrics.request(Endpoint.BLOB, Result.HIT);
       } else if (response.headWritten()) {
         LOG.debug("blob.send.aborted", "digest", digest, "error", sent.cause().getMessage());
       } else if (gone(sent.cause()) && !again) {
@@ -172,7 +172,7 @@ final class BlobHandler {
     if (size < 0) {
       response.setChunked(true);
     }
-    metrics.request(Kind.BLOB, Result.MISS);
+    metrics.request(Endpoint.BLOB, Result.MISS);
     // Headers go out now, before any byte: clients give up on a mirror that is slow to answer.
     // An empty response would be complete with its headers, so it waits for verification.
     if (end < 0 || end > start) {
@@ -191,7 +191,7 @@ final class BlobHandler {
     if (u.size() < 0) {
       response.setChunked(true);
     }
-    metrics.request(Kind.BLOB, Result.MISS);
+    metrics.request(Endpoint.BLOB, Result.MISS);
     u.body().pipe().endOnFailure(false).to(new VerifiedRelay(response, digest, u.size())).onFailure(err -> {
       LOG.warn("blob.relay.failed", "digest", digest, "error", err.getMessage());
       response.reset();

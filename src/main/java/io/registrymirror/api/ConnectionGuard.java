@@ -1,7 +1,7 @@
 package io.registrymirror.api;
 
 import io.registrymirror.config.LimitsConfig;
-import io.registrymirror.metrics.EventLog;
+import io.registrymirror.log.EventLog;
 import java.time.Duration;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.TimeUnit;

@@ -2,16 +2,18 @@ package io.registrymirror.api;
 
 import io.registrymirror.error.OciError;
 import io.registrymirror.error.RegistryException;
-import io.registrymirror.metrics.EventLog;
-import io.registrymirror.metrics.MirrorMetrics;
-import io.registrymirror.metrics.MirrorMetrics.Kind;
+import io.registrymirror.log.EventLog;
 import io.registrymirror.metrics.MirrorMetrics.Result;
+import io.registrymirror.metrics.MirrorMetrics;
+import io.registrymirror.oci.Endpoint;
+import io.vertx.core.Future;
 import io.vertx.core.Handler;
 import io.vertx.core.buffer.Buffer;
 import io.vertx.core.http.HttpHeaders;
 import io.vertx.core.http.HttpMethod;
 import io.vertx.core.http.HttpServerResponse;
 import io.vertx.ext.web.RoutingContext;
+import java.util.Map;
 
 /**
  * The one place failures become responses: the OCI error JSON with the code's own status.
@@ -49,7 +51,7 @@ final class ErrorHandler implements Handler<RoutingContext> {
       error = OciError.UNKNOWN.exception(null);
       LOG.error("request.failed", failure, "method", ctx.request().method(), "path", ctx.request().path());
     }
-    Kind kind = ctx.get(KIND);
+    Endpoint kind = ctx.get(KIND);
     if (kind != null) {
       metrics.request(kind, isClientError(error) ? Result.CLIENT_ERROR : Result.ERROR);
     }
@@ -75,13 +77,23 @@ final class ErrorHandler implements Handler<RoutingContext> {
       // Unavailable is temporary by definition: saying when to come back makes clients retry.
       response.putHeader(HttpHeaders.RETRY_AFTER, UNAVAILABLE_RETRY_AFTER);
     }
+    send(response, error, ctx.request().method() == HttpMethod.HEAD);
+  }
+
+  /**
+   * Writes the OCI error JSON and ends the response: the one writer of the error body, for this
+   * handler and for requests refused before they are routed. A HEAD gets the headers alone.
+   */
+  static Future<Void> send(HttpServerResponse response, RegistryException error, boolean head) {
     Buffer body = error.body().toBuffer();
-    response.putHeader(HttpHeaders.CONTENT_TYPE, "application/json");
-    if (ctx.request().method() == HttpMethod.HEAD) {
-      response.putHeader(HttpHeaders.CONTENT_LENGTH, Integer.toString(body.length())).end();
-    } else {
-      response.end(body);
-    }
+    bodyHeaders(body).forEach(response::putHeader);
+    return head ? response.end() : response.end(body);
+  }
+
+  /** The headers that describe an error body, for a response written below Vert.x too. */
+  static Map<String, String> bodyHeaders(Buffer body) {
+    return Map.of(HttpHeaders.CONTENT_TYPE.toString(), "application/json",
+        HttpHeaders.CONTENT_LENGTH.toString(), Integer.toString(body.length()));
   }
 
   /** A 4xx the client caused; upstream's rate limit (429) is a failure to serve, not the client's. */

@@ -1,14 +1,14 @@
 package io.registrymirror.api;
 
 import io.registrymirror.error.OciError;
-import io.registrymirror.metrics.MirrorMetrics;
-import io.registrymirror.metrics.MirrorMetrics.Kind;
 import io.registrymirror.metrics.MirrorMetrics.Result;
+import io.registrymirror.metrics.MirrorMetrics;
 import io.registrymirror.oci.Digest;
+import io.registrymirror.oci.Endpoint;
 import io.registrymirror.oci.MediaTypes;
 import io.registrymirror.oci.Reference;
 import io.registrymirror.oci.RepositoryName;
-import io.registrymirror.proxy.Target;
+import io.registrymirror.upstream.Target;
 import io.registrymirror.upstream.UpstreamClient.Passthrough;
 import io.registrymirror.upstream.UpstreamResponses;
 import io.vertx.core.MultiMap;
@@ -55,7 +55,7 @@ final class ListingHandler {
       }
       query.append(query.length() > 0 ? "&" : "").append("last=").append(last);
     }
-    forward(ctx, target, clientName, "/tags/list", query.toString(), Kind.TAGS);
+    forward(ctx, target, clientName, "/tags/list", query.toString(), Endpoint.TAGS);
   }
 
   void referrers(RoutingContext ctx, Target target, RepositoryName clientName, String reference) {
@@ -67,11 +67,11 @@ final class ListingHandler {
     if (artifactType != null && MEDIA_TYPE.matcher(artifactType).matches() && artifactType.length() <= 255) {
       query = "artifactType=" + URLEncoder.encode(artifactType, StandardCharsets.UTF_8);
     }
-    forward(ctx, target, clientName, "/referrers/" + digest, query, Kind.REFERRERS);
+    forward(ctx, target, clientName, "/referrers/" + digest, query, Endpoint.REFERRERS);
   }
 
   private void forward(RoutingContext ctx, Target target, RepositoryName clientName, String endpoint,
-      String query, Kind kind) {
+      String query, Endpoint kind) {
     String suffix = query.isEmpty() ? endpoint : endpoint + "?" + query;
     target.upstream().fetch(target.name(), suffix, MAX_BODY).onSuccess(p -> {
       try {
@@ -87,7 +87,7 @@ final class ListingHandler {
    * Passes upstream's answer on. Its body stays under the memory budget until written out; a
    * failure thrown here releases it before the failure handler answers.
    */
-  private void relay(RoutingContext ctx, Target target, RepositoryName clientName, String endpoint, Kind kind,
+  private void relay(RoutingContext ctx, Target target, RepositoryName clientName, String endpoint, Endpoint kind,
       Passthrough p) {
     if (p.status() != 200 && p.status() != 404) {
       throw UpstreamResponses.failure(target.upstream().name(), p.status(), p.headers(), p.body(),
@@ -96,7 +96,7 @@ final class ListingHandler {
     if (p.status() == 404 && !isJson(p)) {
       // A registry without the endpoint answers with a plain-text page: what the client
       // gets is still a 404, but as the error JSON every client understands.
-      throw (kind == Kind.TAGS ? OciError.NAME_UNKNOWN : OciError.MANIFEST_UNKNOWN)
+      throw (kind == Endpoint.TAGS ? OciError.NAME_UNKNOWN : OciError.MANIFEST_UNKNOWN)
           .exception("upstream " + target.upstream().name() + " answered 404");
     }
     if (!isJson(p)) {

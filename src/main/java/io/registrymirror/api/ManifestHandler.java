@@ -2,13 +2,13 @@ package io.registrymirror.api;
 
 import io.registrymirror.error.OciError;
 import io.registrymirror.metrics.MirrorMetrics;
-import io.registrymirror.metrics.MirrorMetrics.Kind;
 import io.registrymirror.oci.AcceptedTypes;
 import io.registrymirror.oci.Descriptor;
+import io.registrymirror.oci.Endpoint;
 import io.registrymirror.oci.Reference;
 import io.registrymirror.proxy.ManifestAnswer;
 import io.registrymirror.proxy.ManifestService;
-import io.registrymirror.proxy.Target;
+import io.registrymirror.upstream.Target;
 import io.vertx.core.http.HttpHeaders;
 import io.vertx.core.http.HttpMethod;
 import io.vertx.core.http.HttpServerResponse;
@@ -50,8 +50,8 @@ final class ManifestHandler {
     response.putHeader(HttpHeaders.CONTENT_TYPE, d.mediaType())
         .putHeader(Headers.CONTENT_DIGEST, d.digest().toString())
         .putHeader(HttpHeaders.ETAG, BlobHandler.etag(d.digest()))
-        .putHeader(Headers.CACHE_STATUS, answer.result().name().toLowerCase());
-    metrics.request(Kind.MANIFEST, answer.result());
+        .putHeader(Headers.CACHE_STATUS, answer.result().label());
+    metrics.request(Endpoint.MANIFEST, answer.result());
     if (BlobHandler.matches(ctx.request(), d.digest())) {
       response.setStatusCode(304).end();
     } else if (head) {

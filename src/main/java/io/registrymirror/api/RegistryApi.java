@@ -5,13 +5,12 @@ import io.registrymirror.config.Htpasswd;
 import io.registrymirror.config.LimitsConfig;
 import io.registrymirror.error.OciError;
 import io.registrymirror.metrics.MirrorMetrics;
-import io.registrymirror.metrics.MirrorMetrics.Kind;
 import io.registrymirror.proxy.BlobService;
 import io.registrymirror.proxy.ManifestService;
-import io.registrymirror.proxy.Target;
-import io.registrymirror.proxy.Upstreams;
 import io.registrymirror.store.CacheLayout;
 import io.registrymirror.tags.TagStore;
+import io.registrymirror.upstream.Target;
+import io.registrymirror.upstream.Upstreams;
 import io.vertx.core.MultiMap;
 import io.vertx.core.Vertx;
 import io.vertx.core.http.HttpMethod;
@@ -113,12 +112,7 @@ public final class RegistryApi {
       path = "/v2/" + path.substring("/v2/".length() + registry.length() + 1);
     }
     ApiPath api = ApiPath.parse(path);
-    ctx.put(ErrorHandler.KIND, switch (api.endpoint()) {
-      case MANIFEST -> Kind.MANIFEST;
-      case BLOB -> Kind.BLOB;
-      case TAGS -> Kind.TAGS;
-      case REFERRERS -> Kind.REFERRERS;
-    });
+    ctx.put(ErrorHandler.KIND, api.endpoint());
     Target target = upstreams.route(ns, api.name());
     if (nsAsked) {
       ctx.response().putHeader(Headers.NAMESPACE, target.upstream().name());

@@ -199,22 +199,11 @@ public final class RegistryVerticle extends VerticleBase {
 
   /** The OCI error JSON (no body on a HEAD), then the connection closes: what follows is not trusted. */
   private static void refuse(HttpServerRequest request, boolean head, int status, String detail) {
-    Buffer body = refusal(detail);
-    HttpServerResponse response = request.response().setStatusCode(status);
-    refusalHeaders(body).forEach(response::putHeader);
-    (head || request.method() == HttpMethod.HEAD ? response.end() : response.end(body))
+    HttpServerResponse response = request.response().setStatusCode(status)
+        .putHeader(Headers.API_VERSION, Headers.API_VERSION_VALUE)
+        .putHeader(HttpHeaders.CONNECTION, "close");
+    ErrorHandler.send(response, OciError.UNSUPPORTED.exception(detail), head || request.method() == HttpMethod.HEAD)
         .onComplete(v -> request.connection().close());
-  }
-
-  private static Buffer refusal(String detail) {
-    return OciError.UNSUPPORTED.exception(detail).body().toBuffer();
-  }
-
-  private static Map<String, String> refusalHeaders(Buffer body) {
-    return Map.of(Headers.API_VERSION, Headers.API_VERSION_VALUE,
-        HttpHeaders.CONTENT_TYPE.toString(), "application/json",
-        HttpHeaders.CONTENT_LENGTH.toString(), Integer.toString(body.length()),
-        HttpHeaders.CONNECTION.toString(), "close");
   }
 
   private static String address(SocketAddress remote) {
@@ -285,11 +274,13 @@ public final class RegistryVerticle extends VerticleBase {
           refused = true;
           int status = detail.startsWith("HTTP") ? 505 : detail.startsWith("transfer") ? 501 : 400;
           ReferenceCountUtil.release(msg);
-          Buffer body = refusal(detail);
+          Buffer body = OciError.UNSUPPORTED.exception(detail).body().toBuffer();
           boolean head = request.method().equals(io.netty.handler.codec.http.HttpMethod.HEAD);
           FullHttpResponse response = new DefaultFullHttpResponse(io.netty.handler.codec.http.HttpVersion.HTTP_1_1,
               HttpResponseStatus.valueOf(status), head ? Unpooled.EMPTY_BUFFER : Unpooled.wrappedBuffer(body.getBytes()));
-          refusalHeaders(body).forEach(response.headers()::set);
+          ErrorHandler.bodyHeaders(body).forEach(response.headers()::set);
+          response.headers().set(Headers.API_VERSION, Headers.API_VERSION_VALUE)
+              .set(HttpHeaders.CONNECTION.toString(), "close");
           ctx.writeAndFlush(response).addListener(ChannelFutureListener.CLOSE);
           return;
         }

@@ -4,13 +4,11 @@ import io.registrymirror.error.OciError;
 import io.registrymirror.oci.Reference;
 import io.registrymirror.oci.RepositoryName;
 import io.registrymirror.tags.TagKey;
-import io.registrymirror.tags.TagMove;
 import io.registrymirror.tags.TagRecord;
 import io.registrymirror.tags.TagStore;
 import io.vertx.core.json.JsonArray;
 import io.vertx.core.json.JsonObject;
 import io.vertx.ext.web.RoutingContext;
-import java.time.Instant;
 import java.util.Comparator;
 import java.util.Map;
 
@@ -46,7 +44,7 @@ final class TagsHandler {
         .filter(e -> upstream == null || e.getKey().upstream().equals(upstream))
         .filter(e -> repository == null || e.getKey().name().value().equals(repository))
         .sorted(Comparator.comparing((Map.Entry<TagKey, TagRecord> e) -> e.getKey().toString()))
-        .forEach(e -> out.add(describe(e.getKey(), e.getValue()).put("moves", e.getValue().moves().size())));
+        .forEach(e -> out.add(e.getValue().toSummaryJson(e.getKey())));
     ctx.json(new JsonObject().put("tags", out));
   }
 
@@ -66,25 +64,6 @@ final class TagsHandler {
     if (r == null) {
       throw OciError.MANIFEST_UNKNOWN.exception("tag " + key + " is not tracked");
     }
-    JsonArray history = new JsonArray();
-    for (TagMove move : r.moves()) {
-      history.add(move.toJson());
-    }
-    ctx.json(describe(key, r).put("history", history));
-  }
-
-  private static JsonObject describe(TagKey key, TagRecord r) {
-    return new JsonObject()
-        .put("upstream", key.upstream())
-        .put("repository", key.name().value())
-        .put("tag", key.tag())
-        .put("digest", r.served().toString())
-        .put("upstreamDigest", r.digest().toString())
-        .put("pinned", r.pinned() != null)
-        .put("mediaType", r.descriptor().mediaType())
-        .put("firstSeen", Instant.ofEpochMilli(r.firstSeen()).toString())
-        .put("lastChecked", Instant.ofEpochMilli(r.checkedAt()).toString())
-        .put("lastChanged", Instant.ofEpochMilli(r.changedAt()).toString())
-        .put("lastPulled", Instant.ofEpochMilli(r.pulledAt()).toString());
+    ctx.json(r.toDetailJson(key));
   }
 }

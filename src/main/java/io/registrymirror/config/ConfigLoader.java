@@ -4,38 +4,31 @@ import static io.registrymirror.config.ConfigValues.checkKeys;
 import static io.registrymirror.config.ConfigValues.count;
 import static io.registrymirror.config.ConfigValues.duration;
 import static io.registrymirror.config.ConfigValues.hostPort;
-import static io.registrymirror.config.ConfigValues.httpUrl;
-import static io.registrymirror.config.ConfigValues.list;
 import static io.registrymirror.config.ConfigValues.path;
 import static io.registrymirror.config.ConfigValues.readSecret;
 import static io.registrymirror.config.ConfigValues.readText;
 import static io.registrymirror.config.ConfigValues.readable;
 import static io.registrymirror.config.ConfigValues.requireObject;
 import static io.registrymirror.config.ConfigValues.section;
-import static io.registrymirror.config.ConfigValues.size;
 import static io.registrymirror.config.ConfigValues.text;
-import static io.registrymirror.config.ConfigValues.url;
 
 import com.fasterxml.jackson.core.JsonProcessingException;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.dataformat.yaml.YAMLMapper;
-import io.registrymirror.oci.Digest;
 import java.io.IOException;
-import java.net.URI;
 import java.nio.file.Files;
 import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
-import java.time.Duration;
-import java.util.Iterator;
 import java.util.LinkedHashMap;
-import java.util.List;
 import java.util.Locale;
 import java.util.Map;
 import java.util.Set;
-import java.util.regex.Pattern;
 
 /**
  * Reads the YAML configuration and the environment overrides into a {@link MirrorConfig}.
+ *
+ * <p>The {@code upstreams} and {@code tags} sections are read by {@link UpstreamsSection} and
+ * {@link TagsSection}; the rest, the file and the environment here.
  *
  * <p>Validation is strict: an unknown key is an error, since a misspelt key silently ignored
  * is a setting the operator believes is on. Every message names the offending key.
@@ -49,12 +42,6 @@ public final class ConfigLoader {
   public static final String ENV_TLS_CERT = "MIRROR_TLS_CERT";
   public static final String ENV_TLS_KEY = "MIRROR_TLS_KEY";
   public static final String ENV_HTPASSWD = "MIRROR_HTPASSWD";
-
-  private static final Pattern PLATFORM = Pattern.compile("[a-z0-9]+/[a-z0-9_]+(?:/[a-z0-9]+)?");
-  private static final Pattern HOST_NAME =
-      Pattern.compile("[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?|\\[[0-9A-Fa-f:.]+\\]");
-  private static final Pattern REGISTRY_NAME =
-      Pattern.compile("[a-z0-9](?:[a-z0-9.-]*[a-z0-9])?(?::[0-9]{1,5})?");
 
   private ConfigLoader() {}
 
@@ -103,7 +90,7 @@ public final class ConfigLoader {
       }
     }
     if (root.has("upstreams")) {
-      config = config.withUpstreams(upstreams(root.get("upstreams")));
+      config = config.withUpstreams(UpstreamsSection.parse(root.get("upstreams")));
     }
     if (root.has("tls")) {
       JsonNode tls = section(root, "tls", "cert", "key");
@@ -112,7 +99,7 @@ public final class ConfigLoader {
           "tls.key", tls.has("key") ? text(tls.get("key"), "tls.key") : null));
     }
     if (root.has("tags")) {
-      config = config.withTags(tags(section(root, "tags", "refreshInterval", "refreshConcurrency",
+      config = config.withTags(TagsSection.parse(section(root, "tags", "refreshInterval", "refreshConcurrency",
           "forgetAfter", "history", "webhooks", "rules")));
     }
     if (root.has("auth")) {
@@ -206,155 +193,6 @@ public final class ConfigLoader {
       password = file == null ? null : file.password();
     }
     return upstream.withCredentials(
-        credentials(prefix + "USERNAME", username, prefix + "PASSWORD", password), watched);
+        Credentials.checked(prefix + "USERNAME", username, prefix + "PASSWORD", password), watched);
   }
-
-  private static Credentials credentials(String userKey, String username, String passwordKey, String password) {
-    if (username == null && password == null) {
-      return null;
-    }
-    if (username == null || username.isEmpty()) {
-      throw new ConfigException(userKey, "missing: a password needs a user name");
-    }
-    if (password == null) {
-      throw new ConfigException(passwordKey, "missing: a user name needs a password");
-    }
-    if (username.indexOf(':') >= 0 || username.chars().anyMatch(Character::isISOControl)) {
-      throw new ConfigException(userKey, "must not contain ':' or control characters");
-    }
-    return new Credentials(username, password);
-  }
-
-  private static Map<String, UpstreamConfig> upstreams(JsonNode node) {
-    requireObject(node, "upstreams");
-    if (node.isEmpty()) {
-      throw new ConfigException("upstreams", "at least one upstream is needed");
-    }
-    Map<String, UpstreamConfig> out = new LinkedHashMap<>();
-    for (Iterator<Map.Entry<String, JsonNode>> it = node.fields(); it.hasNext(); ) {
-      Map.Entry<String, JsonNode> e = it.next();
-      out.put(e.getKey(), upstream(e.getKey(), e.getValue()));
-    }
-    long defaults = out.values().stream().filter(UpstreamConfig::isDefault).count();
-    if (defaults > 1) {
-      throw new ConfigException("upstreams", "only one upstream can be the default");
-    }
-    if (defaults == 0 && out.size() == 1) {
-      // A single upstream is the obvious target of requests that name no registry.
-      UpstreamConfig only = out.values().iterator().next();
-      out.put(only.name(), only.asDefault());
-    }
-    return out;
-  }
-
-  private static UpstreamConfig upstream(String name, JsonNode node) {
-    String key = "upstreams." + name;
-    if (!REGISTRY_NAME.matcher(name).matches()) {
-      throw new ConfigException(key, "not a registry name (like docker.io or ghcr.io)");
-    }
-    requireObject(node, key);
-    checkKeys(node, key + ".", Set.of("url", "default", "tagTtl", "connectTimeout", "idleTimeout",
-        "minRate", "rateWindow", "username", "password", "passwordFile", "refreshBudget",
-        "passwordFileCheck", "tokenRealms", "allowPrivateHosts"));
-    if (!node.has("url")) {
-      throw new ConfigException(key + ".url", "missing");
-    }
-    URI url = url(key + ".url", text(node.get("url"), key + ".url"));
-    boolean isDefault = false;
-    if (node.has("default")) {
-      if (!node.get("default").isBoolean()) {
-        throw new ConfigException(key + ".default", "must be true or false");
-      }
-      isDefault = node.get("default").booleanValue();
-    }
-    return new UpstreamConfig(name, url, isDefault,
-        duration(node, key, "tagTtl", UpstreamConfig.DEFAULT_TAG_TTL),
-        duration(node, key, "connectTimeout", UpstreamConfig.DEFAULT_CONNECT_TIMEOUT),
-        duration(node, key, "idleTimeout", UpstreamConfig.DEFAULT_IDLE_TIMEOUT),
-        size(node, key, "minRate", UpstreamConfig.DEFAULT_MIN_RATE),
-        duration(node, key, "rateWindow", UpstreamConfig.DEFAULT_RATE_WINDOW),
-        fileCredentials(node, key),
-        count(node, key, "refreshBudget", UpstreamConfig.DEFAULT_REFRESH_BUDGET, 1),
-        node.has("passwordFile") ? Path.of(text(node.get("passwordFile"), key + ".passwordFile")) : null,
-        duration(node, key, "passwordFileCheck", UpstreamConfig.DEFAULT_PASSWORD_FILE_CHECK),
-        node.has("tokenRealms")
-            ? list(node, key + ".tokenRealms", "origins like https://auth.example.com", ConfigLoader::tokenRealm)
-            : UpstreamConfig.defaultTokenRealms(url),
-        list(node, key + ".allowPrivateHosts", "host names", (k, item) -> hostName(k, text(item, k))));
-  }
-
-  /** Credentials never go to a realm over plain http on another origin, so such an entry is a mistake. */
-  private static URI tokenRealm(String key, JsonNode item) {
-    URI origin = url(key, text(item, key));
-    if (!"https".equals(origin.getScheme())) {
-      throw new ConfigException(key, "must be an https:// origin: credentials are not sent over plain http");
-    }
-    return origin;
-  }
-
-  /** A host name as a URL would carry it, compared case-insensitively. */
-  private static String hostName(String key, String value) {
-    if (!HOST_NAME.matcher(value).matches()) {
-      throw new ConfigException(key, "not a host name like cdn.example.com or 10.0.0.5: '" + value + "'");
-    }
-    return value.toLowerCase(Locale.ROOT);
-  }
-
-  private static Credentials fileCredentials(JsonNode node, String key) {
-    String username = node.has("username") ? text(node.get("username"), key + ".username") : null;
-    String password = node.has("password") ? text(node.get("password"), key + ".password") : null;
-    if (node.has("passwordFile")) {
-      if (password != null) {
-        throw new ConfigException(key + ".password", "set it or passwordFile, not both");
-      }
-      password = readSecret(key + ".passwordFile", text(node.get("passwordFile"), key + ".passwordFile"));
-    }
-    return credentials(key + ".username", username, key + ".password", password);
-  }
-
-  private static TagsConfig tags(JsonNode node) {
-    TagsConfig d = TagsConfig.defaults();
-    List<URI> webhooks = list(node, "tags.webhooks", "URLs", (key, item) -> httpUrl(key, text(item, key)));
-    List<TagRule> rules = list(node, "tags.rules", "rules", ConfigLoader::rule);
-    return new TagsConfig(
-        duration(node, "tags", "refreshInterval", d.refreshInterval()),
-        count(node, "tags", "refreshConcurrency", d.refreshConcurrency(), 1),
-        duration(node, "tags", "forgetAfter", d.forgetAfter()),
-        count(node, "tags", "history", d.history(), 1),
-        webhooks, rules);
-  }
-
-  private static TagRule rule(String key, JsonNode node) {
-    requireObject(node, key);
-    checkKeys(node, key + ".", Set.of("repositories", "tags", "ttl", "pin", "warm"));
-    String repositories = node.has("repositories") ? text(node.get("repositories"), key + ".repositories") : "*";
-    String tags = node.has("tags") ? text(node.get("tags"), key + ".tags") : "*";
-    Duration ttl = node.has("ttl") ? duration(node, key, "ttl", null) : null;
-    boolean pin = false;
-    Digest digest = null;
-    if (node.has("pin")) {
-      JsonNode p = node.get("pin");
-      if (p.isBoolean()) {
-        pin = p.booleanValue();
-      } else {
-        digest = Digest.parseOrNull(text(p, key + ".pin"));
-        if (digest == null) {
-          throw new ConfigException(key + ".pin", "must be true, false or a digest like sha256:<64 hex>");
-        }
-        pin = true;
-      }
-    }
-    List<String> warm = list(node, key + ".warm", "platforms like linux/amd64", (k, item) -> {
-      String platform = text(item, k);
-      if (!PLATFORM.matcher(platform).matches()) {
-        throw new ConfigException(k, "not a platform like linux/amd64 or linux/arm64/v8: '" + platform + "'");
-      }
-      return platform;
-    });
-    if (ttl == null && !pin && warm.isEmpty()) {
-      throw new ConfigException(key, "sets none of ttl, pin and warm");
-    }
-    return new TagRule(repositories, tags, ttl, pin, digest, warm);
-  }
-
 }

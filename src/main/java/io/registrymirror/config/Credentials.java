@@ -31,6 +31,26 @@ public record Credentials(String username, String password) {
     return new Credentials(username, newPassword);
   }
 
+  /**
+   * Checked credentials, from the file or the environment, or null when neither part is set;
+   * the keys name where each part came from.
+   */
+  static Credentials checked(String userKey, String username, String passwordKey, String password) {
+    if (username == null && password == null) {
+      return null;
+    }
+    if (username == null || username.isEmpty()) {
+      throw new ConfigException(userKey, "missing: a password needs a user name");
+    }
+    if (password == null) {
+      throw new ConfigException(passwordKey, "missing: a user name needs a password");
+    }
+    if (username.indexOf(':') >= 0 || username.chars().anyMatch(Character::isISOControl)) {
+      throw new ConfigException(userKey, "must not contain ':' or control characters");
+    }
+    return new Credentials(username, password);
+  }
+
   @Override
   public String toString() {
     return "Credentials[username=" + username + ", password=***]";

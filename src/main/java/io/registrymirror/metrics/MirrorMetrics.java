@@ -5,6 +5,7 @@ import io.micrometer.core.instrument.DistributionSummary;
 import io.micrometer.core.instrument.Gauge;
 import io.micrometer.core.instrument.MeterRegistry;
 import io.micrometer.core.instrument.Timer;
+import io.registrymirror.oci.Endpoint;
 import java.time.Duration;
 import java.util.Map;
 import java.util.concurrent.ConcurrentHashMap;
@@ -33,15 +34,19 @@ public final class MirrorMetrics {
   public static final String TAG_REFRESHES = "mirror.tag.refreshes";
   public static final String TAGS_TRACKED = "mirror.tags.tracked";
 
-  /** What a request was for. */
-  public enum Kind { BLOB, MANIFEST, TAGS, REFERRERS }
-
   /**
    * How it was answered: from the cache, by going upstream, from a stale cache, or not at all:
    * refused as the client's mistake (a 4xx: a bad name, an unknown manifest, no credentials),
    * or failed on the mirror's or upstream's side (a 5xx, or upstream's rate limit).
    */
-  public enum Result { HIT, MISS, STALE, CLIENT_ERROR, ERROR }
+  public enum Result {
+    HIT, MISS, STALE, CLIENT_ERROR, ERROR;
+
+    /** As it appears in metric labels and in the {@code X-Mirror-Cache} header. */
+    public String label() {
+      return name().toLowerCase(java.util.Locale.ROOT);
+    }
+  }
 
   private final MeterRegistry registry;
   private final Map<String, Counter> requests = new ConcurrentHashMap<>();
@@ -50,7 +55,7 @@ public final class MirrorMetrics {
 
   public MirrorMetrics(MeterRegistry registry) {
     this.registry = registry;
-    for (Kind kind : Kind.values()) {
+    for (Endpoint kind : Endpoint.values()) {
       for (Result result : Result.values()) {
         requestCounter(kind, result);
       }
@@ -72,16 +77,16 @@ public final class MirrorMetrics {
         .tag("result", result).register(registry);
   }
 
-  public void request(Kind kind, Result result) {
+  public void request(Endpoint kind, Result result) {
     requestCounter(kind, result).increment();
   }
 
-  private Counter requestCounter(Kind kind, Result result) {
+  private Counter requestCounter(Endpoint kind, Result result) {
     String key = kind.name() + result.name();
     return requests.computeIfAbsent(key, k -> Counter.builder(REQUESTS)
         .description("Registry API requests by kind and how they were answered")
-        .tag("kind", kind.name().toLowerCase())
-        .tag("result", result.name().toLowerCase())
+        .tag("kind", kind.label())
+        .tag("result", result.label())
         .register(registry));
   }
 

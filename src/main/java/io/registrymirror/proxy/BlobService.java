@@ -2,13 +2,14 @@ package io.registrymirror.proxy;
 
 import io.registrymirror.error.OciError;
 import io.registrymirror.error.RegistryException;
-import io.registrymirror.metrics.EventLog;
+import io.registrymirror.log.EventLog;
 import io.registrymirror.metrics.MirrorMetrics;
 import io.registrymirror.oci.Digest;
 import io.registrymirror.store.BlobFill;
 import io.registrymirror.store.BlobStore;
 import io.registrymirror.store.CacheWrites;
 import io.registrymirror.upstream.SingleFlight;
+import io.registrymirror.upstream.Target;
 import io.registrymirror.upstream.UpstreamResponses;
 import io.vertx.core.Future;
 import io.vertx.core.Promise;

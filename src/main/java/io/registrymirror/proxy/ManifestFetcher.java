@@ -7,15 +7,25 @@ import io.registrymirror.oci.Manifest;
 import io.registrymirror.oci.Reference;
 import io.registrymirror.store.CacheWrites;
 import io.registrymirror.store.ManifestStore;
+import io.registrymirror.tags.ManifestSource;
 import io.registrymirror.upstream.SingleFlight;
+import io.registrymirror.upstream.Target;
 import io.vertx.core.Future;
 
 /**
- * Manifests by digest: from the store, else one upstream GET per manifest and repository however
- * many ask at once (clients, or the warming of a moved tag), verified, then stored for good.
- * The fetched bytes are held only until stored: clients are served from the store.
+ * The one way manifests get into the store: by digest from the store, else one upstream GET per
+ * manifest and repository however many ask at once (clients, or the warming of a moved tag); by
+ * tag for a tag whose HEAD named no digest. Verified, then stored for good. The fetched bytes are
+ * held only until stored: clients are served from the store.
  */
-public final class ManifestFetcher {
+public final class ManifestFetcher implements ManifestSource {
+
+  /**
+   * A stored manifest.
+   *
+   * @param fetched whether upstream had to be asked for it
+   */
+  public record Found(Descriptor descriptor, boolean fetched) {}
 
   private final ManifestStore store;
   private final CacheWrites writes;
@@ -28,18 +38,28 @@ public final class ManifestFetcher {
     this.writes = writes;
   }
 
-  /** The bytes, for a caller that reads them: from the store when it is there, else fetched first. */
-  public Future<Manifest> get(Target target, Digest digest, String accept) {
-    return store.load(digest).compose(found -> found.isPresent()
-        ? Future.succeededFuture(found.get())
-        : fetch(target, digest, accept).compose(d -> store.load(digest)).map(stored -> stored.orElseThrow(
-            () -> OciError.UNAVAILABLE.exception("manifest " + digest + " could not be stored; retry"))));
+  /** The stored manifest, fetched into the store first, with {@code accept}, when it is not there. */
+  public Future<Found> find(Target target, Digest digest, String accept) {
+    return store.find(digest).compose(found -> found.isPresent()
+        ? Future.succeededFuture(new Found(found.get(), false))
+        : fetches.run(target + "@" + digest,
+            () -> fetch(target, new Reference.ByDigest(digest), accept))
+            .map(d -> new Found(d, true)));
   }
 
-  /** From upstream, with {@code accept} as its Accept header, into the store. */
-  public Future<Descriptor> fetch(Target target, Digest digest, String accept) {
-    return fetches.run(target + "@" + digest, () -> target.upstream()
-        .getManifest(target.name(), new Reference.ByDigest(digest), accept,
-            m -> writes.optional("manifest", store.put(m)).map(v -> m.descriptor())));
+  /** The bytes, for a caller that reads them: from the store when it is there, else fetched first. */
+  public Future<Manifest> get(Target target, Digest digest, String accept) {
+    return find(target, digest, accept).compose(found -> store.load(digest)).map(stored -> stored.orElseThrow(
+        () -> OciError.UNAVAILABLE.exception("manifest " + digest + " could not be stored; retry")));
+  }
+
+  /**
+   * From upstream into the store, once per call: a tag's callers share its revalidation, a
+   * digest's share {@link #find}.
+   */
+  @Override
+  public Future<Descriptor> fetch(Target target, Reference ref, String accept) {
+    return target.upstream().getManifest(target.name(), ref, accept,
+        m -> writes.optional("manifest", store.put(m)).map(v -> m.descriptor()));
   }
 }

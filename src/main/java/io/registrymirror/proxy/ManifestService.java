@@ -10,6 +10,7 @@ import io.registrymirror.store.ManifestStore;
 import io.registrymirror.tags.Resolution;
 import io.registrymirror.tags.TagKey;
 import io.registrymirror.tags.TagResolver;
+import io.registrymirror.upstream.Target;
 import io.vertx.core.Future;
 
 /**
@@ -53,34 +54,24 @@ public final class ManifestService {
       return byDigest(target, d.digest(), accept);
     }
     return tags.resolve(target.upstream(), key(target, ref), accept).compose(r -> {
-      Result result = switch (r.source()) {
-        case CACHE -> Result.HIT;
-        case UPSTREAM -> Result.MISS;
-        case STALE -> Result.STALE;
-      };
+      Result result = r.result();
       if (r.pinned() != null && !r.pinned().equals(r.descriptor().digest())) {
         // A frozen tag: what upstream says now is recorded, the pinned manifest is served.
         return byDigest(target, r.pinned(), accept)
             .map(a -> new ManifestAnswer(a.descriptor(), a.manifest(), a.file(), result));
       }
-      return store.find(r.descriptor().digest()).compose(found -> {
-        if (found.isPresent() || !body) {
-          return Future.succeededFuture(answer(r.descriptor(), result));
-        }
-        return fetch(target, r.descriptor().digest(), accept)
-            .map(d -> answer(r.descriptor(), result == Result.HIT ? Result.MISS : result));
-      });
+      if (!body) {
+        // A HEAD is answered from the resolution alone: its bytes are not needed.
+        return Future.succeededFuture(answer(r.descriptor(), result));
+      }
+      return fetcher.find(target, r.descriptor().digest(), accept.upstreamHeaderForDigest())
+          .map(f -> answer(r.descriptor(), f.fetched() && result == Result.HIT ? Result.MISS : result));
     });
   }
 
   private Future<ManifestAnswer> byDigest(Target target, Digest digest, AcceptedTypes accept) {
-    return store.find(digest).compose(found -> found.isPresent()
-        ? Future.succeededFuture(answer(found.get(), Result.HIT))
-        : fetch(target, digest, accept).map(d -> answer(d, Result.MISS)));
-  }
-
-  private Future<Descriptor> fetch(Target target, Digest digest, AcceptedTypes accept) {
-    return fetcher.fetch(target, digest, accept.upstreamHeaderForDigest());
+    return fetcher.find(target, digest, accept.upstreamHeaderForDigest())
+        .map(f -> answer(f.descriptor(), f.fetched() ? Result.MISS : Result.HIT));
   }
 
   /** The bytes from memory when they are there, else the file to send them from. */

@@ -1,12 +1,14 @@
 package io.registrymirror.proxy;
 
-import io.registrymirror.metrics.EventLog;
+import io.registrymirror.log.EventLog;
 import io.registrymirror.oci.Digest;
 import io.registrymirror.oci.Manifest;
 import io.registrymirror.oci.MediaTypes;
 import io.registrymirror.tags.TagKey;
 import io.registrymirror.tags.TagWarmer;
+import io.registrymirror.upstream.Target;
 import io.registrymirror.upstream.UpstreamClient;
+import io.registrymirror.upstream.Upstreams;
 import io.vertx.core.Future;
 import io.vertx.core.json.JsonArray;
 import io.vertx.core.json.JsonObject;

@@ -1,6 +1,6 @@
 package io.registrymirror.store;
 
-import io.registrymirror.metrics.EventLog;
+import io.registrymirror.log.EventLog;
 import io.registrymirror.oci.Digest;
 import io.vertx.core.Context;
 import io.vertx.core.Future;

@@ -1,6 +1,6 @@
 package io.registrymirror.store;
 
-import io.registrymirror.metrics.EventLog;
+import io.registrymirror.log.EventLog;
 import io.registrymirror.metrics.MirrorMetrics;
 import io.vertx.core.Future;
 import java.util.concurrent.atomic.AtomicBoolean;

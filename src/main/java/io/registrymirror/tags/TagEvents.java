@@ -1,7 +1,7 @@
 package io.registrymirror.tags;
 
 import io.registrymirror.config.TagsConfig;
-import io.registrymirror.metrics.EventLog;
+import io.registrymirror.log.EventLog;
 import io.registrymirror.metrics.MirrorMetrics;
 import io.vertx.core.Future;
 import io.vertx.core.Vertx;
@@ -40,8 +40,8 @@ public final class TagEvents {
 
   void moved(TagKey key, TagMove move) {
     LOG.info("tag.moved", "upstream", key.upstream(), "repository", key.name(), "tag", key.tag(),
-        "from", move.from(), "to", move.to(), "seen", move.seen());
-    metrics.tagMoved(key.upstream(), move.seen());
+        "from", move.from(), "to", move.to(), "seen", move.seen().label());
+    metrics.tagMoved(key.upstream(), move.seen().label());
     JsonObject event = new JsonObject()
         .put("event", "tag.moved")
         .put("upstream", key.upstream())

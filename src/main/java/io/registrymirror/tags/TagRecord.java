@@ -45,7 +45,7 @@ public record TagRecord(Descriptor descriptor, String accept, long firstSeen, lo
    * The record after upstream answered {@code now}: the same digest, or a move, which is kept
    * in the history (at most {@code history} moves).
    */
-  public TagRecord checked(Descriptor answer, String acceptHeader, long now, String seen, int history) {
+  public TagRecord checked(Descriptor answer, String acceptHeader, long now, TagMove.Seen seen, int history) {
     if (answer.digest().equals(descriptor.digest())) {
       return new TagRecord(answer, acceptHeader, firstSeen, now, changedAt, pulledAt, moves, pinned);
     }
@@ -59,9 +59,8 @@ public record TagRecord(Descriptor descriptor, String accept, long firstSeen, lo
     return new TagRecord(descriptor, accept, firstSeen, checkedAt, changedAt, now, moves, pinned);
   }
 
+  /** As stored on disk. */
   public JsonObject toJson() {
-    JsonArray history = new JsonArray();
-    moves.forEach(m -> history.add(m.toJson()));
     return new JsonObject()
         .put("digest", descriptor.digest().toString())
         .put("mediaType", descriptor.mediaType())
@@ -72,7 +71,40 @@ public record TagRecord(Descriptor descriptor, String accept, long firstSeen, lo
         .put("lastChanged", Instant.ofEpochMilli(changedAt).toString())
         .put("lastPulled", Instant.ofEpochMilli(pulledAt).toString())
         .put("pinned", pinned == null ? null : pinned.toString())
-        .put("history", history);
+        .put("history", history());
+  }
+
+  /**
+   * As the tag tracking API lists it: what is served and what upstream names, without the
+   * history, of which {@code moves} counts the entries.
+   */
+  public JsonObject toSummaryJson(TagKey key) {
+    return new JsonObject()
+        .put("upstream", key.upstream())
+        .put("repository", key.name().value())
+        .put("tag", key.tag())
+        .put("digest", served().toString())
+        .put("upstreamDigest", digest().toString())
+        .put("pinned", pinned != null)
+        .put("mediaType", descriptor.mediaType())
+        .put("firstSeen", Instant.ofEpochMilli(firstSeen).toString())
+        .put("lastChecked", Instant.ofEpochMilli(checkedAt).toString())
+        .put("lastChanged", Instant.ofEpochMilli(changedAt).toString())
+        .put("lastPulled", Instant.ofEpochMilli(pulledAt).toString())
+        .put("moves", moves.size());
+  }
+
+  /** As the tag tracking API gives one tag: the summary's fields and its history of moves. */
+  public JsonObject toDetailJson(TagKey key) {
+    JsonObject json = toSummaryJson(key);
+    json.remove("moves");
+    return json.put("history", history());
+  }
+
+  private JsonArray history() {
+    JsonArray history = new JsonArray();
+    moves.forEach(m -> history.add(m.toJson()));
+    return history;
   }
 
   public static TagRecord fromJson(JsonObject json) {

@@ -3,19 +3,21 @@ package io.registrymirror.tags;
 import io.registrymirror.config.TagsConfig;
 import io.registrymirror.error.OciError;
 import io.registrymirror.error.RegistryException;
-import io.registrymirror.metrics.EventLog;
+import io.registrymirror.log.EventLog;
 import io.registrymirror.metrics.MirrorMetrics;
+import io.registrymirror.upstream.NumericHeader;
 import io.registrymirror.upstream.UpstreamClient;
+import io.registrymirror.upstream.Upstreams;
 import io.vertx.core.Context;
 import io.vertx.core.Vertx;
 import java.util.ArrayDeque;
 import java.util.HashMap;
 import java.util.HashSet;
 import java.util.Map;
+import java.util.OptionalLong;
 import java.util.Queue;
 import java.util.Set;
 import java.util.concurrent.ThreadLocalRandom;
-import java.util.function.Function;
 
 /**
  * Revalidates tracked tags in the background before their TTL runs out, so that pulls are
@@ -47,7 +49,7 @@ public final class TagRefresher {
   private final Context context;
   private final TagStore tags;
   private final TagResolver resolver;
-  private final Function<String, UpstreamClient> upstreams;
+  private final Upstreams upstreams;
   private final TagsConfig config;
   private final MirrorMetrics metrics;
   private final Queue<TagKey> queue = new ArrayDeque<>();
@@ -57,7 +59,7 @@ public final class TagRefresher {
   private long timer = -1;
 
   public TagRefresher(Vertx vertx, TagStore tags, TagResolver resolver,
-      Function<String, UpstreamClient> upstreams, TagsConfig config, MirrorMetrics metrics) {
+      Upstreams upstreams, TagsConfig config, MirrorMetrics metrics) {
     this.vertx = vertx;
     this.context = vertx.getOrCreateContext();
     this.tags = tags;
@@ -85,7 +87,7 @@ public final class TagRefresher {
     for (Map.Entry<TagKey, TagRecord> e : tags.all()) {
       TagKey key = e.getKey();
       TagRecord r = e.getValue();
-      UpstreamClient upstream = upstreams.apply(key.upstream());
+      UpstreamClient upstream = upstreams.byName(key.upstream());
       if (upstream == null || pending.contains(key)) {
         continue;
       }
@@ -108,7 +110,7 @@ public final class TagRefresher {
     while (running < config.refreshConcurrency() && !queue.isEmpty()) {
       TagKey key = queue.poll();
       TagRecord record = tags.cached(key);
-      UpstreamClient upstream = upstreams.apply(key.upstream());
+      UpstreamClient upstream = upstreams.byName(key.upstream());
       if (record == null || upstream == null || !admit(upstream)) {
         // Still due at the next look, which decides again.
         pending.remove(key);
@@ -169,10 +171,7 @@ public final class TagRefresher {
   }
 
   private static long retryAfter(String header) {
-    try {
-      return header == null ? DEFAULT_RETRY_AFTER_MS : Math.max(1, Long.parseLong(header.trim())) * 1000;
-    } catch (NumberFormatException e) {
-      return DEFAULT_RETRY_AFTER_MS;
-    }
+    OptionalLong seconds = NumericHeader.parse(header);
+    return seconds.isPresent() ? Math.max(1, seconds.getAsLong()) * 1000 : DEFAULT_RETRY_AFTER_MS;
   }
 }

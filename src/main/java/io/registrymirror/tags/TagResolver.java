@@ -4,15 +4,14 @@ import io.registrymirror.config.TagRule;
 import io.registrymirror.config.TagsConfig;
 import io.registrymirror.error.OciError;
 import io.registrymirror.error.RegistryException;
-import io.registrymirror.metrics.EventLog;
+import io.registrymirror.log.EventLog;
+import io.registrymirror.metrics.MirrorMetrics.Result;
 import io.registrymirror.oci.AcceptedTypes;
 import io.registrymirror.oci.Descriptor;
 import io.registrymirror.oci.Digest;
-import io.registrymirror.oci.Manifest;
 import io.registrymirror.oci.Reference;
-import io.registrymirror.store.CacheWrites;
-import io.registrymirror.store.ManifestStore;
 import io.registrymirror.upstream.SingleFlight;
+import io.registrymirror.upstream.Target;
 import io.registrymirror.upstream.UpstreamClient;
 import io.vertx.core.Future;
 import java.util.Optional;
@@ -29,16 +28,14 @@ public final class TagResolver {
   private static final EventLog LOG = EventLog.of(TagResolver.class);
 
   private final TagStore tags;
-  private final ManifestStore manifests;
-  private final CacheWrites writes;
+  private final ManifestSource manifests;
   private final TagsConfig config;
   private final TagEvents events;
   private final SingleFlight<String, Resolution> revalidations = new SingleFlight<>();
 
-  public TagResolver(TagStore tags, ManifestStore manifests, CacheWrites writes, TagsConfig config,
-      TagEvents events) {
+  /** @param manifests fetches and stores the manifest of a tag whose HEAD names no digest */
+  public TagResolver(TagStore tags, ManifestSource manifests, TagsConfig config, TagEvents events) {
     this.tags = tags;
-    this.writes = writes;
     this.manifests = manifests;
     this.config = config;
     this.events = events;
@@ -51,22 +48,22 @@ public final class TagResolver {
       return null;
     }
     tags.pulled(key, System.currentTimeMillis());
-    return new Resolution(r.descriptor(), Resolution.Source.CACHE, r.pinned());
+    return new Resolution(r.descriptor(), Result.HIT, r.pinned());
   }
 
+  /**
+   * The answer within the TTL, else upstream's (or the last known one, stale, when upstream
+   * cannot answer). Callers ask {@link #fresh} first: this does not repeat it.
+   */
   public Future<Resolution> resolve(UpstreamClient upstream, TagKey key, AcceptedTypes accept) {
-    Resolution hot = fresh(upstream, key, accept);
-    if (hot != null) {
-      return Future.succeededFuture(hot);
-    }
     return tags.get(key).compose(known -> {
       Optional<TagRecord> usable = known.filter(r -> accept.accepts(r.descriptor().mediaType()));
       tags.pulled(key, System.currentTimeMillis());
       if (usable.isPresent() && isFresh(upstream, key, usable.get())) {
         TagRecord r = usable.get();
-        return Future.succeededFuture(new Resolution(r.descriptor(), Resolution.Source.CACHE, r.pinned()));
+        return Future.succeededFuture(new Resolution(r.descriptor(), Result.HIT, r.pinned()));
       }
-      return revalidate(upstream, key, accept.upstreamHeader(), "pull")
+      return revalidate(upstream, key, accept.upstreamHeader(), TagMove.Seen.PULL)
           .recover(err -> staleIfError(key, usable, err));
     });
   }
@@ -76,25 +73,24 @@ public final class TagResolver {
    * with, and records the answer: the refresher's way in.
    */
   Future<Resolution> refresh(UpstreamClient upstream, TagKey key, TagRecord record) {
-    return revalidate(upstream, key, record.accept(), "refresh");
+    return revalidate(upstream, key, record.accept(), TagMove.Seen.REFRESH);
   }
 
   /** One upstream question per tag and Accept header at a time, however many ask at once. */
-  private Future<Resolution> revalidate(UpstreamClient upstream, TagKey key, String accept, String seen) {
+  private Future<Resolution> revalidate(UpstreamClient upstream, TagKey key, String accept, TagMove.Seen seen) {
     return revalidations.run(key + " " + accept, () -> ask(upstream, key, accept, seen));
   }
 
-  private Future<Resolution> ask(UpstreamClient upstream, TagKey key, String accept, String seen) {
+  private Future<Resolution> ask(UpstreamClient upstream, TagKey key, String accept, TagMove.Seen seen) {
     Reference.Tag tag = new Reference.Tag(key.tag());
     return upstream.headManifest(key.name(), tag, accept).compose(head -> {
       if (head.isPresent()) {
-        return Future.succeededFuture(new Resolution(head.get(), Resolution.Source.UPSTREAM, null));
+        return Future.succeededFuture(new Resolution(head.get(), Result.MISS, null));
       }
       // Upstream gave no digest on HEAD: the body is needed to know what the tag names.
       // Stored, the bytes are served from the store: the resolution does not keep them.
-      return upstream.getManifest(key.name(), tag, accept, m -> writes.optional("manifest", manifests.put(m)).map(v ->
-          new Resolution(new Descriptor(m.mediaType(), m.digest(), m.body().length()),
-              Resolution.Source.UPSTREAM, null)));
+      return manifests.fetch(new Target(upstream, key.name()), tag, accept)
+          .map(d -> new Resolution(d, Result.MISS, null));
     }).compose(answer -> tags.get(key).compose(loaded -> {
       // Read first, so that a record on disk (a tag no longer tracked) is the one updated.
       long now = System.currentTimeMillis();
@@ -106,7 +102,7 @@ public final class TagResolver {
       if (update.previous() != null && !update.previous().digest().equals(d.digest())) {
         events.moved(key, next.moves().get(next.moves().size() - 1));
       }
-      Resolution resolution = new Resolution(d, answer.source(), next.pinned());
+      Resolution resolution = new Resolution(d, answer.result(), next.pinned());
       return tags.save(key).map(resolution);
     }));
   }
@@ -136,7 +132,7 @@ public final class TagResolver {
         && (e.error() == OciError.UNAVAILABLE || e.error() == OciError.TOOMANYREQUESTS)) {
       TagRecord r = known.get();
       LOG.warn("tag.stale", "tag", key, "digest", r.digest(), "error", e.getMessage());
-      return Future.succeededFuture(new Resolution(r.descriptor(), Resolution.Source.STALE, r.pinned()));
+      return Future.succeededFuture(new Resolution(r.descriptor(), Result.STALE, r.pinned()));
     }
     return Future.failedFuture(err);
   }

@@ -1,6 +1,6 @@
 package io.registrymirror.tags;
 
-import io.registrymirror.metrics.EventLog;
+import io.registrymirror.log.EventLog;
 import io.registrymirror.oci.Reference;
 import io.registrymirror.oci.RepositoryName;
 import io.registrymirror.store.AtomicFiles;

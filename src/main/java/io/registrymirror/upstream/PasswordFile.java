@@ -2,7 +2,7 @@ package io.registrymirror.upstream;
 
 import io.registrymirror.config.Credentials;
 import io.registrymirror.config.UpstreamConfig;
-import io.registrymirror.metrics.EventLog;
+import io.registrymirror.log.EventLog;
 import io.vertx.core.Future;
 import io.vertx.core.Vertx;
 import java.nio.charset.StandardCharsets;

@@ -100,11 +100,8 @@ public final class UpstreamClient {
       return -1;
     }
     int semi = header.indexOf(';');
-    try {
-      return Integer.parseInt((semi < 0 ? header : header.substring(0, semi)).trim());
-    } catch (NumberFormatException e) {
-      return -1;
-    }
+    long count = NumericHeader.parse(semi < 0 ? header : header.substring(0, semi)).orElse(-1);
+    return count == (int) count ? (int) count : -1;
   }
 
   /**

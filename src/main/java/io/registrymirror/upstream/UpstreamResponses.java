@@ -155,15 +155,7 @@ public final class UpstreamResponses {
 
   /** The response's Content-Length, or -1 when it has none. */
   public static long contentLength(HttpClientResponse resp) {
-    String header = resp.getHeader(HttpHeaders.CONTENT_LENGTH);
-    if (header == null) {
-      return -1;
-    }
-    try {
-      return Long.parseLong(header.trim());
-    } catch (NumberFormatException e) {
-      return -1;
-    }
+    return NumericHeader.parse(resp.getHeader(HttpHeaders.CONTENT_LENGTH)).orElse(-1);
   }
 
   static String describe(Throwable err) {

@@ -3,7 +3,7 @@ package io.registrymirror.api;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
-import io.registrymirror.api.ApiPath.Endpoint;
+import io.registrymirror.oci.Endpoint;
 import io.registrymirror.error.OciError;
 import io.registrymirror.error.RegistryException;
 import org.junit.jupiter.api.Test;

@@ -1,6 +1,6 @@
 package io.registrymirror.testing;
 
-import io.registrymirror.metrics.LogFormatter;
+import io.registrymirror.log.LogFormatter;
 import java.util.List;
 import java.util.Queue;
 import java.util.concurrent.ConcurrentLinkedQueue;

@@ -1,4 +1,4 @@
-package io.registrymirror.metrics;
+package io.registrymirror.log;
 
 import java.util.logging.Handler;
 import java.util.logging.LogManager;

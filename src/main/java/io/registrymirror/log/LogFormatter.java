@@ -1,4 +1,4 @@
-package io.registrymirror.metrics;
+package io.registrymirror.log;
 
 import java.io.PrintWriter;
 import java.io.StringWriter;

@@ -1,4 +1,4 @@
-package io.registrymirror.metrics;
+package io.registrymirror.log;
 
 import java.lang.System.Logger;
 import java.lang.System.Logger.Level;

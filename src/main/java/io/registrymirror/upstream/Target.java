@@ -1,7 +1,6 @@
-package io.registrymirror.proxy;
+package io.registrymirror.upstream;
 
 import io.registrymirror.oci.RepositoryName;
-import io.registrymirror.upstream.UpstreamClient;
 
 /** Where a request goes: an upstream, and the repository's name as that upstream knows it. */
 public record Target(UpstreamClient upstream, RepositoryName name) {

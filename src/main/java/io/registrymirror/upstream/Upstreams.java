@@ -1,8 +1,7 @@
-package io.registrymirror.proxy;
+package io.registrymirror.upstream;
 
 import io.registrymirror.error.OciError;
 import io.registrymirror.oci.RepositoryName;
-import io.registrymirror.upstream.UpstreamClient;
 import java.util.Collection;
 import java.util.Map;
 import java.util.function.Function;
