@@ -12,6 +12,7 @@ import io.registrymirror.testing.ImageSeeder;
 import io.registrymirror.testing.ImageSeeder.Image;
 import io.registrymirror.testing.MirrorUnderTest;
 import io.registrymirror.testing.MirrorUnderTest.Received;
+import io.registrymirror.testing.TestLimits;
 import java.io.IOException;
 import java.io.InputStream;
 import java.net.http.HttpResponse;
@@ -51,11 +52,12 @@ class FaultTest extends MirrorTestBase {
   private static final long SIZE = 16L << 20;
   private static final String DOCKER = ImageSeeder.DOCKER_MANIFEST;
 
-  // The mirror's limits: MirrorTestBase's timeouts and this class's rate window.
-  private static final Duration CONNECT_TIMEOUT = Duration.ofSeconds(2);
-  private static final Duration IDLE_TIMEOUT = Duration.ofSeconds(5);
+  // The mirror's limits: the timeouts every mirror under test has (TestLimits), this class's
+  // rate window (set in upstreamYaml below), and the resumes the mirror allows one transfer.
+  private static final Duration CONNECT_TIMEOUT = TestLimits.CONNECT_TIMEOUT;
+  private static final Duration IDLE_TIMEOUT = TestLimits.IDLE_TIMEOUT;
   private static final Duration RATE_WINDOW = Duration.ofSeconds(2);
-  /** How many times the mirror resumes one transfer. */
+  /** How many times the mirror resumes one transfer (not configurable: the mirror's own constant). */
   private static final int RESUMES = 3;
 
   /** Far below every timeout: a failure that needs no waiting must not be found by waiting. */

@@ -6,6 +6,7 @@ import io.netty.buffer.PooledByteBufAllocator;
 import io.netty.util.internal.PlatformDependent;
 import io.registrymirror.testing.ImageSeeder;
 import io.registrymirror.testing.ImageSeeder.Image;
+import io.registrymirror.testing.TestLimits;
 import java.lang.management.BufferPoolMXBean;
 import java.lang.management.ManagementFactory;
 import java.net.URI;
@@ -53,11 +54,23 @@ import org.junit.jupiter.api.Timeout;
 class LoadTest extends MirrorTestBase {
 
   private static final Duration DURATION = Duration.ofSeconds(60);
+  /** How long the clients may take to finish their last requests once the run is over. */
+  private static final Duration FINISH = Duration.ofSeconds(120);
   private static final int CLIENTS = 200;
   /** Each java.net.http client has one selector thread: several share the work. */
   private static final int HTTP_CLIENTS = 8;
   private static final int SMALL_BLOBS = 400;
   private static final int LARGE_BLOBS = 12;
+  /** Small blobs are 1 to 64 KiB, large ones 2 to 4 MiB. */
+  private static final int SMALL_MIN = 1_024;
+  private static final int SMALL_SPREAD = 63 * 1_024;
+  private static final int LARGE_MIN = 2 << 20;
+  private static final int LARGE_SPREAD = 2 << 20;
+  private static final int IMAGE_LAYER_SIZE = 20_000;
+  /** Connecting under load takes longer than the harness's usual client allows. */
+  private static final Duration CLIENT_CONNECT_TIMEOUT = Duration.ofSeconds(10);
+  /** How many clients fetch the hot blobs before the clock starts. */
+  private static final int WARM_UP_CLIENTS = 16;
   private static final int HOT_SMALL = 100;
   private static final int HOT_LARGE = 4;
   private static final int IMAGES = 8;
@@ -104,8 +117,8 @@ class LoadTest extends MirrorTestBase {
         int index = i;
         pushed.add(pushers.submit(() -> {
           SplittableRandom random = new SplittableRandom(1_000 + index);
-          int size = index < SMALL_BLOBS ? 1_024 + random.nextInt(63 * 1_024)
-              : (2 << 20) + random.nextInt(2 << 20);
+          int size = index < SMALL_BLOBS ? SMALL_MIN + random.nextInt(SMALL_SPREAD)
+              : LARGE_MIN + random.nextInt(LARGE_SPREAD);
           byte[] data = new byte[size];
           random.nextBytes(data);
           return new Blob(seeder.pushBlob(REPO, data), size);
@@ -128,7 +141,7 @@ class LoadTest extends MirrorTestBase {
     }
     images = new ArrayList<>();
     for (int i = 0; i < IMAGES; i++) {
-      images.add(seeder.pushImage("load/app" + i, "v" + i, 1, 20_000, i % 2 == 0 ? "docker" : "oci"));
+      images.add(seeder.pushImage("load/app" + i, "v" + i, 1, IMAGE_LAYER_SIZE, i % 2 == 0 ? "docker" : "oci"));
     }
   }
 
@@ -137,7 +150,7 @@ class LoadTest extends MirrorTestBase {
     HttpClient[] http = new HttpClient[HTTP_CLIENTS];
     for (int i = 0; i < http.length; i++) {
       http[i] = HttpClient.newBuilder().version(HttpClient.Version.HTTP_1_1)
-          .connectTimeout(Duration.ofSeconds(10)).build();
+          .connectTimeout(CLIENT_CONNECT_TIMEOUT).build();
     }
     warmUp(new Run(http), http[0]);
     upstream.clear();
@@ -169,7 +182,7 @@ class LoadTest extends MirrorTestBase {
         }, millis * quarter / 4, TimeUnit.MILLISECONDS);
       }
       clients.shutdown();
-      assertThat(clients.awaitTermination(DURATION.toSeconds() + 120, TimeUnit.SECONDS))
+      assertThat(clients.awaitTermination(DURATION.plus(FINISH).toSeconds(), TimeUnit.SECONDS))
           .as("clients finished").isTrue();
     } finally {
       clients.shutdownNow();
@@ -201,7 +214,7 @@ class LoadTest extends MirrorTestBase {
 
   /** Every hot blob once, so that the run's hits are hits from its first second. */
   private void warmUp(Run run, HttpClient client) throws Exception {
-    ExecutorService pool = Executors.newFixedThreadPool(16);
+    ExecutorService pool = Executors.newFixedThreadPool(WARM_UP_CLIENTS);
     try {
       List<Future<?>> done = new ArrayList<>();
       for (Blob b : hot) {
@@ -424,7 +437,7 @@ class LoadTest extends MirrorTestBase {
     private void exchange(HttpClient client, String kind, String path, String accept, boolean get, String what,
         Check check) {
       HttpRequest.Builder b = HttpRequest.newBuilder(URI.create(mirror.url() + path))
-          .timeout(Duration.ofSeconds(60))
+          .timeout(TestLimits.ANSWER_TIMEOUT)
           .method(get ? "GET" : "HEAD", HttpRequest.BodyPublishers.noBody());
       if (accept != null) {
         b.header("Accept", accept);
