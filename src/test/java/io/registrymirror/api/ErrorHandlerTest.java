@@ -21,6 +21,7 @@ import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.CsvSource;
 import org.junit.jupiter.params.provider.EnumSource;
 
 /**
@@ -131,6 +132,33 @@ class ErrorHandlerTest {
 
     assertThat(r.statusCode()).isEqualTo(error.status());
     assertThat(r.headers().allValues("retry-after")).containsExactly("17");
+  }
+
+  /** Golden answers: each code's status and body, byte for byte, written out as the spec has them. */
+  @ParameterizedTest(name = "{0}")
+  @CsvSource(delimiter = '|', textBlock = """
+      BLOB_UNKNOWN              | 404 | blob unknown to registry
+      DIGEST_INVALID            | 400 | provided digest did not match uploaded content
+      MANIFEST_INVALID          | 400 | manifest invalid
+      MANIFEST_UNKNOWN          | 404 | manifest unknown
+      NAME_INVALID              | 400 | invalid repository name
+      NAME_UNKNOWN              | 404 | repository name not known to registry
+      TAG_INVALID               | 400 | manifest tag did not match URI
+      PAGINATION_NUMBER_INVALID | 400 | invalid number of results requested
+      RANGE_INVALID             | 416 | invalid content range
+      UNAUTHORIZED              | 401 | authentication required
+      DENIED                    | 403 | requested access to the resource is denied
+      UNSUPPORTED               | 405 | the operation is unsupported
+      TOOMANYREQUESTS           | 429 | too many requests
+      UNKNOWN                   | 500 | unknown error
+      UNAVAILABLE               | 503 | service unavailable
+      """)
+  void everyCodesAnswerIsExactlyTheGoldenOne(String code, int status, String message) throws Exception {
+    HttpResponse<String> r = get("/fail/" + code);
+
+    assertThat(r.statusCode()).isEqualTo(status);
+    assertThat(r.body()).isEqualTo("{\"errors\":[{\"code\":\"" + code + "\",\"message\":\"" + message
+        + "\",\"detail\":\"detail of " + code + "\"}]}");
   }
 
   @Test
