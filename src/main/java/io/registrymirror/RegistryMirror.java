@@ -185,8 +185,9 @@ public final class RegistryMirror {
   }
 
   /**
-   * Stops the servers, then the fetches in progress (waiting until their files are cleaned up),
-   * then the upstream client; the Vertx instance stays the caller's.
+   * Stops the timers first (tag refresh, password-file and htpasswd re-reads, disk check), then
+   * the servers, then the fetches in progress (waiting until their files are cleaned up), then
+   * the HTTP clients to the upstreams; the Vertx instance stays the caller's.
    */
   public Future<Void> close() {
     refresher.stop();

@@ -118,9 +118,11 @@ public final class UpstreamResponses {
   }
 
   /**
-   * The client's view of an upstream error: upstream's own OCI code when it sent one we know,
-   * otherwise one chosen by status. Auth failures never become our UNAUTHORIZED, which would
-   * make the client try credentials on the mirror; a 429 keeps its Retry-After.
+   * The client's view of an upstream error, chosen by status: a 5xx is UNAVAILABLE and a 429
+   * TOOMANYREQUESTS (keeping its Retry-After); a 404 or another 4xx keeps upstream's own OCI
+   * code when it sent one we know, otherwise {@code notFound} for a 404 and UNAVAILABLE for the
+   * rest. Auth failures (401, 403, or an UNAUTHORIZED code) become DENIED, never our
+   * UNAUTHORIZED, which would make the client try credentials on the mirror.
    */
   public static RegistryException failure(String upstream, int status, MultiMap headers, Buffer body,
       OciError notFound) {

@@ -3,7 +3,7 @@ package io.registrymirror.it;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import io.registrymirror.testing.Forwarder;
-import io.registrymirror.testing.Forwarder.Fault;
+import io.registrymirror.testing.Fault;
 import io.registrymirror.testing.Forwarder.Seen;
 import io.registrymirror.testing.ImageSeeder;
 import io.registrymirror.testing.ImageSeeder.Image;

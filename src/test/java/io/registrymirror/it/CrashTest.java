@@ -5,7 +5,7 @@ import static io.registrymirror.testing.MirrorUnderTest.eventually;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import io.registrymirror.testing.CacheContents;
-import io.registrymirror.testing.Forwarder.Fault;
+import io.registrymirror.testing.Fault;
 import io.registrymirror.testing.ImageSeeder;
 import io.registrymirror.testing.ImageSeeder.Image;
 import io.registrymirror.testing.MirrorProcess;

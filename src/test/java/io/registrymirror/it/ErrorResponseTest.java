@@ -3,7 +3,7 @@ package io.registrymirror.it;
 import static io.registrymirror.testing.Forwarder.matching;
 import static org.assertj.core.api.Assertions.assertThat;
 
-import io.registrymirror.testing.Forwarder.Fault;
+import io.registrymirror.testing.Fault;
 import io.registrymirror.testing.ImageSeeder;
 import io.registrymirror.testing.ImageSeeder.Image;
 import io.registrymirror.testing.MirrorUnderTest;

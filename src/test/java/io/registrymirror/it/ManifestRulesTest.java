@@ -4,7 +4,7 @@ import static io.registrymirror.it.ErrorResponseTest.assertError;
 import static io.registrymirror.testing.Forwarder.matching;
 import static org.assertj.core.api.Assertions.assertThat;
 
-import io.registrymirror.testing.Forwarder.Fault;
+import io.registrymirror.testing.Fault;
 import io.registrymirror.testing.ImageSeeder;
 import io.registrymirror.testing.ImageSeeder.Image;
 import io.vertx.core.json.JsonObject;
@@ -81,11 +81,13 @@ class ManifestRulesTest extends MirrorTestBase {
 
   @Test
   void schema1IsRefused() {
-    upstream.fault(matching("HEAD", ".*/manifests/old"), Fault.status(404, "", Map.of()));
     upstream.fault(matching("GET", ".*/manifests/v1"), Fault.status(200,
         "{\"schemaVersion\":1,\"name\":\"team/app\",\"tag\":\"v1\"}", Map.of("Content-Type", SCHEMA1)));
     upstream.fault(matching("HEAD", ".*/manifests/v1"), Fault.status(405, "", Map.of()));
     assertError(mirror.get("/v2/team/app/manifests/v1"), 400, "MANIFEST_INVALID", false);
+    // Refused for what upstream sent, not before asking: the schema 1 body was fetched, and not kept.
+    assertThat(upstream.count("GET", ".*/manifests/v1")).isEqualTo(1);
+    assertThat(mirror.filesUnder("manifests")).isZero();
   }
 
   @Test

@@ -5,7 +5,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.within;
 
 import io.registrymirror.testing.Forwarder;
-import io.registrymirror.testing.Forwarder.Fault;
+import io.registrymirror.testing.Fault;
 import io.registrymirror.testing.ImageSeeder;
 import io.registrymirror.testing.ImageSeeder.Image;
 import io.vertx.core.json.JsonObject;

@@ -1,8 +1,13 @@
 package io.registrymirror.it;
 
 import static org.assertj.core.api.Assertions.assertThat;
+import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
+import io.registrymirror.testing.Forwarder;
+import io.registrymirror.testing.ImageSeeder;
+import io.registrymirror.testing.ImageSeeder.Image;
 import io.registrymirror.testing.MirrorProcess;
+import io.registrymirror.testing.ReferenceRegistry;
 import java.net.URI;
 import java.net.http.HttpClient;
 import java.net.http.HttpRequest;
@@ -10,18 +15,52 @@ import java.net.http.HttpResponse;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.List;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
-/** The mirror as an operator runs it: its own process, stopped by a signal. */
-class ProcessLifecycleTest extends MirrorTestBase {
+/**
+ * The mirror as an operator runs it: its own process, serving a pull through from upstream, then
+ * stopped by a signal. Nothing runs in this JVM but the upstream it mirrors.
+ */
+class ProcessLifecycleTest {
+
+  private static ReferenceRegistry registry;
+  private static Image image;
+
+  @BeforeAll
+  static void seed() throws Exception {
+    assumeTrue(ReferenceRegistry.available(), "docker-registry is not installed");
+    registry = ReferenceRegistry.start();
+    image = new ImageSeeder(registry.url()).pushImage("ops/app", "1.0", 1, 20_000, "docker");
+  }
+
+  @AfterAll
+  static void stopRegistry() {
+    if (registry != null) {
+      registry.close();
+      registry = null;
+    }
+  }
 
   @Test
-  void sigtermStopsTheProcessPromptly(@TempDir Path work) throws Exception {
-    try (MirrorProcess process = MirrorProcess.start(upstream.url(), work.resolve("cache"), work, List.of())) {
-      HttpResponse<String> v2 = HttpClient.newHttpClient().send(
-          HttpRequest.newBuilder(URI.create(process.url() + "/v2/")).build(), HttpResponse.BodyHandlers.ofString());
-      assertThat(v2.statusCode()).isEqualTo(200);
+  void aPullGoesThroughAndSigtermStopsTheProcessPromptly(@TempDir Path work) throws Exception {
+    HttpClient http = HttpClient.newHttpClient();
+    try (Forwarder upstream = Forwarder.start(registry.port());
+        MirrorProcess process = MirrorProcess.start(upstream.url(), work.resolve("cache"), work, List.of())) {
+      HttpResponse<byte[]> manifest = http.send(HttpRequest.newBuilder(
+              URI.create(process.url() + "/v2/ops/app/manifests/1.0"))
+          .header("Accept", ImageSeeder.DOCKER_MANIFEST).build(), HttpResponse.BodyHandlers.ofByteArray());
+      assertThat(manifest.statusCode()).isEqualTo(200);
+      assertThat(manifest.body()).isEqualTo(image.manifest());
+      String layer = image.layerDigests().get(0);
+      HttpResponse<byte[]> blob = http.send(HttpRequest.newBuilder(
+          URI.create(process.url() + "/v2/ops/app/blobs/" + layer)).build(), HttpResponse.BodyHandlers.ofByteArray());
+      assertThat(blob.statusCode()).isEqualTo(200);
+      assertThat(blob.body()).isEqualTo(image.blobs().get(layer));
+      assertThat(upstream.count("GET", "/v2/ops/app/blobs/" + layer)).as("blob fetched from upstream").isEqualTo(1);
+
       // 143 = 128 + SIGTERM: the JVM ran its shutdown hook and exited.
       assertThat(process.terminate(Duration.ofSeconds(20))).as("exit status; log:%n%s", process.log()).isEqualTo(143);
       assertThat(process.log()).contains("event=mirror.stopped");

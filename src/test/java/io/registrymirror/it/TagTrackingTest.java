@@ -4,7 +4,7 @@ import static io.registrymirror.testing.Forwarder.matching;
 import static io.registrymirror.testing.MirrorUnderTest.eventually;
 import static org.assertj.core.api.Assertions.assertThat;
 
-import io.registrymirror.testing.Forwarder.Fault;
+import io.registrymirror.testing.Fault;
 import io.registrymirror.testing.ImageSeeder;
 import io.registrymirror.testing.ImageSeeder.Image;
 import io.registrymirror.testing.ImageSeeder.Index;

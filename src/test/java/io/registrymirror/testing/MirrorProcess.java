@@ -44,10 +44,8 @@ public final class MirrorProcess implements AutoCloseable {
   /** The same, with more top-level configuration, e.g. {@code limits}. */
   public static MirrorProcess start(String upstreamUrl, Path cacheDir, Path workDir, List<String> prefix,
       String topLevelYaml) throws IOException, InterruptedException {
-    return start(upstreamUrl, cacheDir, workDir, prefix, List.of("-Xmx256m"), """
-            connectTimeout: 2s
-            idleTimeout: 5s
-        """, topLevelYaml);
+    return start(upstreamUrl, cacheDir, workDir, prefix, List.of("-Xmx256m"),
+        TestLimits.upstreamTimeoutsYaml().indent(4), topLevelYaml);
   }
 
   /**

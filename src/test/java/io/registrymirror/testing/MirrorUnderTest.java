@@ -55,10 +55,9 @@ public final class MirrorUnderTest implements AutoCloseable {
           %s:
             url: %s
             default: true
-            connectTimeout: 2s
-            idleTimeout: 5s
-        %s
-        """.formatted(cacheDir, registryName, upstreamUrl, upstreamExtraYaml.indent(4));
+        %s%s
+        """.formatted(cacheDir, registryName, upstreamUrl, TestLimits.upstreamTimeoutsYaml().indent(4),
+        upstreamExtraYaml.indent(4));
     MirrorConfig config = ConfigLoader.parse(yaml);
     RegistryMirror mirror = await(RegistryMirror.start(vertx, config)
         .toCompletionStage().toCompletableFuture());
@@ -118,7 +117,7 @@ public final class MirrorUnderTest implements AutoCloseable {
 
   private HttpRequest request(String method, String path, String... headers) {
     HttpRequest.Builder b = HttpRequest.newBuilder(URI.create(url() + path))
-        .timeout(Duration.ofSeconds(60))
+        .timeout(TestLimits.ANSWER_TIMEOUT)
         .method(method, HttpRequest.BodyPublishers.noBody());
     for (int i = 0; i + 1 < headers.length; i += 2) {
       b.header(headers[i], headers[i + 1]);
