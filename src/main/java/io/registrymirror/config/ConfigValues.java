@@ -1,6 +1,7 @@
 package io.registrymirror.config;
 
 import com.fasterxml.jackson.databind.JsonNode;
+import io.registrymirror.oci.HttpUrl;
 import java.io.IOException;
 import java.net.URI;
 import java.net.URISyntaxException;
@@ -69,7 +70,7 @@ final class ConfigValues {
     } catch (URISyntaxException e) {
       throw new ConfigException(key, "not a URL: '" + value + "'");
     }
-    if (!("http".equals(uri.getScheme()) || "https".equals(uri.getScheme())) || uri.getHost() == null) {
+    if (!HttpUrl.isHttp(uri)) {
       throw new ConfigException(key, "must be an http:// or https:// URL with a host: '" + value + "'");
     }
     return uri;

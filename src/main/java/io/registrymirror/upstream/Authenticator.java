@@ -5,6 +5,7 @@ import io.registrymirror.config.UpstreamConfig;
 import io.registrymirror.error.OciError;
 import io.registrymirror.error.RegistryException;
 import io.registrymirror.memory.BodyBudget;
+import io.registrymirror.oci.HttpUrl;
 import io.registrymirror.oci.MediaTypes;
 import io.vertx.core.Future;
 import io.vertx.core.buffer.Buffer;
@@ -141,7 +142,7 @@ final class Authenticator {
     } catch (IllegalArgumentException e) {
       return Future.failedFuture(unavailable("its token realm is not a URL"));
     }
-    if (!"https".equals(realm.getScheme()) && !"http".equals(realm.getScheme()) || realm.getHost() == null) {
+    if (!HttpUrl.isHttp(realm)) {
       return Future.failedFuture(unavailable("its token realm is not an http(s) URL"));
     }
     StringBuilder url = new StringBuilder(realm.toString());
