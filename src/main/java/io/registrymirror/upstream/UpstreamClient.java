@@ -37,6 +37,7 @@ public final class UpstreamClient {
   /** The redirects left to a request whose redirects are refused, not followed. */
   private static final int NOT_FOLLOWED = -1;
 
+  private final Vertx vertx;
   private final HttpClient metadata;
   private final HttpClient content;
   private final UpstreamConfig config;
@@ -58,6 +59,7 @@ public final class UpstreamClient {
    */
   public UpstreamClient(Vertx vertx, HttpClient metadata, HttpClient content, WebClient web,
       UpstreamConfig config, MirrorMetrics metrics, BodyBudget budget) {
+    this.vertx = vertx;
     this.budget = budget;
     this.metadata = metadata;
     this.content = content;
@@ -181,12 +183,12 @@ public final class UpstreamClient {
     return new Manifest(actual, mediaType, body);
   }
 
-  /** GETs a blob; on 200 the response is returned paused, for the caller to stream. */
-  public Future<HttpClientResponse> getBlob(RepositoryName name, Digest digest) {
+  /** Starts downloading a blob: on 200, its body waits, paused, for the caller to pipe it. */
+  public Future<BlobDownload> getBlob(RepositoryName name, Digest digest) {
     return send(HttpMethod.GET, name, "/blobs/" + digest, MultiMap.caseInsensitiveMultiMap())
         .compose(resp -> {
           if (resp.statusCode() == 200) {
-            return Future.succeededFuture(resp);
+            return Future.succeededFuture(new BlobDownload(vertx, this, name, digest, resp));
           }
           return UpstreamResponses.errorBody(resp, budget)
               .map(body -> { throw UpstreamResponses.failure(name(), resp.statusCode(), resp.headers(), body, OciError.BLOB_UNKNOWN); });
@@ -198,7 +200,7 @@ public final class UpstreamClient {
    * validator from the first response, upstream sends the rest only if the content is still
    * the same ({@code If-Range}); anything but a 206 starting at {@code offset} fails.
    */
-  public Future<HttpClientResponse> getBlobFrom(RepositoryName name, Digest digest, long offset,
+  Future<HttpClientResponse> getBlobFrom(RepositoryName name, Digest digest, long offset,
       String validator) {
     MultiMap headers = MultiMap.caseInsensitiveMultiMap().set("Range", "bytes=" + offset + "-");
     if (validator != null) {
