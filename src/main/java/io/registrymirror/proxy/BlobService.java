@@ -1,5 +1,6 @@
 package io.registrymirror.proxy;
 
+import io.registrymirror.concurrent.GrowingBlob;
 import io.registrymirror.error.OciError;
 import io.registrymirror.error.RegistryException;
 import io.registrymirror.metrics.EventLog;
@@ -86,26 +87,28 @@ public final class BlobService {
 
   /** Opens the blob for reading, joining or starting a fill on a miss. */
   public Future<BlobSource> open(Target target, Digest digest) {
-    BlobSource cached = cached(digest);
-    if (cached != null) {
-      return Future.succeededFuture(cached);
-    }
-    // The store is checked again under the map's lock: a fill that just finished has indexed
+    // The index is consulted once, under the map's lock: a fill that just finished has indexed
     // its blob before it leaves the map, so no second fetch can start for it.
+    Long[] size = {null};
     Flight ours = new Flight(target, Promise.promise());
-    Flight flight = fills.computeIfAbsent(digest, d -> store.size(d) != null ? null : ours);
+    Flight flight = fills.computeIfAbsent(digest, d -> {
+      size[0] = store.size(d);
+      return size[0] != null ? null : ours;
+    });
     if (flight == null) {
-      return open(target, digest);
+      return Future.succeededFuture(new BlobSource.Cached(store.file(digest), size[0]));
     }
     if (flight == ours) {
       start(ours, digest);
     }
     Future<BlobSource> source = flight.fill().future().compose(f -> {
-      if (f.retain()) {
-        return Future.succeededFuture(new BlobSource.Filling(f));
+      GrowingBlob blob = f.open();
+      if (blob != null) {
+        return Future.succeededFuture(new BlobSource.Filling(blob));
       }
-      BlobSource done = cached(digest);
-      return done != null ? Future.succeededFuture(done)
+      // The fill ended between the lookup and now: its blob is in the index, or it failed.
+      Long done = store.size(digest);
+      return done != null ? Future.succeededFuture(new BlobSource.Cached(store.file(digest), done))
           : Future.failedFuture(OciError.UNAVAILABLE.exception("fetching " + digest + " from upstream failed"));
     }, err -> {
       // Upstream scopes blobs by repository: a fetch joined through another repository (or
@@ -126,16 +129,30 @@ public final class BlobService {
         : Future.failedFuture(err));
   }
 
+  /**
+   * Fetches a blob into the cache unless it is there: completes once it is, or fails with the
+   * fetch. A blob the cache cannot take is not fetched.
+   */
+  public Future<Void> warm(Target target, Digest digest) {
+    return open(target, digest).compose(source -> {
+      if (source instanceof BlobSource.Filling filling) {
+        Flight flight = fills.get(digest);
+        Future<Void> done = flight == null ? Future.succeededFuture()
+            : flight.fill().future().compose(BlobFill::completion);
+        return done.onComplete(r -> filling.blob().release());
+      }
+      if (source instanceof BlobSource.Uncached uncached) {
+        uncached.cancel().run();
+      }
+      return Future.succeededFuture();
+    });
+  }
+
   /** Why a fill could not start: the cache cannot take the blob, not that upstream failed. */
   private static final class Unstorable extends RuntimeException {
     Unstorable(Throwable cause) {
       super("the cache cannot store the blob: " + cause, cause, false, false);
     }
-  }
-
-  private BlobSource cached(Digest digest) {
-    Long size = store.size(digest);
-    return size == null ? null : new BlobSource.Cached(store.file(digest), size);
   }
 
   /**

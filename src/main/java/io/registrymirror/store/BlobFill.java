@@ -2,6 +2,7 @@ package io.registrymirror.store;
 
 import io.netty.buffer.ByteBuf;
 import io.netty.buffer.PooledByteBufAllocator;
+import io.registrymirror.concurrent.GrowingBlob;
 import io.registrymirror.error.OciError;
 import io.registrymirror.oci.Digest;
 import io.vertx.core.AsyncResult;
@@ -141,20 +142,23 @@ public final class BlobFill implements WriteStream<Buffer> {
   // ---- reading ----
 
   /**
-   * Takes a reference for a reader, keeping the file open until {@link #release()}.
+   * A reader of the blob as it grows, holding a reference that keeps the file open until it
+   * releases it.
    *
-   * @return false when the fill has failed, or finished and closed its file, in which case the
+   * @return null when the fill has failed, or finished and closed its file, in which case the
    *     blob is either in the store or gone
    */
-  public synchronized boolean retain() {
-    if (refs == 0 || state == State.FAILED) {
-      return false;
+  public GrowingBlob open() {
+    synchronized (this) {
+      if (refs == 0 || state == State.FAILED) {
+        return null;
+      }
+      refs++;
     }
-    refs++;
-    return true;
+    return new FillReader(this);
   }
 
-  public void release() {
+  void release() {
     boolean close;
     synchronized (this) {
       close = --refs == 0;
@@ -180,7 +184,7 @@ public final class BlobFill implements WriteStream<Buffer> {
     }
   }
 
-  public synchronized boolean isVerified() {
+  synchronized boolean isVerified() {
     return state == State.VERIFIED || state == State.COMMITTED;
   }
 
@@ -188,7 +192,7 @@ public final class BlobFill implements WriteStream<Buffer> {
    * How many bytes can be read at {@code position}, waiting until there is at least one.
    * Succeeds with 0 at the end of a verified blob; fails if the fill fails.
    */
-  public Future<Long> available(long position) {
+  Future<Long> available(long position) {
     synchronized (this) {
       if (state == State.FAILED) {
         return Future.failedFuture(failure);
@@ -205,7 +209,7 @@ public final class BlobFill implements WriteStream<Buffer> {
    * Completes, on the caller's context, at the next progress or change of state; at once if the
    * fill has already ended. Fails if the fill fails.
    */
-  public Future<Void> awaitChange() {
+  Future<Void> awaitChange() {
     synchronized (this) {
       if (state == State.FAILED) {
         return Future.failedFuture(failure);
@@ -225,7 +229,7 @@ public final class BlobFill implements WriteStream<Buffer> {
    * pooled direct memory, which the socket takes without another copy. The caller releases the
    * buffer once it is written, and must hold a reference.
    */
-  public Future<ByteBuf> read(long position, int max) {
+  Future<ByteBuf> read(long position, int max) {
     int n;
     synchronized (this) {
       if (state == State.FAILED) {
