@@ -10,7 +10,7 @@ import io.registrymirror.store.BlobFill;
 import io.registrymirror.store.BlobStore;
 import io.registrymirror.store.CacheWrites;
 import io.registrymirror.upstream.BlobDownload;
-import io.registrymirror.upstream.SingleFlight;
+import io.registrymirror.concurrent.SingleFlight;
 import io.vertx.core.Future;
 import io.vertx.core.Promise;
 import io.vertx.core.Vertx;

@@ -7,7 +7,7 @@ import io.registrymirror.oci.Manifest;
 import io.registrymirror.oci.Reference;
 import io.registrymirror.store.CacheWrites;
 import io.registrymirror.store.ManifestStore;
-import io.registrymirror.upstream.SingleFlight;
+import io.registrymirror.concurrent.SingleFlight;
 import io.vertx.core.Future;
 
 /**

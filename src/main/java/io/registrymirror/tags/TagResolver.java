@@ -12,7 +12,7 @@ import io.registrymirror.oci.Manifest;
 import io.registrymirror.oci.Reference;
 import io.registrymirror.store.CacheWrites;
 import io.registrymirror.store.ManifestStore;
-import io.registrymirror.upstream.SingleFlight;
+import io.registrymirror.concurrent.SingleFlight;
 import io.registrymirror.upstream.UpstreamClient;
 import io.vertx.core.Future;
 import java.util.Optional;
