@@ -15,6 +15,7 @@ import io.registrymirror.log.EventLog;
 import io.registrymirror.memory.BodyBudget;
 import io.registrymirror.metrics.MirrorMetrics;
 import io.registrymirror.proxy.BlobService;
+import io.registrymirror.proxy.CacheHealth;
 import io.registrymirror.proxy.ManifestFetcher;
 import io.registrymirror.proxy.ManifestService;
 import io.registrymirror.proxy.MoveWarmer;
@@ -118,7 +119,7 @@ public final class RegistryMirror {
     ManifestService manifests = new ManifestService(manifestStore, fetcher, resolver);
     TagRefresher refresher = new TagRefresher(vertx, tagStore, resolver, upstreams, config.tags(), metrics);
     metrics.watchTrackedTags(() -> tagStore.all().size());
-    RegistryApi api = new RegistryApi(vertx, upstreams, blobs, manifests, metrics, prometheus, layout,
+    RegistryApi api = new RegistryApi(vertx, upstreams, blobs, manifests, metrics, prometheus, new CacheHealth(vertx, layout),
         config.htpasswd(), config.limits(), tagStore);
     ConnectionGuard guard = new ConnectionGuard(config.limits());
 

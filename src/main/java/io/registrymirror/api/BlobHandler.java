@@ -51,7 +51,7 @@ final class BlobHandler {
     String range = request.getHeader(Headers.RANGE);
     // Refused before anything is fetched; satisfiability waits for the size.
     ByteRange.validate(range);
-    if (blobs.isCached(digest) && matches(request, digest)) {
+    if (matches(request, digest) && blobs.isCached(digest)) {
       response.setStatusCode(304).putHeader(HttpHeaders.ETAG, etag(digest)).end();
       metrics.request(Endpoint.BLOB, Result.HIT);
       return;
@@ -152,12 +152,12 @@ final class BlobHandler {
 
   private void sendFilling(RoutingContext ctx, Digest digest, BlobSource.Filling f, String header) {
     HttpServerResponse response = ctx.response();
-    long size = f.fill().expectedSize();
+    long size = f.blob().expectedSize();
     ByteRange range;
     try {
       range = size < 0 ? null : ByteRange.parse(header, size);
     } catch (RuntimeException e) {
-      f.fill().release();
+      f.blob().release();
       throw e;
     }
     headers(response, digest, size);
@@ -178,7 +178,7 @@ final class BlobHandler {
     if (end < 0 || end > start) {
       response.writeHead();
     }
-    new FillSender(f.fill(), response, start, end).start();
+    new FillSender(f.blob(), response, start, end).start();
   }
 
   /**

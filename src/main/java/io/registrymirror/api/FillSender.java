@@ -1,7 +1,7 @@
 package io.registrymirror.api;
 
 import io.netty.buffer.ByteBuf;
-import io.registrymirror.store.BlobFill;
+import io.registrymirror.concurrent.GrowingBlob;
 import io.vertx.core.http.HttpServerResponse;
 import io.vertx.core.internal.buffer.BufferInternal;
 
@@ -23,7 +23,7 @@ final class FillSender {
   /** Bytes written but not yet on the wire, at most: enough that the socket never waits for a read. */
   private static final int WINDOW = 2 * CHUNK;
 
-  private final BlobFill fill;
+  private final GrowingBlob fill;
   private final HttpServerResponse response;
   private final long end;
   private long position;
@@ -33,7 +33,7 @@ final class FillSender {
   private long inFlight;
 
   /** Sends {@code [start, end)} of the blob; {@code end} -1 means to its end, whatever that is. */
-  FillSender(BlobFill fill, HttpServerResponse response, long start, long end) {
+  FillSender(GrowingBlob fill, HttpServerResponse response, long start, long end) {
     this.fill = fill;
     this.response = response;
     this.position = start;

@@ -1,8 +1,7 @@
 package io.registrymirror.api;
 
 import io.micrometer.prometheusmetrics.PrometheusMeterRegistry;
-import io.registrymirror.store.CacheLayout;
-import io.registrymirror.store.CacheProbe;
+import io.registrymirror.proxy.CacheHealth;
 import io.vertx.core.Future;
 import io.vertx.core.Vertx;
 import io.vertx.core.file.FileSystemProps;
@@ -14,14 +13,12 @@ final class OpsHandler {
 
   private final Vertx vertx;
   private final PrometheusMeterRegistry prometheus;
-  private final CacheLayout layout;
-  private final CacheProbe probe;
+  private final CacheHealth cache;
 
-  OpsHandler(Vertx vertx, PrometheusMeterRegistry prometheus, CacheLayout layout) {
+  OpsHandler(Vertx vertx, PrometheusMeterRegistry prometheus, CacheHealth cache) {
     this.vertx = vertx;
     this.prometheus = prometheus;
-    this.layout = layout;
-    this.probe = new CacheProbe(vertx, layout);
+    this.cache = cache;
   }
 
   /** The process answers: nothing else is checked, so a busy upstream never restarts the pod. */
@@ -34,8 +31,8 @@ final class OpsHandler {
    * (a read-only mount has room too). Both are read off the event loop.
    */
   void ready(RoutingContext ctx) {
-    Future<FileSystemProps> props = vertx.fileSystem().fsProps(layout.tmp().toString());
-    Future<Void> writable = probe.writable();
+    Future<FileSystemProps> props = cache.space();
+    Future<Void> writable = cache.writable();
     Future.join(props, writable).onComplete(checked -> {
       boolean ok = props.succeeded() && props.result().usableSpace() > 0 && writable.succeeded();
       JsonObject body = new JsonObject().put("status", ok ? "ok" : "unavailable");

@@ -7,7 +7,9 @@ import io.registrymirror.error.OciError;
 import io.registrymirror.metrics.MirrorMetrics;
 import io.registrymirror.proxy.BlobService;
 import io.registrymirror.proxy.ManifestService;
-import io.registrymirror.store.CacheLayout;
+import io.registrymirror.proxy.CacheHealth;
+import io.registrymirror.upstream.Target;
+import io.registrymirror.upstream.Upstreams;
 import io.registrymirror.tags.TagStore;
 import io.registrymirror.upstream.Target;
 import io.registrymirror.upstream.Upstreams;
@@ -36,14 +38,14 @@ public final class RegistryApi {
    * @param limits how often a client may fail to log in
    */
   public RegistryApi(Vertx vertx, Upstreams upstreams, BlobService blobs, ManifestService manifests,
-      MirrorMetrics metrics, PrometheusMeterRegistry prometheus, CacheLayout layout, Htpasswd htpasswd,
+      MirrorMetrics metrics, PrometheusMeterRegistry prometheus, CacheHealth cache, Htpasswd htpasswd,
       LimitsConfig limits, TagStore tagStore) {
     this.vertx = vertx;
     this.upstreams = upstreams;
     this.blobs = new BlobHandler(vertx, blobs, metrics);
     this.manifests = new ManifestHandler(manifests, metrics, this.blobs);
     this.listings = new ListingHandler(metrics);
-    this.ops = new OpsHandler(vertx, prometheus, layout);
+    this.ops = new OpsHandler(vertx, prometheus, cache);
     this.errors = new ErrorHandler(metrics);
     this.auth = htpasswd == null ? null : new ClientAuth(vertx, htpasswd, limits);
     this.tags = new TagsHandler(tagStore);

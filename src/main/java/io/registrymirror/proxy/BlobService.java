@@ -1,5 +1,6 @@
 package io.registrymirror.proxy;
 
+import io.registrymirror.concurrent.GrowingBlob;
 import io.registrymirror.error.OciError;
 import io.registrymirror.error.RegistryException;
 import io.registrymirror.log.EventLog;
@@ -8,15 +9,12 @@ import io.registrymirror.oci.Digest;
 import io.registrymirror.store.BlobFill;
 import io.registrymirror.store.BlobStore;
 import io.registrymirror.store.CacheWrites;
-import io.registrymirror.upstream.SingleFlight;
+import io.registrymirror.concurrent.SingleFlight;
 import io.registrymirror.upstream.Target;
-import io.registrymirror.upstream.UpstreamResponses;
+import io.registrymirror.upstream.BlobDownload;
 import io.vertx.core.Future;
 import io.vertx.core.Promise;
 import io.vertx.core.Vertx;
-import io.vertx.core.http.HttpClientRequest;
-import io.vertx.core.http.HttpClientResponse;
-import io.vertx.core.http.HttpHeaders;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
@@ -90,26 +88,28 @@ public final class BlobService {
 
   /** Opens the blob for reading, joining or starting a fill on a miss. */
   public Future<BlobSource> open(Target target, Digest digest) {
-    BlobSource cached = cached(digest);
-    if (cached != null) {
-      return Future.succeededFuture(cached);
-    }
-    // The store is checked again under the map's lock: a fill that just finished has indexed
+    // The index is consulted once, under the map's lock: a fill that just finished has indexed
     // its blob before it leaves the map, so no second fetch can start for it.
+    Long[] size = {null};
     Flight ours = new Flight(target, Promise.promise());
-    Flight flight = fills.computeIfAbsent(digest, d -> store.size(d) != null ? null : ours);
+    Flight flight = fills.computeIfAbsent(digest, d -> {
+      size[0] = store.size(d);
+      return size[0] != null ? null : ours;
+    });
     if (flight == null) {
-      return open(target, digest);
+      return Future.succeededFuture(new BlobSource.Cached(store.file(digest), size[0]));
     }
     if (flight == ours) {
       start(ours, digest);
     }
     Future<BlobSource> source = flight.fill().future().compose(f -> {
-      if (f.retain()) {
-        return Future.succeededFuture(new BlobSource.Filling(f));
+      GrowingBlob blob = f.open();
+      if (blob != null) {
+        return Future.succeededFuture(new BlobSource.Filling(blob));
       }
-      BlobSource done = cached(digest);
-      return done != null ? Future.succeededFuture(done)
+      // The fill ended between the lookup and now: its blob is in the index, or it failed.
+      Long done = store.size(digest);
+      return done != null ? Future.succeededFuture(new BlobSource.Cached(store.file(digest), done))
           : Future.failedFuture(OciError.UNAVAILABLE.exception("fetching " + digest + " from upstream failed"));
     }, err -> {
       // Upstream scopes blobs by repository: a fetch joined through another repository (or
@@ -125,9 +125,28 @@ public final class BlobService {
     // the caller's context, so that the response reaches the caller in the tick it arrives and
     // nothing of it can pass before the caller reads it.
     return SingleFlight.onCallerContext(source).recover(err -> err instanceof Unstorable
-        ? target.upstream().getBlob(target.name(), digest).map(resp -> new BlobSource.Uncached(resp,
-            UpstreamResponses.contentLength(resp), () -> UpstreamResponses.abandon(resp)))
+        ? target.upstream().getBlob(target.name(), digest).map(download -> new BlobSource.Uncached(
+            download.body(), download.expectedSize(), download::cancel))
         : Future.failedFuture(err));
+  }
+
+  /**
+   * Fetches a blob into the cache unless it is there: completes once it is, or fails with the
+   * fetch. A blob the cache cannot take is not fetched.
+   */
+  public Future<Void> warm(Target target, Digest digest) {
+    return open(target, digest).compose(source -> {
+      if (source instanceof BlobSource.Filling filling) {
+        Flight flight = fills.get(digest);
+        Future<Void> done = flight == null ? Future.succeededFuture()
+            : flight.fill().future().compose(BlobFill::completion);
+        return done.onComplete(r -> filling.blob().release());
+      }
+      if (source instanceof BlobSource.Uncached uncached) {
+        uncached.cancel().run();
+      }
+      return Future.succeededFuture();
+    });
   }
 
   /** Why a fill could not start: the cache cannot take the blob, not that upstream failed. */
@@ -135,11 +154,6 @@ public final class BlobService {
     Unstorable(Throwable cause) {
       super("the cache cannot store the blob: " + cause, cause, false, false);
     }
-  }
-
-  private BlobSource cached(Digest digest) {
-    Long size = store.size(digest);
-    return size == null ? null : new BlobSource.Cached(store.file(digest), size);
   }
 
   /**
@@ -159,26 +173,24 @@ public final class BlobService {
           return Future.failedFuture(new Unstorable(err));
         })
         .compose(f -> target.upstream().getBlob(target.name(), digest)
-            .map(resp -> {
-              long length = UpstreamResponses.contentLength(resp);
+            .map(download -> {
+              long length = download.expectedSize();
               if (length == 0 && !digest.matches(new byte[0])) {
                 // Nothing would be left to hold back: refuse before any client sees headers.
-                UpstreamResponses.abandon(resp);
+                download.cancel();
                 throw OciError.UNAVAILABLE.exception("upstream sent an empty body for " + digest);
               }
               f.expect(length);
-              pipe(target, resp, f, started);
+              fill(target, download, f, started);
               return f;
             })
             .onFailure(f::abort))
         .onComplete(flight.fill());
   }
 
-  private void pipe(Target target, HttpClientResponse resp, BlobFill fill, long started) {
+  private void fill(Target target, BlobDownload download, BlobFill fill, long started) {
     metrics.fillStarted();
-    HttpClientRequest[] current = {resp.request()};
-    transfer(target, resp, fill, validator(resp), RESUMES, current);
-    watchRate(target, fill, current);
+    download.pipeTo(fill, fill::received, RESUMES).onFailure(fill::abort);
     fill.completion().onComplete(r -> {
       long ms = (System.nanoTime() - started) / 1_000_000;
       if (r.succeeded()) {
@@ -189,81 +201,12 @@ public final class BlobService {
             "digest", fill.digest(), "bytes", size, "ms", ms);
       } else {
         // Stop the transfer if the fill failed on our side (disk, digest) while it still runs.
-        resetRunning(current);
+        download.cancel();
         metrics.fillEnded(false, 0);
         LOG.warn("blob.fill.failed", "upstream", target.upstream().name(), "repository",
             target.name(), "digest", fill.digest(), "ms", ms, "error", r.cause().getMessage());
       }
     });
-  }
-
-  /**
-   * Pipes one upstream response into the fill. When it breaks off, the rest is asked for with a
-   * Range request, a bounded number of times, so that clients reading the fill see no error.
-   * Only a response that named its version can be resumed: without a validator to send in
-   * {@code If-Range}, a rest could come from another version of the content.
-   */
-  private void transfer(Target target, HttpClientResponse resp, BlobFill fill, String validator,
-      int resumesLeft, HttpClientRequest[] current) {
-    current[0] = resp.request();
-    resp.pipe().endOnFailure(false).to(fill).onFailure(err -> {
-      // This response is done with: a reset now would reach it with no one left to handle it.
-      current[0] = null;
-      long offset = fill.received();
-      long size = fill.expectedSize();
-      if (resumesLeft == 0 || validator == null || !fill.isFilling() || size < 0 || offset >= size) {
-        fill.abort(err);
-        return;
-      }
-      LOG.info("blob.fill.resuming", "upstream", target.upstream().name(), "digest", fill.digest(),
-          "offset", offset, "of", size, "error", err.getMessage());
-      target.upstream().getBlobFrom(target.name(), fill.digest(), offset, validator)
-          .onSuccess(rest -> transfer(target, rest, fill, validator, resumesLeft - 1, current))
-          .onFailure(resumeFailed -> fill.abort(err));
-    });
-  }
-
-  /**
-   * Cuts a transfer that stays below the upstream's minimum rate for a whole window: a drip
-   * keeps the idle timeout from ever firing, and would hold the fill and its clients for hours.
-   * The cut is resumed like any other break (when upstream named its version), so a transfer
-   * that speeds up again is kept.
-   */
-  private void watchRate(Target target, BlobFill fill, HttpClientRequest[] current) {
-    long window = target.upstream().config().rateWindow().toMillis();
-    long minBytes = target.upstream().config().minRate() * window / 1000;
-    if (minBytes <= 0) {
-      return;
-    }
-    long[] last = {fill.received()};
-    long timer = vertx.setPeriodic(window, id -> {
-      long now = fill.received();
-      long size = fill.expectedSize();
-      if (fill.isFilling() && (size < 0 || now < size) && now - last[0] < minBytes) {
-        LOG.warn("blob.transfer.slow", "upstream", target.upstream().name(), "digest", fill.digest(),
-            "bytes", now - last[0], "ms", window);
-        resetRunning(current);
-      }
-      last[0] = now;
-    });
-    fill.completion().onComplete(r -> vertx.cancelTimer(timer));
-  }
-
-  /** Cuts the upstream response being piped into the fill, if one is; null between resumes. */
-  private static void resetRunning(HttpClientRequest[] current) {
-    HttpClientRequest running = current[0];
-    if (running != null) {
-      running.reset();
-    }
-  }
-
-  /** What {@code If-Range} can send back: a strong ETag, or Last-Modified; null for neither. */
-  private static String validator(HttpClientResponse resp) {
-    String etag = resp.getHeader(HttpHeaders.ETAG);
-    if (etag != null && !etag.startsWith("W/")) {
-      return etag;
-    }
-    return resp.getHeader(HttpHeaders.LAST_MODIFIED);
   }
 
   /**

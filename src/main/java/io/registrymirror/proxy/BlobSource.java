@@ -1,6 +1,6 @@
 package io.registrymirror.proxy;
 
-import io.registrymirror.store.BlobFill;
+import io.registrymirror.concurrent.GrowingBlob;
 import io.vertx.core.buffer.Buffer;
 import io.vertx.core.streams.ReadStream;
 
@@ -13,8 +13,8 @@ public sealed interface BlobSource {
   /** A verified file, served zero-copy. */
   record Cached(String file, long size) implements BlobSource {}
 
-  /** A blob being fetched; the holder owns one reference and must release it when done. */
-  record Filling(BlobFill fill) implements BlobSource {}
+  /** A blob being fetched, read as it grows; the holder must release it when done. */
+  record Filling(GrowingBlob blob) implements BlobSource {}
 
   /**
    * Upstream's body for a blob the cache cannot store (a full or read-only disk), for one client

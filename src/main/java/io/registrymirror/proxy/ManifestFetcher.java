@@ -8,7 +8,7 @@ import io.registrymirror.oci.Reference;
 import io.registrymirror.store.CacheWrites;
 import io.registrymirror.store.ManifestStore;
 import io.registrymirror.tags.ManifestSource;
-import io.registrymirror.upstream.SingleFlight;
+import io.registrymirror.concurrent.SingleFlight;
 import io.registrymirror.upstream.Target;
 import io.vertx.core.Future;
 

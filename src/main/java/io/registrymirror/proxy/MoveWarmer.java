@@ -79,12 +79,7 @@ public final class MoveWarmer implements TagWarmer {
     for (int i = 0; i < layers.size(); i++) {
       digests.add(Digest.parse(layers.getJsonObject(i).getString("digest")));
     }
-    return sequentially(digests, d -> blobs.open(target, d).compose(source -> {
-      if (source instanceof BlobSource.Filling filling) {
-        return filling.fill().completion().onComplete(r -> filling.fill().release());
-      }
-      return Future.succeededFuture();
-    }));
+    return sequentially(digests, d -> blobs.warm(target, d));
   }
 
   private static <T> Future<Void> sequentially(List<T> items, Function<T, Future<?>> step) {

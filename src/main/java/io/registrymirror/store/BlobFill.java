@@ -1,7 +1,8 @@
 package io.registrymirror.store;
 
 import io.netty.buffer.ByteBuf;
-import io.netty.buffer.PooledByteBufAllocator;
+import io.registrymirror.concurrent.GrowingBlob;
+import io.registrymirror.concurrent.Waiters;
 import io.registrymirror.error.OciError;
 import io.registrymirror.oci.Digest;
 import io.vertx.core.AsyncResult;
@@ -13,14 +14,10 @@ import io.vertx.core.Vertx;
 import io.vertx.core.buffer.Buffer;
 import io.vertx.core.internal.buffer.BufferInternal;
 import io.vertx.core.streams.WriteStream;
-import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.channels.FileChannel;
 import java.nio.file.Path;
-import java.security.MessageDigest;
 import java.util.ArrayDeque;
-import java.util.ArrayList;
-import java.util.List;
 import java.util.concurrent.RejectedExecutionException;
 
 /**
@@ -52,26 +49,14 @@ public final class BlobFill implements WriteStream<Buffer> {
   /** Bytes kept in memory behind the newest, written or not, for readers just behind. */
   private static final long RETAIN = 2L * 1024 * 1024;
 
-  /**
-   * Where a worker gathers a batch's chunks for the disk: the JDK would copy each heap chunk into
-   * a direct buffer anyway, and a few large writes cost the kernel less than one per chunk. One
-   * per worker thread that has flushed, so at most a few MiB for the whole worker pool.
-   */
-  private static final ThreadLocal<ByteBuffer> STAGING =
-      ThreadLocal.withInitial(() -> ByteBuffer.allocateDirect(256 * 1024));
-
   private enum State { FILLING, VERIFIED, COMMITTED, FAILED }
-
-  private record Waiter(Context context, Promise<Void> promise) {}
 
   private final Vertx vertx;
   private final Context writer;
   private final BlobStore store;
   private final FillMemory memory;
   private final Digest digest;
-  private final Path tmp;
-  private final FileChannel channel;
-  private final MessageDigest hash;
+  private final FillFile file;
   private final Promise<Void> done = Promise.promise();
   private volatile long expectedSize = -1;
 
@@ -90,7 +75,7 @@ public final class BlobFill implements WriteStream<Buffer> {
   private State state = State.FILLING;
   private Throwable failure;
   private int refs = 1; // the writer's own reference
-  private final List<Waiter> waiters = new ArrayList<>();
+  private final Waiters waiters = new Waiters();
 
   BlobFill(Vertx vertx, Context writer, BlobStore store, FillMemory memory, Digest digest, Path tmp,
       FileChannel channel) {
@@ -99,9 +84,7 @@ public final class BlobFill implements WriteStream<Buffer> {
     this.store = store;
     this.memory = memory;
     this.digest = digest;
-    this.tmp = tmp;
-    this.channel = channel;
-    this.hash = digest.algorithm().newMessageDigest();
+    this.file = new FillFile(tmp, channel, digest.algorithm());
   }
 
   public Digest digest() {
@@ -141,20 +124,23 @@ public final class BlobFill implements WriteStream<Buffer> {
   // ---- reading ----
 
   /**
-   * Takes a reference for a reader, keeping the file open until {@link #release()}.
+   * A reader of the blob as it grows, holding a reference that keeps the file open until it
+   * releases it.
    *
-   * @return false when the fill has failed, or finished and closed its file, in which case the
+   * @return null when the fill has failed, or finished and closed its file, in which case the
    *     blob is either in the store or gone
    */
-  public synchronized boolean retain() {
-    if (refs == 0 || state == State.FAILED) {
-      return false;
+  public GrowingBlob open() {
+    synchronized (this) {
+      if (refs == 0 || state == State.FAILED) {
+        return null;
+      }
+      refs++;
     }
-    refs++;
-    return true;
+    return new FillReader(this);
   }
 
-  public void release() {
+  void release() {
     boolean close;
     synchronized (this) {
       close = --refs == 0;
@@ -162,25 +148,17 @@ public final class BlobFill implements WriteStream<Buffer> {
     if (close) {
       try {
         vertx.executeBlocking(() -> {
-          channel.close();
+          file.close();
           return null;
         }, false);
       } catch (RejectedExecutionException e) {
         // Vert.x is shutting down and its workers are gone; closing is quick, do it here.
-        closeQuietly();
+        file.closeQuietly();
       }
     }
   }
 
-  private void closeQuietly() {
-    try {
-      channel.close();
-    } catch (IOException ignored) {
-      // nothing was written through this handle that is still needed
-    }
-  }
-
-  public synchronized boolean isVerified() {
+  synchronized boolean isVerified() {
     return state == State.VERIFIED || state == State.COMMITTED;
   }
 
@@ -188,7 +166,7 @@ public final class BlobFill implements WriteStream<Buffer> {
    * How many bytes can be read at {@code position}, waiting until there is at least one.
    * Succeeds with 0 at the end of a verified blob; fails if the fill fails.
    */
-  public Future<Long> available(long position) {
+  Future<Long> available(long position) {
     synchronized (this) {
       if (state == State.FAILED) {
         return Future.failedFuture(failure);
@@ -205,14 +183,20 @@ public final class BlobFill implements WriteStream<Buffer> {
    * Completes, on the caller's context, at the next progress or change of state; at once if the
    * fill has already ended. Fails if the fill fails.
    */
-  public Future<Void> awaitChange() {
+  Future<Void> awaitChange() {
     synchronized (this) {
       if (state == State.FAILED) {
         return Future.failedFuture(failure);
       }
       if (state == State.FILLING) {
         Promise<Void> wake = Promise.promise();
-        waiters.add(new Waiter(vertx.getOrCreateContext(), wake));
+        waiters.add(vertx.getOrCreateContext(), failed -> {
+          if (failed == null) {
+            wake.complete();
+          } else {
+            wake.fail(failed);
+          }
+        });
         return wake.future();
       }
     }
@@ -225,7 +209,7 @@ public final class BlobFill implements WriteStream<Buffer> {
    * pooled direct memory, which the socket takes without another copy. The caller releases the
    * buffer once it is written, and must hold a reference.
    */
-  public Future<ByteBuf> read(long position, int max) {
+  Future<ByteBuf> read(long position, int max) {
     int n;
     synchronized (this) {
       if (state == State.FAILED) {
@@ -237,20 +221,7 @@ public final class BlobFill implements WriteStream<Buffer> {
       // Only written bytes ever leave memory, so everything before it is in the file.
       n = (int) Math.min(max, written - position);
     }
-    return vertx.executeBlocking(() -> {
-      ByteBuf dst = PooledByteBufAllocator.DEFAULT.directBuffer(n);
-      try {
-        while (dst.writerIndex() < n) {
-          if (dst.writeBytes(channel, position + dst.writerIndex(), n - dst.writerIndex()) < 0) {
-            throw new IOException("cache file shorter than written");
-          }
-        }
-        return dst;
-      } catch (IOException | RuntimeException e) {
-        dst.release();
-        throw e;
-      }
-    }, false);
+    return vertx.executeBlocking(() -> file.read(position, n), false);
   }
 
   /** Holding back the final byte until verification is what keeps corrupt blobs incomplete. */
@@ -345,40 +316,10 @@ public final class BlobFill implements WriteStream<Buffer> {
     }
     flushing = true;
     ByteBuffer[] batch = new ByteBuffer[pending.size()];
-    long size = 0;
     for (int i = 0; i < batch.length; i++) {
       batch[i] = ((BufferInternal) pending.poll()).getByteBuf().nioBuffer();
-      size += batch[i].remaining();
     }
-    long total = size;
-    vertx.executeBlocking(() -> {
-      ByteBuffer staging = STAGING.get();
-      try {
-        for (ByteBuffer b : batch) {
-          hash.update(b.duplicate());
-          while (b.hasRemaining()) {
-            int n = Math.min(b.remaining(), staging.remaining());
-            staging.put(b.slice(b.position(), n));
-            b.position(b.position() + n);
-            if (!staging.hasRemaining()) {
-              writeOut(staging);
-            }
-          }
-        }
-        writeOut(staging);
-      } finally {
-        staging.clear(); // a failed write leaves nothing behind for this thread's next fill
-      }
-      return total;
-    }, false).onComplete(this::flushed);
-  }
-
-  private void writeOut(ByteBuffer staging) throws IOException {
-    staging.flip();
-    while (staging.hasRemaining()) {
-      channel.write(staging);
-    }
-    staging.clear();
+    vertx.executeBlocking(() -> file.append(batch), false).onComplete(this::flushed);
   }
 
   private void flushed(AsyncResult<Long> result) {
@@ -408,7 +349,7 @@ public final class BlobFill implements WriteStream<Buffer> {
           "upstream sent " + size + " bytes of " + expected + " for " + digest));
       return;
     }
-    Digest actual = Digest.finish(digest.algorithm(), hash.digest());
+    Digest actual = Digest.finish(digest.algorithm(), file.hash());
     if (!actual.equals(digest)) {
       abort(OciError.UNAVAILABLE.exception("upstream content for " + digest + " hashed to " + actual));
       return;
@@ -420,7 +361,7 @@ public final class BlobFill implements WriteStream<Buffer> {
       state = State.VERIFIED;
     }
     wakeReaders();
-    store.install(tmp, channel, digest, size).onComplete(installed -> {
+    store.install(file.path(), file.channel(), digest, size).onComplete(installed -> {
       if (installed.failed()) {
         fail(installed.cause());
         return;
@@ -462,7 +403,7 @@ public final class BlobFill implements WriteStream<Buffer> {
     pending.clear();
     queuedBytes = 0;
     wakeReaders();
-    store.discard(tmp);
+    store.discard(file.path());
     release();
     done.tryFail(cause);
   }
@@ -480,27 +421,15 @@ public final class BlobFill implements WriteStream<Buffer> {
   }
 
   private void wakeReaders() {
-    List<Waiter> woken;
+    Waiters woken;
+    Throwable failed;
     synchronized (this) {
       if (waiters.isEmpty()) {
         return;
       }
-      woken = new ArrayList<>(waiters);
-      waiters.clear();
+      woken = waiters.take();
+      failed = failure;
     }
-    Throwable failed = failure();
-    for (Waiter w : woken) {
-      w.context().runOnContext(v -> {
-        if (failed == null) {
-          w.promise().complete();
-        } else {
-          w.promise().fail(failed);
-        }
-      });
-    }
-  }
-
-  private synchronized Throwable failure() {
-    return failure;
+    woken.wake(failed);
   }
 }

@@ -1,8 +1,7 @@
 package io.registrymirror.store;
 
+import io.registrymirror.concurrent.Waiters;
 import io.vertx.core.Context;
-import java.util.ArrayList;
-import java.util.List;
 
 /**
  * The memory all fills together may hold for upstream bytes not yet on disk or kept for readers
@@ -12,11 +11,9 @@ import java.util.List;
  */
 final class FillMemory {
 
-  private record Waiter(Context context, Runnable resume) {}
-
   private final long limit;
   private long used;
-  private final List<Waiter> waiters = new ArrayList<>();
+  private final Waiters waiters = new Waiters();
 
   FillMemory(long limit) {
     this.limit = limit;
@@ -27,18 +24,15 @@ final class FillMemory {
   }
 
   void give(long bytes) {
-    List<Waiter> woken;
+    Waiters woken;
     synchronized (this) {
       used -= bytes;
       if (used >= limit || waiters.isEmpty()) {
         return;
       }
-      woken = new ArrayList<>(waiters);
-      waiters.clear();
+      woken = waiters.take();
     }
-    for (Waiter w : woken) {
-      w.context().runOnContext(v -> w.resume().run());
-    }
+    woken.wake(null);
   }
 
   synchronized long used() {
@@ -53,7 +47,7 @@ final class FillMemory {
   void onAvailable(Context context, Runnable resume) {
     synchronized (this) {
       if (used >= limit) {
-        waiters.add(new Waiter(context, resume));
+        waiters.add(context, none -> resume.run());
         return;
       }
     }

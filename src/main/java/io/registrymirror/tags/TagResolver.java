@@ -10,7 +10,7 @@ import io.registrymirror.oci.AcceptedTypes;
 import io.registrymirror.oci.Descriptor;
 import io.registrymirror.oci.Digest;
 import io.registrymirror.oci.Reference;
-import io.registrymirror.upstream.SingleFlight;
+import io.registrymirror.concurrent.SingleFlight;
 import io.registrymirror.upstream.Target;
 import io.registrymirror.upstream.UpstreamClient;
 import io.vertx.core.Future;

@@ -1,5 +1,6 @@
 package io.registrymirror.upstream;
 
+import io.registrymirror.concurrent.SingleFlight;
 import io.registrymirror.config.Credentials;
 import io.registrymirror.config.UpstreamConfig;
 import io.registrymirror.error.OciError;

@@ -19,11 +19,8 @@ import io.vertx.core.http.HttpClient;
 import io.vertx.core.http.HttpClientResponse;
 import io.vertx.core.http.HttpHeaders;
 import io.vertx.core.http.HttpMethod;
-import io.vertx.core.http.RequestOptions;
 import io.vertx.core.json.JsonObject;
-import io.vertx.core.net.SocketAddress;
 import io.vertx.ext.web.client.WebClient;
-import java.net.URI;
 import java.util.Optional;
 import java.util.function.Function;
 
@@ -33,20 +30,11 @@ import java.util.function.Function;
  */
 public final class UpstreamClient {
 
-  private static final int MAX_REDIRECTS = 5;
-  /** The redirects left to a request whose redirects are refused, not followed. */
-  private static final int NOT_FOLLOWED = -1;
-
-  private final HttpClient metadata;
-  private final HttpClient content;
+  private final Vertx vertx;
   private final UpstreamConfig config;
-  private final MirrorMetrics metrics;
-  private final Authenticator auth;
-  private final RemoteHosts hosts;
+  private final UpstreamExchange exchange;
   private final PasswordFile passwordFile;
   private final BodyBudget budget;
-  private volatile int rateLimitRemaining = -1;
-  private volatile int rateLimitLimit = -1;
 
   /**
    * @param metadata the connection pool for manifests, tags, referrers and tokens
@@ -58,13 +46,12 @@ public final class UpstreamClient {
    */
   public UpstreamClient(Vertx vertx, HttpClient metadata, HttpClient content, WebClient web,
       UpstreamConfig config, MirrorMetrics metrics, BodyBudget budget) {
+    this.vertx = vertx;
     this.budget = budget;
-    this.metadata = metadata;
-    this.content = content;
     this.config = config;
-    this.metrics = metrics;
-    this.hosts = new RemoteHosts(vertx, config);
-    this.auth = new Authenticator(web, config, hosts, budget);
+    RemoteHosts hosts = new RemoteHosts(vertx, config);
+    Authenticator auth = new Authenticator(web, config, hosts, budget);
+    this.exchange = new UpstreamExchange(metadata, content, config, metrics, auth, hosts);
     this.passwordFile = config.passwordFile() == null || config.credentials() == null ? null
         : new PasswordFile(vertx, config, auth::rotate);
   }
@@ -86,22 +73,12 @@ public final class UpstreamClient {
 
   /** Requests left in the upstream's quota window, from its last {@code ratelimit-remaining}; -1 if unknown. */
   public int rateLimitRemaining() {
-    return rateLimitRemaining;
+    return exchange.rateLimitRemaining();
   }
 
   /** The quota's size, from its last {@code ratelimit-limit}; -1 if unknown. */
   public int rateLimitLimit() {
-    return rateLimitLimit;
-  }
-
-  /** {@code ratelimit-remaining: 76;w=21600}, as Docker Hub sends it: the count before the {@code ;}. */
-  private static int quota(String header) {
-    if (header == null) {
-      return -1;
-    }
-    int semi = header.indexOf(';');
-    long count = NumericHeader.parse(semi < 0 ? header : header.substring(0, semi)).orElse(-1);
-    return count == (int) count ? (int) count : -1;
+    return exchange.rateLimitLimit();
   }
 
   /**
@@ -111,7 +88,7 @@ public final class UpstreamClient {
    */
   public Future<Optional<Descriptor>> headManifest(RepositoryName name, Reference ref, String accept) {
     MultiMap headers = MultiMap.caseInsensitiveMultiMap().set(HttpHeaders.ACCEPT, accept);
-    return send(HttpMethod.HEAD, name, "/manifests/" + ref, headers).map(resp -> {
+    return exchange.send(HttpMethod.HEAD, name, "/manifests/" + ref, headers).map(resp -> {
       resp.resume();
       if (resp.statusCode() == 405) {
         return Optional.<Descriptor>empty();
@@ -139,11 +116,10 @@ public final class UpstreamClient {
   public <T> Future<T> getManifest(RepositoryName name, Reference ref, String accept,
       Function<Manifest, Future<T>> use) {
     MultiMap headers = MultiMap.caseInsensitiveMultiMap().set(HttpHeaders.ACCEPT, accept);
-    return send(HttpMethod.GET, name, "/manifests/" + ref, headers).compose(resp -> {
+    return exchange.send(HttpMethod.GET, name, "/manifests/" + ref, headers).compose(resp -> {
       long length = UpstreamResponses.contentLength(resp);
       if (resp.statusCode() != 200) {
-        return UpstreamResponses.errorBody(resp, budget)
-            .map(body -> { throw UpstreamResponses.failure(name(), resp.statusCode(), resp.headers(), body, OciError.MANIFEST_UNKNOWN); });
+        return failure(resp, OciError.MANIFEST_UNKNOWN);
       }
       String type = MediaTypes.bare(resp.getHeader(HttpHeaders.CONTENT_TYPE));
       try {
@@ -178,15 +154,14 @@ public final class UpstreamClient {
     return new Manifest(actual, mediaType, body);
   }
 
-  /** GETs a blob; on 200 the response is returned paused, for the caller to stream. */
-  public Future<HttpClientResponse> getBlob(RepositoryName name, Digest digest) {
-    return send(HttpMethod.GET, name, "/blobs/" + digest, MultiMap.caseInsensitiveMultiMap())
+  /** Starts downloading a blob: on 200, its body waits, paused, for the caller to pipe it. */
+  public Future<BlobDownload> getBlob(RepositoryName name, Digest digest) {
+    return exchange.send(HttpMethod.GET, name, "/blobs/" + digest, MultiMap.caseInsensitiveMultiMap())
         .compose(resp -> {
           if (resp.statusCode() == 200) {
-            return Future.succeededFuture(resp);
+            return Future.succeededFuture(new BlobDownload(vertx, this, name, digest, resp));
           }
-          return UpstreamResponses.errorBody(resp, budget)
-              .map(body -> { throw UpstreamResponses.failure(name(), resp.statusCode(), resp.headers(), body, OciError.BLOB_UNKNOWN); });
+          return failure(resp, OciError.BLOB_UNKNOWN);
         });
   }
 
@@ -195,13 +170,13 @@ public final class UpstreamClient {
    * validator from the first response, upstream sends the rest only if the content is still
    * the same ({@code If-Range}); anything but a 206 starting at {@code offset} fails.
    */
-  public Future<HttpClientResponse> getBlobFrom(RepositoryName name, Digest digest, long offset,
+  Future<HttpClientResponse> getBlobFrom(RepositoryName name, Digest digest, long offset,
       String validator) {
     MultiMap headers = MultiMap.caseInsensitiveMultiMap().set("Range", "bytes=" + offset + "-");
     if (validator != null) {
       headers.set("If-Range", validator);
     }
-    return send(HttpMethod.GET, name, "/blobs/" + digest, headers).compose(resp -> {
+    return exchange.send(HttpMethod.GET, name, "/blobs/" + digest, headers).compose(resp -> {
       String range = resp.getHeader(HttpHeaders.CONTENT_RANGE);
       if (resp.statusCode() == 206 && range != null && range.startsWith("bytes " + offset + "-")) {
         return Future.succeededFuture(resp);
@@ -214,7 +189,7 @@ public final class UpstreamClient {
 
   /** HEADs a blob, for a client's HEAD on a blob the mirror does not hold: no fill starts. */
   public Future<Long> headBlob(RepositoryName name, Digest digest) {
-    return send(HttpMethod.HEAD, name, "/blobs/" + digest, MultiMap.caseInsensitiveMultiMap())
+    return exchange.send(HttpMethod.HEAD, name, "/blobs/" + digest, MultiMap.caseInsensitiveMultiMap())
         .map(resp -> {
           resp.resume();
           if (resp.statusCode() != 200) {
@@ -231,114 +206,20 @@ public final class UpstreamClient {
   public record Passthrough(int status, MultiMap headers, Buffer body, BodyBudget.Lease lease) {}
 
   public Future<Passthrough> fetch(RepositoryName name, String pathAndQuery, int maxBytes) {
-    return send(HttpMethod.GET, name, pathAndQuery, MultiMap.caseInsensitiveMultiMap()
+    return exchange.send(HttpMethod.GET, name, pathAndQuery, MultiMap.caseInsensitiveMultiMap()
             .set(HttpHeaders.ACCEPT, "application/json, application/vnd.oci.image.index.v1+json"))
         .compose(resp -> UpstreamResponses.readBody(resp, maxBytes, OciError.UNAVAILABLE, budget)
             .map(held -> new Passthrough(resp.statusCode(), resp.headers(), held.body(), held.lease())));
   }
 
-  // ---- the exchange ----
-
   /**
-   * Only blob requests follow redirects: registries send blob downloads to a CDN, while a
-   * redirected manifest, tag list or referrers request would let an upstream have the mirror
-   * fetch, and pass on to its clients, whatever another host answers.
+   * Fails with what an error answer says, its body read under the memory budget; {@code missing}
+   * is the error a 404 stands for.
    */
-  private Future<HttpClientResponse> send(HttpMethod method, RepositoryName name, String suffix,
-      MultiMap headers) {
-    URI url = URI.create(config.url() + "/v2/" + name + suffix);
-    boolean blob = suffix.startsWith("/blobs/");
-    HttpClient pool = method == HttpMethod.GET && blob ? content : metadata;
-    return send(pool, method, "repository:" + name + ":pull", url, null, headers, blob ? MAX_REDIRECTS : NOT_FOLLOWED, false);
-  }
-
-  /**
-   * One request, following redirects and answering one auth challenge. Credentials go only to
-   * the upstream's own origin: a redirect to a CDN must not carry them. A request to another
-   * host goes to {@code server}, the address {@link RemoteHosts} checked for it.
-   */
-  private Future<HttpClientResponse> send(HttpClient pool, HttpMethod method, String scope, URI url,
-      SocketAddress server, MultiMap headers, int redirectsLeft, boolean challenged) {
-    boolean ownHost = Authenticator.sameOrigin(url, config.url());
-    RequestOptions options = new RequestOptions()
-        .setMethod(method)
-        .setAbsoluteURI(url.toString())
-        .setHeaders(MultiMap.caseInsensitiveMultiMap().addAll(headers))
-        .setConnectTimeout(config.connectTimeout().toMillis())
-        .setIdleTimeout(config.idleTimeout().toMillis())
-        .setFollowRedirects(false);
-    if (server != null) {
-      // The URL's host still names the Host header and the TLS server name to verify.
-      options.setServer(server);
-    }
-    String authorization = ownHost ? auth.cached(scope) : null;
-    if (authorization != null) {
-      options.putHeader(HttpHeaders.AUTHORIZATION, authorization);
-    }
-    long started = System.nanoTime();
-    return pool.request(options)
-        .compose(req -> req.send())
-        .recover(err -> {
-          metrics.upstreamRequest(name(), method.name(), 0, System.nanoTime() - started);
-          return Future.failedFuture(OciError.UNAVAILABLE.exception(
-              "upstream " + name() + " is unreachable (" + UpstreamResponses.describe(err) + ")", err));
-        })
-        .compose(resp -> {
-          resp.pause();
-          // Vert.x stops the request's idle timer once headers are in; restarted, it also bounds
-          // the wait between body chunks, each of which pushes it back.
-          resp.request().idleTimeout(config.idleTimeout().toMillis());
-          int status = resp.statusCode();
-          metrics.upstreamRequest(name(), method.name(), status, System.nanoTime() - started);
-          int remaining = quota(resp.getHeader("ratelimit-remaining"));
-          if (remaining >= 0) {
-            rateLimitRemaining = remaining;
-            rateLimitLimit = quota(resp.getHeader("ratelimit-limit"));
-          }
-          if (status == 401 && ownHost && !challenged) {
-            resp.resume();
-            return auth.authenticate(Challenge.parse(resp.getHeader("WWW-Authenticate")), scope, authorization)
-                .compose(v -> send(pool, method, scope, url, server, headers, redirectsLeft, true));
-          }
-          String location = resp.getHeader(HttpHeaders.LOCATION);
-          if (isRedirect(status) && location != null) {
-            resp.resume();
-            if (redirectsLeft == NOT_FOLLOWED) {
-              return Future.failedFuture(OciError.UNAVAILABLE.exception("upstream " + name()
-                  + " redirected a request that is not for a blob; only blob downloads follow redirects"));
-            }
-            if (redirectsLeft == 0) {
-              return Future.failedFuture(OciError.UNAVAILABLE.exception(
-                  "upstream " + name() + " redirected more than " + MAX_REDIRECTS + " times"));
-            }
-            URI next = resolve(url, location);
-            if (next == null) {
-              return Future.failedFuture(OciError.UNAVAILABLE.exception(
-                  "upstream " + name() + " redirected to an invalid location"));
-            }
-            if (Authenticator.sameOrigin(next, config.url())) {
-              return send(pool, method, scope, next, null, headers, redirectsLeft - 1, challenged);
-            }
-            return hosts.address(next, "a blob redirect").compose(address ->
-                send(pool, method, scope, next, address, headers, redirectsLeft - 1, challenged));
-          }
-          return Future.succeededFuture(resp);
-        });
-  }
-
-  /** A redirect target, or null unless it is an absolute http(s) URL with a host. */
-  private static URI resolve(URI base, String location) {
-    try {
-      URI next = base.resolve(location.trim());
-      boolean web = "http".equalsIgnoreCase(next.getScheme()) || "https".equalsIgnoreCase(next.getScheme());
-      return web && next.getHost() != null ? next : null;
-    } catch (IllegalArgumentException e) {
-      return null;
-    }
-  }
-
-  private static boolean isRedirect(int status) {
-    return status == 301 || status == 302 || status == 303 || status == 307 || status == 308;
+  private <T> Future<T> failure(HttpClientResponse resp, OciError missing) {
+    return UpstreamResponses.errorBody(resp, budget).map(body -> {
+      throw UpstreamResponses.failure(name(), resp.statusCode(), resp.headers(), body, missing);
+    });
   }
 
   private static void refuseUnservable(String mediaType, long size) {

@@ -2,6 +2,7 @@ package io.registrymirror.store;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
+import io.registrymirror.concurrent.GrowingBlob;
 import io.registrymirror.oci.Digest;
 import io.vertx.core.Context;
 import io.vertx.core.Future;
@@ -70,8 +71,7 @@ class FillMemoryTest {
       context.runOnContext(v -> store.create(digest).onComplete(created -> {
         BlobFill fill = created.result();
         fill.expect(SIZE);
-        fill.retain();
-        tail(fill, 0, Digest.Algorithm.SHA256.newMessageDigest()).onComplete(tailed);
+        tail(fill.open(), 0, Digest.Algorithm.SHA256.newMessageDigest()).onComplete(tailed);
         feed(fill, blob, 0, peak);
         fill.completion().onComplete(done);
       }));
@@ -108,7 +108,7 @@ class FillMemoryTest {
   }
 
   /** Reads the growing blob from start to end as a client would, hashing what it gets. */
-  private Future<byte[]> tail(BlobFill fill, long position, MessageDigest hash) {
+  private Future<byte[]> tail(GrowingBlob fill, long position, MessageDigest hash) {
     return fill.available(position).compose(n -> {
       if (n == 0) {
         fill.release();

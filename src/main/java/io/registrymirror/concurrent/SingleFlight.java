@@ -1,4 +1,4 @@
-package io.registrymirror.upstream;
+package io.registrymirror.concurrent;
 
 import io.vertx.core.Context;
 import io.vertx.core.Future;

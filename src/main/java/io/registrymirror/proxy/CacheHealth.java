@@ -1,0 +1,31 @@
+package io.registrymirror.proxy;
+
+import io.registrymirror.store.CacheLayout;
+import io.registrymirror.store.CacheProbe;
+import io.vertx.core.Future;
+import io.vertx.core.Vertx;
+import io.vertx.core.file.FileSystemProps;
+
+/** Whether the cache can take new content, for readiness: its room, and a test write. */
+public final class CacheHealth {
+
+  private final Vertx vertx;
+  private final CacheLayout layout;
+  private final CacheProbe probe;
+
+  public CacheHealth(Vertx vertx, CacheLayout layout) {
+    this.vertx = vertx;
+    this.layout = layout;
+    this.probe = new CacheProbe(vertx, layout);
+  }
+
+  /** The file system the cache writes to, read off the event loop. */
+  public Future<FileSystemProps> space() {
+    return vertx.fileSystem().fsProps(layout.tmp().toString());
+  }
+
+  /** Succeeds when a file could be written in the cache, lately; fails with why not. */
+  public Future<Void> writable() {
+    return probe.writable();
+  }
+}

@@ -1,0 +1,111 @@
+package io.registrymirror.store;
+
+import io.netty.buffer.ByteBuf;
+import io.netty.buffer.PooledByteBufAllocator;
+import io.registrymirror.oci.Digest;
+import java.io.IOException;
+import java.nio.ByteBuffer;
+import java.nio.channels.FileChannel;
+import java.nio.file.Path;
+import java.security.MessageDigest;
+
+/**
+ * A fill's temporary file and the hash of what was appended to it. Every method here blocks:
+ * a fill calls them on a worker, one append at a time, while reads may run alongside.
+ */
+final class FillFile {
+
+  /**
+   * Where a worker gathers a batch's chunks for the disk: the JDK would copy each heap chunk into
+   * a direct buffer anyway, and a few large writes cost the kernel less than one per chunk. One
+   * per worker thread that has flushed, so at most a few MiB for the whole worker pool.
+   */
+  private static final ThreadLocal<ByteBuffer> STAGING =
+      ThreadLocal.withInitial(() -> ByteBuffer.allocateDirect(256 * 1024));
+
+  private final Path path;
+  private final FileChannel channel;
+  private final MessageDigest hash;
+
+  FillFile(Path path, FileChannel channel, Digest.Algorithm algorithm) {
+    this.path = path;
+    this.channel = channel;
+    this.hash = algorithm.newMessageDigest();
+  }
+
+  Path path() {
+    return path;
+  }
+
+  FileChannel channel() {
+    return channel;
+  }
+
+  /** Hashes and appends a batch of chunks; returns how many bytes it held. */
+  long append(ByteBuffer[] batch) throws IOException {
+    long total = 0;
+    ByteBuffer staging = STAGING.get();
+    try {
+      for (ByteBuffer b : batch) {
+        total += b.remaining();
+        hash.update(b.duplicate());
+        while (b.hasRemaining()) {
+          int n = Math.min(b.remaining(), staging.remaining());
+          staging.put(b.slice(b.position(), n));
+          b.position(b.position() + n);
+          if (!staging.hasRemaining()) {
+            writeOut(staging);
+          }
+        }
+      }
+      writeOut(staging);
+    } finally {
+      staging.clear(); // a failed write leaves nothing behind for this thread's next fill
+    }
+    return total;
+  }
+
+  private void writeOut(ByteBuffer staging) throws IOException {
+    staging.flip();
+    while (staging.hasRemaining()) {
+      channel.write(staging);
+    }
+    staging.clear();
+  }
+
+  /** The digest of everything appended; once, after the last append. */
+  byte[] hash() {
+    return hash.digest();
+  }
+
+  /**
+   * {@code n} bytes at {@code position}, all written before, into pooled direct memory, which
+   * the socket takes without another copy. The caller releases the buffer.
+   */
+  ByteBuf read(long position, int n) throws IOException {
+    ByteBuf dst = PooledByteBufAllocator.DEFAULT.directBuffer(n);
+    try {
+      while (dst.writerIndex() < n) {
+        if (dst.writeBytes(channel, position + dst.writerIndex(), n - dst.writerIndex()) < 0) {
+          throw new IOException("cache file shorter than written");
+        }
+      }
+      return dst;
+    } catch (IOException | RuntimeException e) {
+      dst.release();
+      throw e;
+    }
+  }
+
+  void close() throws IOException {
+    channel.close();
+  }
+
+  void closeQuietly() {
+    try {
+      channel.close();
+    } catch (IOException ignored) {
+      // nothing was written through this handle that is still needed
+    }
+  }
+}

@@ -1,0 +1,158 @@
+package io.registrymirror.upstream;
+
+import io.registrymirror.log.EventLog;
+import io.registrymirror.oci.Digest;
+import io.registrymirror.oci.RepositoryName;
+import io.vertx.core.Future;
+import io.vertx.core.Promise;
+import io.vertx.core.Vertx;
+import io.vertx.core.buffer.Buffer;
+import io.vertx.core.http.HttpClientRequest;
+import io.vertx.core.http.HttpClientResponse;
+import io.vertx.core.http.HttpHeaders;
+import io.vertx.core.streams.ReadStream;
+import io.vertx.core.streams.WriteStream;
+import java.util.function.LongSupplier;
+
+/**
+ * One blob coming from upstream: its announced size and version, and its body piped into a
+ * sink. A transfer that breaks off, or stays below the upstream's minimum rate, is resumed from
+ * where the sink stands with a Range request, a bounded number of times, so that whoever reads
+ * the sink sees no error. Only a response that named its version can be resumed: without a
+ * validator to send in {@code If-Range}, a rest could come from another version of the content.
+ */
+public final class BlobDownload {
+
+  private static final EventLog LOG = EventLog.of(BlobDownload.class);
+
+  private final Vertx vertx;
+  private final UpstreamClient client;
+  private final RepositoryName name;
+  private final Digest digest;
+  private final HttpClientResponse first;
+  private final long expectedSize;
+  private final String validator;
+  /** The request whose response is being piped; null between resumes. */
+  private HttpClientRequest running;
+  private boolean piped;
+  private boolean cancelled;
+
+  BlobDownload(Vertx vertx, UpstreamClient client, RepositoryName name, Digest digest,
+      HttpClientResponse first) {
+    this.vertx = vertx;
+    this.client = client;
+    this.name = name;
+    this.digest = digest;
+    this.first = first;
+    this.expectedSize = UpstreamResponses.contentLength(first);
+    this.validator = validator(first);
+  }
+
+  /** The length upstream announced, or -1 when it sent none. */
+  public long expectedSize() {
+    return expectedSize;
+  }
+
+  /**
+   * The body as upstream sends it, unresumed, for a caller that reads it itself: it must read
+   * it to its end or {@link #cancel()} it.
+   */
+  public ReadStream<Buffer> body() {
+    return first;
+  }
+
+  /**
+   * Pipes the body into {@code sink}, resuming a break up to {@code resumes} times from
+   * {@code received}, the bytes the sink has taken so far. Completes when the sink's end does;
+   * fails with the break that could not be resumed.
+   */
+  public Future<Void> pipeTo(WriteStream<Buffer> sink, LongSupplier received, int resumes) {
+    Promise<Void> done = Promise.promise();
+    piped = true;
+    transfer(first, sink, received, resumes, done);
+    watchRate(received, done.future());
+    return done.future();
+  }
+
+  private void transfer(HttpClientResponse resp, WriteStream<Buffer> sink, LongSupplier received,
+      int resumesLeft, Promise<Void> done) {
+    running = resp.request();
+    resp.pipe().endOnFailure(false).to(sink).onComplete(r -> {
+      // This response is done with: a reset now would reach it with no one left to handle it.
+      running = null;
+      if (r.succeeded()) {
+        done.tryComplete();
+        return;
+      }
+      Throwable err = r.cause();
+      long offset = received.getAsLong();
+      if (resumesLeft == 0 || validator == null || cancelled || expectedSize < 0
+          || offset >= expectedSize) {
+        done.tryFail(err);
+        return;
+      }
+      LOG.info("blob.fill.resuming", "upstream", client.name(), "digest", digest, "offset", offset,
+          "of", expectedSize, "error", err.getMessage());
+      client.getBlobFrom(name, digest, offset, validator).onComplete(rest -> {
+        if (rest.failed()) {
+          done.tryFail(err);
+        } else if (cancelled) {
+          UpstreamResponses.abandon(rest.result());
+          done.tryFail(err);
+        } else {
+          transfer(rest.result(), sink, received, resumesLeft - 1, done);
+        }
+      });
+    });
+  }
+
+  /**
+   * Cuts a transfer that stays below the upstream's minimum rate for a whole window: a drip
+   * keeps the idle timeout from ever firing, and would hold the download and its readers for
+   * hours. The cut is resumed like any other break, so a transfer that speeds up again is kept.
+   */
+  private void watchRate(LongSupplier received, Future<Void> done) {
+    long window = client.config().rateWindow().toMillis();
+    long minBytes = client.config().minRate() * window / 1000;
+    if (minBytes <= 0) {
+      return;
+    }
+    long[] last = {received.getAsLong()};
+    long timer = vertx.setPeriodic(window, id -> {
+      long now = received.getAsLong();
+      if (!cancelled && (expectedSize < 0 || now < expectedSize) && now - last[0] < minBytes) {
+        LOG.warn("blob.transfer.slow", "upstream", client.name(), "digest", digest,
+            "bytes", now - last[0], "ms", window);
+        reset();
+      }
+      last[0] = now;
+    });
+    done.onComplete(r -> vertx.cancelTimer(timer));
+  }
+
+  /** Stops the download for good: the response being piped is cut, and nothing is resumed. */
+  public void cancel() {
+    cancelled = true;
+    if (piped) {
+      reset();
+    } else {
+      UpstreamResponses.abandon(first);
+    }
+  }
+
+  private void reset() {
+    HttpClientRequest request = running;
+    if (request != null) {
+      request.reset();
+    }
+  }
+
+  /** What {@code If-Range} can send back: a strong ETag, or Last-Modified; null for neither. */
+  private static String validator(HttpClientResponse resp) {
+    String etag = resp.getHeader(HttpHeaders.ETAG);
+    if (etag != null && !etag.startsWith("W/")) {
+      return etag;
+    }
+    return resp.getHeader(HttpHeaders.LAST_MODIFIED);
+  }
+}

@@ -1,0 +1,173 @@
+package io.registrymirror.upstream;
+
+import io.registrymirror.config.UpstreamConfig;
+import io.registrymirror.error.OciError;
+import io.registrymirror.metrics.MirrorMetrics;
+import io.registrymirror.oci.RepositoryName;
+import io.vertx.core.Future;
+import io.vertx.core.MultiMap;
+import io.vertx.core.http.HttpClient;
+import io.vertx.core.http.HttpClientResponse;
+import io.vertx.core.http.HttpHeaders;
+import io.vertx.core.http.HttpMethod;
+import io.vertx.core.http.RequestOptions;
+import io.vertx.core.net.SocketAddress;
+import java.net.URI;
+
+/**
+ * One request to an upstream and what it takes to get a usable answer: the connection pool,
+ * timeouts, one answer to an auth challenge, redirects (for blobs only), and the quota upstream
+ * reports. The endpoints built on it are in {@link UpstreamClient}.
+ */
+final class UpstreamExchange {
+
+  private static final int MAX_REDIRECTS = 5;
+  /** The redirects left to a request whose redirects are refused, not followed. */
+  private static final int NOT_FOLLOWED = -1;
+
+  private final HttpClient metadata;
+  private final HttpClient content;
+  private final UpstreamConfig config;
+  private final MirrorMetrics metrics;
+  private final Authenticator auth;
+  private final RemoteHosts hosts;
+  private volatile int rateLimitRemaining = -1;
+  private volatile int rateLimitLimit = -1;
+
+  UpstreamExchange(HttpClient metadata, HttpClient content, UpstreamConfig config,
+      MirrorMetrics metrics, Authenticator auth, RemoteHosts hosts) {
+    this.metadata = metadata;
+    this.content = content;
+    this.config = config;
+    this.metrics = metrics;
+    this.auth = auth;
+    this.hosts = hosts;
+  }
+
+  private String name() {
+    return config.name();
+  }
+
+  int rateLimitRemaining() {
+    return rateLimitRemaining;
+  }
+
+  int rateLimitLimit() {
+    return rateLimitLimit;
+  }
+
+  /** {@code ratelimit-remaining: 76;w=21600}, as Docker Hub sends it: the count before the {@code ;}. */
+  private static int quota(String header) {
+    if (header == null) {
+      return -1;
+    }
+    int semi = header.indexOf(';');
+    try {
+      return Integer.parseInt((semi < 0 ? header : header.substring(0, semi)).trim());
+    } catch (NumberFormatException e) {
+      return -1;
+    }
+  }
+
+  /**
+   * Only blob requests follow redirects: registries send blob downloads to a CDN, while a
+   * redirected manifest, tag list or referrers request would let an upstream have the mirror
+   * fetch, and pass on to its clients, whatever another host answers.
+   */
+  Future<HttpClientResponse> send(HttpMethod method, RepositoryName name, String suffix,
+      MultiMap headers) {
+    URI url = URI.create(config.url() + "/v2/" + name + suffix);
+    boolean blob = suffix.startsWith("/blobs/");
+    HttpClient pool = method == HttpMethod.GET && blob ? content : metadata;
+    return send(pool, method, "repository:" + name + ":pull", url, null, headers, blob ? MAX_REDIRECTS : NOT_FOLLOWED, false);
+  }
+
+  /**
+   * One request, following redirects and answering one auth challenge. Credentials go only to
+   * the upstream's own origin: a redirect to a CDN must not carry them. A request to another
+   * host goes to {@code server}, the address {@link RemoteHosts} checked for it.
+   */
+  private Future<HttpClientResponse> send(HttpClient pool, HttpMethod method, String scope, URI url,
+      SocketAddress server, MultiMap headers, int redirectsLeft, boolean challenged) {
+    boolean ownHost = Authenticator.sameOrigin(url, config.url());
+    RequestOptions options = new RequestOptions()
+        .setMethod(method)
+        .setAbsoluteURI(url.toString())
+        .setHeaders(MultiMap.caseInsensitiveMultiMap().addAll(headers))
+        .setConnectTimeout(config.connectTimeout().toMillis())
+        .setIdleTimeout(config.idleTimeout().toMillis())
+        .setFollowRedirects(false);
+    if (server != null) {
+      // The URL's host still names the Host header and the TLS server name to verify.
+      options.setServer(server);
+    }
+    String authorization = ownHost ? auth.cached(scope) : null;
+    if (authorization != null) {
+      options.putHeader(HttpHeaders.AUTHORIZATION, authorization);
+    }
+    long started = System.nanoTime();
+    return pool.request(options)
+        .compose(req -> req.send())
+        .recover(err -> {
+          metrics.upstreamRequest(name(), method.name(), 0, System.nanoTime() - started);
+          return Future.failedFuture(OciError.UNAVAILABLE.exception(
+              "upstream " + name() + " is unreachable (" + UpstreamResponses.describe(err) + ")", err));
+        })
+        .compose(resp -> {
+          resp.pause();
+          // Vert.x stops the request's idle timer once headers are in; restarted, it also bounds
+          // the wait between body chunks, each of which pushes it back.
+          resp.request().idleTimeout(config.idleTimeout().toMillis());
+          int status = resp.statusCode();
+          metrics.upstreamRequest(name(), method.name(), status, System.nanoTime() - started);
+          int remaining = quota(resp.getHeader("ratelimit-remaining"));
+          if (remaining >= 0) {
+            rateLimitRemaining = remaining;
+            rateLimitLimit = quota(resp.getHeader("ratelimit-limit"));
+          }
+          if (status == 401 && ownHost && !challenged) {
+            resp.resume();
+            return auth.authenticate(Challenge.parse(resp.getHeader("WWW-Authenticate")), scope, authorization)
+                .compose(v -> send(pool, method, scope, url, server, headers, redirectsLeft, true));
+          }
+          String location = resp.getHeader(HttpHeaders.LOCATION);
+          if (isRedirect(status) && location != null) {
+            resp.resume();
+            if (redirectsLeft == NOT_FOLLOWED) {
+              return Future.failedFuture(OciError.UNAVAILABLE.exception("upstream " + name()
+                  + " redirected a request that is not for a blob; only blob downloads follow redirects"));
+            }
+            if (redirectsLeft == 0) {
+              return Future.failedFuture(OciError.UNAVAILABLE.exception(
+                  "upstream " + name() + " redirected more than " + MAX_REDIRECTS + " times"));
+            }
+            URI next = resolve(url, location);
+            if (next == null) {
+              return Future.failedFuture(OciError.UNAVAILABLE.exception(
+                  "upstream " + name() + " redirected to an invalid location"));
+            }
+            if (Authenticator.sameOrigin(next, config.url())) {
+              return send(pool, method, scope, next, null, headers, redirectsLeft - 1, challenged);
+            }
+            return hosts.address(next, "a blob redirect").compose(address ->
+                send(pool, method, scope, next, address, headers, redirectsLeft - 1, challenged));
+          }
+          return Future.succeededFuture(resp);
+        });
+  }
+
+  /** A redirect target, or null unless it is an absolute http(s) URL with a host. */
+  private static URI resolve(URI base, String location) {
+    try {
+      URI next = base.resolve(location.trim());
+      boolean web = "http".equalsIgnoreCase(next.getScheme()) || "https".equalsIgnoreCase(next.getScheme());
+      return web && next.getHost() != null ? next : null;
+    } catch (IllegalArgumentException e) {
+      return null;
+    }
+  }
+
+  private static boolean isRedirect(int status) {
+    return status == 301 || status == 302 || status == 303 || status == 307 || status == 308;
+  }
+}
