@@ -30,7 +30,7 @@ class AbuseSlowClientsTest extends AbuseTestBase {
 
   @Test
   void slowClientsAreHeldOnlyBrieflyAndOnlySoManyWhilePullsGoOn(@TempDir Path work) throws Exception {
-    underStrace(work, "slow clients", s -> {
+    underStraceWithSlowClientLimits(work, "slow clients", s -> {
       pullIntact(s.softly(), s.client(), image);
       s.figures().pullAlone = pullIntact(s.softly(), s.client(), image);
       slowClients(s.softly(), s.figures(), s.mirror().hostPort(), s.client());
