@@ -62,11 +62,8 @@ final class UpstreamExchange {
       return -1;
     }
     int semi = header.indexOf(';');
-    try {
-      return Integer.parseInt((semi < 0 ? header : header.substring(0, semi)).trim());
-    } catch (NumberFormatException e) {
-      return -1;
-    }
+    long count = NumericHeader.parse(semi < 0 ? header : header.substring(0, semi)).orElse(-1);
+    return count == (int) count ? (int) count : -1;
   }
 
   /**

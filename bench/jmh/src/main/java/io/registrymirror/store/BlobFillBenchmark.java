@@ -1,5 +1,6 @@
 package io.registrymirror.store;
 
+import io.registrymirror.concurrent.GrowingBlob;
 import io.registrymirror.oci.Digest;
 import io.vertx.core.Future;
 import io.vertx.core.Promise;
@@ -104,8 +105,7 @@ public class BlobFillBenchmark {
       fill.expect(SIZE);
       List<Future<Long>> read = new ArrayList<>();
       for (int i = 0; i < readers.count; i++) {
-        fill.retain();
-        read.add(readAll(fill));
+        read.add(readAll(fill.open()));
       }
       write(fill, 0);
       Future.all(read).compose(all -> fill.completion()).onComplete(r -> {
@@ -135,13 +135,13 @@ public class BlobFillBenchmark {
   }
 
   /** Reads the whole blob as one client would, chunk after chunk; completes with the bytes read. */
-  private static Future<Long> readAll(BlobFill fill) {
+  private static Future<Long> readAll(GrowingBlob blob) {
     Promise<Long> promise = Promise.promise();
-    readFrom(fill, 0, promise);
-    return promise.future().andThen(r -> fill.release());
+    readFrom(blob, 0, promise);
+    return promise.future().andThen(r -> blob.release());
   }
 
-  private static void readFrom(BlobFill fill, long position, Promise<Long> promise) {
+  private static void readFrom(GrowingBlob fill, long position, Promise<Long> promise) {
     fill.available(position).onComplete(available -> {
       if (available.failed()) {
         promise.fail(available.cause());
