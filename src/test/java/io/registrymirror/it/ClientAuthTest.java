@@ -36,7 +36,7 @@ import org.springframework.security.crypto.bcrypt.BCrypt;
 
 /**
  * Real clients pulling Docker Hub images through a mirror that lets only its own users pull
- * ({@code auth.htpasswd}), over https as in {@link ClientsTest}: which credentials each client
+ * ({@code auth.htpasswd}), over https as in {@link ClientsTestBase}: which credentials each client
  * sends to a mirror, how a user gets it to send the mirror's, and what it does when the mirror
  * refuses it.
  *

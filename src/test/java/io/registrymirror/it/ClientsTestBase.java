@@ -4,7 +4,6 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 import io.registrymirror.testing.Containerd;
-import io.registrymirror.testing.Dockerd;
 import io.registrymirror.testing.Exec;
 import io.registrymirror.testing.Forwarder;
 import io.registrymirror.testing.Forwarder.Seen;
@@ -40,59 +39,57 @@ import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.BeforeEach;
-import org.junit.jupiter.api.Test;
-import org.junit.jupiter.api.Timeout;
 import org.junit.jupiter.api.extension.ExtendWith;
 import org.junit.jupiter.api.io.TempDir;
 import org.springframework.security.crypto.bcrypt.BCrypt;
 
 /**
- * Real clients pulling through one mirror that serves two registries over https: Docker Hub
- * ({@code docker.io}, the default, behind a token service that wants the mirror's credentials)
- * and {@code registry.example.test} (behind htpasswd Basic auth). dockerd, containerd, podman
- * and skopeo each pull with the configuration a user would write, and every digest they end up
- * with is compared with what was pushed upstream.
+ * The setting of the real-client tests ({@link DockerContainerdClientsTest},
+ * {@link PodmanSkopeoClientsTest}): real clients pulling through one mirror that serves two
+ * registries over https: Docker Hub ({@code docker.io}, the default, behind a token service that
+ * wants the mirror's credentials) and {@code registry.example.test} (behind htpasswd Basic
+ * auth). dockerd, containerd, podman and skopeo each pull with the configuration a user would
+ * write, and every digest they end up with is compared with what was pushed upstream.
  *
  * <p>Every client quietly falls back to the real registry when a mirror fails, so the
  * repositories have random names that exist nowhere else, and each test checks that the test
  * registries served the content, with the mirror's credentials.
  */
 @ExtendWith(VertxExtension.class)
-@Timeout(240)
-class ClientsTest {
+abstract class ClientsTestBase {
 
-  private static final String HUB = "docker.io";
-  private static final String PRIVATE = "registry.example.test";
-  private static final String HUB_USER = "hub-bot";
-  private static final String HUB_PASSWORD = "pw-hub-Rk41";
-  private static final String PRIVATE_USER = "tool-puller";
-  private static final String PRIVATE_PASSWORD = "pw-private-Vy08";
-  private static final Path SKOPEO = Path.of("/usr/bin/skopeo");
+  static final String HUB = "docker.io";
+  static final String PRIVATE = "registry.example.test";
+  static final String HUB_USER = "hub-bot";
+  static final String HUB_PASSWORD = "pw-hub-Rk41";
+  static final String PRIVATE_USER = "tool-puller";
+  static final String PRIVATE_PASSWORD = "pw-private-Vy08";
+  static final Path SKOPEO = Path.of("/usr/bin/skopeo");
 
   /** Unique per run, so that no repository here can also exist on the real Docker Hub. */
-  private static final String SUFFIX = HexFormat.of().formatHex(new SecureRandom().generateSeed(4));
+  static final String SUFFIX = HexFormat.of().formatHex(new SecureRandom().generateSeed(4));
 
   @TempDir
   static Path files;
-  private static ReferenceRegistry hubRegistry;
-  private static ReferenceRegistry privateRegistry;
-  private static TokenServer tokens;
-  private static SharedOrigin origin;
-  private static Forwarder hub;
-  private static Forwarder registry;
-  private static TestCertificate certificate;
-  private static Path caDir;
+  static ReferenceRegistry hubRegistry;
+  static ReferenceRegistry privateRegistry;
+  static TokenServer tokens;
+  static SharedOrigin origin;
+  static Forwarder hub;
+  static Forwarder registry;
+  static TestCertificate certificate;
+  static Path caDir;
 
   /** {@code library/e2edemo-…:1.0} on Docker Hub: an official image, schema2. */
-  private static Image demo;
+  static Image demo;
   /** {@code e2eacme-…/app:1.0} on Docker Hub: a user's image, OCI. */
-  private static Image app;
+  static Image app;
   /** {@code library/e2emulti-…:2.0} on Docker Hub: an OCI index of three platforms. */
-  private static Index multi;
+  static Index multi;
   /** {@code team/tool-…:2.0} on the second registry, schema2. */
-  private static Image tool;
+  static Image tool;
 
-  private MirrorUnderTest mirror;
+  MirrorUnderTest mirror;
 
   @BeforeAll
   static void startRegistries() throws Exception {
@@ -174,147 +171,8 @@ class ClientsTest {
     mirror.close();
   }
 
-  @Test
-  void dockerPullsOfficialImagesWithAndWithoutLibraryAndUserImages() throws Exception {
-    assumeTrue(Dockerd.available(), "docker.io (dockerd and docker) is not installed");
-    String official = "e2edemo-" + SUFFIX;
-    String user = "e2eacme-" + SUFFIX + "/app";
-    try (Dockerd docker = Dockerd.start(mirror.hostPort(), certificate.certPem())) {
-      docker.docker("pull", official + ":1.0");
-      assertDockerImage(docker.inspect(official + ":1.0"), official + "@" + demo.manifestDigest(), demo);
-
-      // The same image named with library/: removed first, so that it is pulled again, not found.
-      // docker sends both names to a mirror as library/…, the form Docker Hub knows.
-      docker.docker("image", "rm", official + ":1.0");
-      docker.docker("pull", "library/" + official + ":1.0");
-      assertDockerImage(docker.inspect("library/" + official + ":1.0"), official + "@" + demo.manifestDigest(), demo);
-
-      docker.docker("pull", user + ":1.0");
-      assertDockerImage(docker.inspect(user + ":1.0"), user + "@" + app.manifestDigest(), app);
-
-      // Another platform than this machine's, so that the choice is the client's, not the default.
-      String multiName = "e2emulti-" + SUFFIX;
-      docker.docker("pull", "--platform", "linux/arm64/v8", multiName + ":2.0");
-      // docker records the digest it pulled by, the index's, not the platform's manifest.
-      assertDockerImage(docker.inspect(multiName + ":2.0"), multiName + "@" + multi.digest(), arm64());
-    }
-    assertServedByHub(demo);
-    assertServedByHub(app);
-    assertServedByHub(arm64());
-    assertThat(registry.seen()).isEmpty();
-  }
-
-  @Test
-  void containerdPullsAgainWhileBothUpstreamsAreDown() throws Exception {
-    assumeTrue(Containerd.available(), "containerd (containerd and ctr) is not installed");
-    String demoRef = HUB + "/" + demo.repo() + ":1.0";
-    String toolRef = PRIVATE + "/" + tool.repo() + ":2.0";
-    try (Containerd before = Containerd.start()) {
-      before.mirror(HUB, "https://registry-1.docker.io", mirror.hostPort(), certificate.certPem());
-      before.mirror(PRIVATE, "https://" + PRIVATE, mirror.hostPort(), certificate.certPem());
-      before.pull(demoRef);
-      before.pull(toolRef);
-    }
-    hubRegistry.stop();
-    privateRegistry.stop();
-    try (Containerd offline = Containerd.start()) {
-      offline.mirror(HUB, "https://registry-1.docker.io", mirror.hostPort(), certificate.certPem());
-      offline.mirror(PRIVATE, "https://" + PRIVATE, mirror.hostPort(), certificate.certPem());
-      offline.pull(demoRef);
-      assertContainerdImage(offline, demoRef, demo);
-      // With a TTL of zero, each tag was asked upstream again and answered from the stale cache.
-      offline.pull(toolRef);
-      assertContainerdImage(offline, toolRef, tool);
-    } finally {
-      hubRegistry.restart();
-      privateRegistry.restart();
-    }
-  }
-
-  @Test
-  void containerdPullsFromBothRegistriesByNamespaceAndAnIndex() throws Exception {
-    assumeTrue(Containerd.available(), "containerd (containerd and ctr) is not installed");
-    try (Containerd containerd = Containerd.start()) {
-      containerd.mirror(HUB, "https://registry-1.docker.io", mirror.hostPort(), certificate.certPem());
-      containerd.mirror(PRIVATE, "https://" + PRIVATE, mirror.hostPort(), certificate.certPem());
-
-      String demoRef = HUB + "/" + demo.repo() + ":1.0";
-      containerd.pull(demoRef);
-      assertContainerdImage(containerd, demoRef, demo);
-
-      // containerd names the registry in ?ns=registry.example.test, which is all the mirror has to route by.
-      String toolRef = PRIVATE + "/" + tool.repo() + ":2.0";
-      containerd.pull(toolRef);
-      assertContainerdImage(containerd, toolRef, tool);
-
-      String multiRef = HUB + "/" + multi.repo() + ":2.0";
-      containerd.pull(multiRef, "--all-platforms");
-      assertThat(containerd.imageDigest(multiRef)).isEqualTo(multi.digest());
-      assertThat(containerd.content(multi.digest())).isEqualTo(new String(multi.body(), StandardCharsets.UTF_8));
-      for (Image child : multi.children()) {
-        assertContainerdContent(containerd, child);
-      }
-    }
-    assertServedByHub(demo);
-    multi.children().forEach(ClientsTest::assertServedByHub);
-    assertServedByRegistry(tool);
-  }
-
-  @Test
-  void podmanPullsThroughBothMirrorsOneWithAPathPrefix(@TempDir Path work) throws Exception {
-    assumeTrue(Podman.available(), "podman is not installed");
-    try (Podman podman = Podman.create(registriesConf(work), caDir)) {
-      String demoRef = HUB + "/" + demo.repo() + ":1.0";
-      podman.pull(demoRef);
-      assertPodmanImage(podman.inspect(demoRef), HUB + "/" + demo.repo(), demo);
-
-      String toolRef = PRIVATE + "/" + tool.repo() + ":2.0";
-      podman.pull(toolRef);
-      assertPodmanImage(podman.inspect(toolRef), PRIVATE + "/" + tool.repo(), tool);
-
-      String multiRef = HUB + "/" + multi.repo() + ":2.0";
-      podman.pull(multiRef, "--platform", "linux/arm64/v8");
-      JsonObject inspected = podman.inspect(multiRef);
-      assertPodmanImage(inspected, HUB + "/" + multi.repo(), arm64());
-      assertThat(inspected.getJsonArray("RepoDigests").getList())
-          .contains(HUB + "/" + multi.repo() + "@" + multi.digest());
-    }
-    assertServedByHub(demo);
-    assertServedByHub(arm64());
-    // The mirror took the registry's name off the path before it went upstream.
-    assertServedByRegistry(tool);
-  }
-
-  @Test
-  void skopeoCopiesThroughTheRegistriesConf(@TempDir Path work) throws Exception {
-    assumeTrue(Files.isExecutable(SKOPEO), "skopeo is not installed");
-    Path conf = registriesConf(work);
-
-    skopeoCopy(conf, HUB + "/" + app.repo() + ":1.0", work.resolve("app"));
-    assertDirLayout(work.resolve("app"), app);
-
-    skopeoCopy(conf, PRIVATE + "/" + tool.repo() + ":2.0", work.resolve("tool"));
-    assertDirLayout(work.resolve("tool"), tool);
-
-    // Every platform of the index: skopeo keeps each child manifest under its digest's hex.
-    Path all = work.resolve("multi");
-    skopeoCopy(conf, HUB + "/" + multi.repo() + ":2.0", all, "--all");
-    assertThat(Files.readAllBytes(all.resolve("manifest.json"))).isEqualTo(multi.body());
-    for (Image child : multi.children()) {
-      String hex = child.manifestDigest().substring("sha256:".length());
-      assertThat(Files.readAllBytes(all.resolve(hex + ".manifest.json"))).isEqualTo(child.manifest());
-      for (var blob : child.blobs().entrySet()) {
-        assertThat(ImageSeeder.sha256(all.resolve(blob.getKey().substring("sha256:".length()))))
-            .isEqualTo(blob.getKey());
-      }
-    }
-
-    assertServedByHub(app);
-    assertServedByRegistry(tool);
-  }
-
   /** The linux/arm64/v8 image of the index. */
-  private static Image arm64() {
+  static Image arm64() {
     return multi.children().get(1);
   }
 
@@ -323,7 +181,7 @@ class ClientsTest {
    * mirror's root, the second registry at a path named after it, and no {@code insecure}, so
    * that the mirror's certificate is verified.
    */
-  private Path registriesConf(Path dir) throws IOException {
+  Path registriesConf(Path dir) throws IOException {
     return Files.writeString(dir.resolve("registries.conf"), """
         [[registry]]
         prefix = "%1$s"
@@ -339,7 +197,7 @@ class ClientsTest {
         """.formatted(HUB, PRIVATE, mirror.hostPort()));
   }
 
-  private static void skopeoCopy(Path registriesConf, String reference, Path dir, String... options) {
+  static void skopeoCopy(Path registriesConf, String reference, Path dir, String... options) {
     // skopeo ignores CONTAINERS_REGISTRIES_CONF; only the option makes it use the mirrors.
     List<String> command = new ArrayList<>(List.of(SKOPEO.toString(),
         "--registries-conf", registriesConf.toString(), "--insecure-policy", "copy", "--retry-times", "0",
@@ -354,26 +212,26 @@ class ClientsTest {
    * (several, when manifests share a config, so membership is what counts), and its layers by
    * the digests of their uncompressed contents, which it checked as it unpacked them.
    */
-  private static void assertDockerImage(JsonObject inspected, String repoDigest, Image image) {
+  static void assertDockerImage(JsonObject inspected, String repoDigest, Image image) {
     assertThat(inspected.getString("Id")).isEqualTo(image.configDigest());
     assertThat(inspected.getJsonArray("RepoDigests").getList()).contains(repoDigest);
     assertThat(inspected.getJsonObject("RootFS").getJsonArray("Layers").getList()).isEqualTo(diffIds(image));
   }
 
   /** As for docker, with the fully qualified name and the config digest's hex as the Id. */
-  private static void assertPodmanImage(JsonObject inspected, String name, Image image) {
+  static void assertPodmanImage(JsonObject inspected, String name, Image image) {
     assertThat("sha256:" + inspected.getString("Id")).isEqualTo(image.configDigest());
     assertThat(inspected.getJsonArray("RepoDigests").getList()).contains(name + "@" + image.manifestDigest());
     assertThat(inspected.getJsonObject("RootFS").getJsonArray("Layers").getList()).isEqualTo(diffIds(image));
   }
 
-  private static void assertContainerdImage(Containerd containerd, String reference, Image image) {
+  static void assertContainerdImage(Containerd containerd, String reference, Image image) {
     assertThat(containerd.imageDigest(reference)).isEqualTo(image.manifestDigest());
     assertContainerdContent(containerd, image);
   }
 
   /** containerd stores each blob under the digest it verified on the way in. */
-  private static void assertContainerdContent(Containerd containerd, Image image) {
+  static void assertContainerdContent(Containerd containerd, Image image) {
     Set<String> expected = new HashSet<>(image.blobs().keySet());
     expected.add(image.manifestDigest());
     assertThat(containerd.contentDigests()).containsAll(expected);
@@ -381,7 +239,7 @@ class ClientsTest {
   }
 
   /** skopeo's {@code dir:} keeps the manifest as fetched and names each blob file by its digest's hex. */
-  private static void assertDirLayout(Path dir, Image image) throws IOException {
+  static void assertDirLayout(Path dir, Image image) throws IOException {
     assertThat(Files.readAllBytes(dir.resolve("manifest.json"))).isEqualTo(image.manifest());
     for (var blob : image.blobs().entrySet()) {
       Path file = dir.resolve(blob.getKey().substring("sha256:".length()));
@@ -390,7 +248,7 @@ class ClientsTest {
     }
   }
 
-  private static List<Object> diffIds(Image image) {
+  static List<Object> diffIds(Image image) {
     return new JsonObject(new String(image.blobs().get(image.configDigest()), StandardCharsets.UTF_8))
         .getJsonObject("rootfs").getJsonArray("diff_ids").getList();
   }
@@ -399,7 +257,7 @@ class ClientsTest {
    * The Docker Hub stand-in served the image's manifest and every blob to the mirror, with tokens
    * that the token service issued for the mirror's own user.
    */
-  private static void assertServedByHub(Image image) {
+  static void assertServedByHub(Image image) {
     assertServed(hub, image);
     assertThat(hub.seen()).filteredOn(s -> s.status() == 200).allSatisfy(
         s -> assertThat(s.headers().get("Authorization")).startsWith("Bearer "));
@@ -407,7 +265,7 @@ class ClientsTest {
   }
 
   /** The second registry served the image to the mirror, which sent its Basic credentials. */
-  private static void assertServedByRegistry(Image image) {
+  static void assertServedByRegistry(Image image) {
     assertServed(registry, image);
     String basic = "Basic " + Base64.getEncoder()
         .encodeToString((PRIVATE_USER + ":" + PRIVATE_PASSWORD).getBytes(StandardCharsets.UTF_8));
@@ -415,7 +273,7 @@ class ClientsTest {
         s -> assertThat(s.headers().get("Authorization")).isEqualTo(basic));
   }
 
-  private static void assertServed(Forwarder upstream, Image image) {
+  static void assertServed(Forwarder upstream, Image image) {
     List<String> paths = new ArrayList<>();
     for (Seen seen : upstream.seen()) {
       if (seen.method().equals("GET") && seen.status() == 200) {
