@@ -58,7 +58,7 @@ public final class BlobService {
     }
     // The index does not know of a file removed by hand: HEAD looks, so that it says what a
     // GET would find, and a missing blob is fetched again rather than promised.
-    return vertx.fileSystem().exists(store.file(digest)).compose(present -> {
+    return store.present(digest).compose(present -> {
       if (present) {
         return Future.succeededFuture(size);
       }

@@ -1,5 +1,7 @@
 package io.registrymirror.store;
 
+import com.github.benmanes.caffeine.cache.Cache;
+import com.github.benmanes.caffeine.cache.Caffeine;
 import io.registrymirror.log.EventLog;
 import io.registrymirror.oci.Digest;
 import io.vertx.core.Context;
@@ -14,6 +16,7 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
 import java.nio.file.StandardOpenOption;
+import java.time.Duration;
 import java.util.Map;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.atomic.AtomicLong;
@@ -31,6 +34,9 @@ public final class BlobStore {
   private final Vertx vertx;
   private final CacheLayout layout;
   private final Map<Digest, Long> sizes = new ConcurrentHashMap<>();
+  /** Blobs whose file was found in the last second, so that HEADs need not look again. */
+  private final Cache<Digest, Boolean> seen = Caffeine.newBuilder()
+      .expireAfterWrite(Duration.ofSeconds(1)).maximumSize(10_000).build();
   private final FillMemory memory;
   private final AtomicLong diskFree = new AtomicLong(-1);
   private final AtomicLong diskSize = new AtomicLong(-1);
@@ -129,9 +135,27 @@ public final class BlobStore {
     return layout.blob(digest).toString();
   }
 
+  /**
+   * Whether a cached blob's file is still there, looked at on a worker at most once a second per
+   * blob: a client's HEADs come in bursts, and a trip to a worker for each would halve the rate
+   * of HEADs served. A file removed by hand is therefore seen within a second.
+   */
+  public Future<Boolean> present(Digest digest) {
+    if (seen.getIfPresent(digest) != null) {
+      return Future.succeededFuture(true);
+    }
+    Path path = layout.blob(digest);
+    return vertx.executeBlocking(() -> Files.exists(path), false).onSuccess(there -> {
+      if (there) {
+        seen.put(digest, Boolean.TRUE);
+      }
+    });
+  }
+
   /** Forgets a blob whose file has disappeared, so that the next request fetches it again. */
   public void forget(Digest digest) {
     sizes.remove(digest);
+    seen.invalidate(digest);
   }
 
   /**
