@@ -251,7 +251,7 @@ public final class RegistryVerticle extends VerticleBase {
    * After the HTTP decoder: refuses, and closes, what the mirror does not read, before Vert.x
    * handles it. The mirror is read-only, so any request with a body is refused (which takes in
    * one with both {@code Content-Length} and {@code Transfer-Encoding}, which a proxy in front
-   * could frame differently); a transfer coding other than chunked is not implemented; and only
+   * could frame differently); a transfer coding other than chunked is refused with 501; and only
    * HTTP/1.0 and 1.1 are spoken. Answering here means the body, broken or not, is never read.
    */
   private static final class Framing extends ChannelInboundHandlerAdapter {
@@ -304,7 +304,7 @@ public final class RegistryVerticle extends VerticleBase {
         return "a request may have Content-Length or Transfer-Encoding, not both";
       }
       if (transfer != null && !transfer.trim().toLowerCase(Locale.ROOT).equals("chunked")) {
-        return "transfer coding not implemented: " + transfer;
+        return "transfer coding not supported: " + transfer;
       }
       if (transfer != null || length != null && !length.trim().equals("0")) {
         return "this is a read-only mirror: requests have no body";

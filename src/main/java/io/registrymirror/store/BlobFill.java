@@ -20,6 +20,13 @@ import java.nio.file.Path;
 import java.util.ArrayDeque;
 import java.util.concurrent.RejectedExecutionException;
 
+/*
+ * Kept whole on purpose (about 430 lines): the write side (queue, batches, backpressure), the
+ * reader side (available, read, wait) and the state machine (filling, verified, failed, closed)
+ * share one lock and one set of fields, and every transition wakes readers and the writer
+ * together. Split apart, each half would need the other's internals; the file and its hash
+ * already live in FillFile and a reader's hold in FillReader.
+ */
 /**
  * A blob being written into the cache, readable by any number of clients while it grows.
  *

@@ -180,9 +180,10 @@ class CacheTroubleTest extends MirrorTestBase {
     static ReadOnly mount(Path dir) throws Exception {
       assumeTrue(run("mount", "--bind", dir.toString(), dir.toString()),
           "bind mounts are not allowed here (needs root with CAP_SYS_ADMIN)");
-      if (!run("mount", "-o", "remount,bind,ro", dir.toString())) {
+      boolean readOnly = run("mount", "-o", "remount,bind,ro", dir.toString());
+      if (!readOnly) {
         run("umount", dir.toString());
-        assumeTrue(false, "read-only remounts are not allowed here");
+        assumeTrue(readOnly, "read-only remounts are not allowed here");
       }
       return new ReadOnly(dir);
     }
