@@ -7,6 +7,7 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
 import io.netty.buffer.ByteBuf;
 import io.netty.buffer.Unpooled;
 import io.registrymirror.concurrent.GrowingBlob;
+import io.vertx.core.Context;
 import io.vertx.core.Future;
 import io.vertx.core.Promise;
 import io.vertx.core.Vertx;
@@ -50,8 +51,12 @@ class FillSenderTest {
   void start() throws Exception {
     new Random(7).nextBytes(blob);
     vertx = Vertx.vertx();
-    growing = new Blob(vertx, blob);
-    server = vertx.createHttpServer().requestHandler(req -> {
+    // The server listens from one context, so its requests run on that context's event loop,
+    // the thread on which the test grows, verifies or fails the blob.
+    Context loop = vertx.getOrCreateContext();
+    growing = new Blob(loop, blob);
+    Promise<HttpServer> listening = Promise.promise();
+    loop.runOnContext(v -> vertx.createHttpServer().requestHandler(req -> {
       String range = req.getHeader("Range");
       long start = 0;
       long end = SIZE;
@@ -63,7 +68,8 @@ class FillSenderTest {
       }
       req.response().putHeader("Content-Length", Long.toString(end - start)).writeHead();
       new FillSender(growing, req.response(), start, end).start();
-    }).listen(0).toCompletionStage().toCompletableFuture().get();
+    }).listen(0).onComplete(listening));
+    server = listening.future().toCompletionStage().toCompletableFuture().get();
   }
 
   @AfterEach
@@ -119,7 +125,7 @@ class FillSenderTest {
   /** A blob in memory that the test grows, verifies or fails by hand, on the event loop. */
   private static final class Blob implements GrowingBlob {
 
-    private final Vertx vertx;
+    private final Context loop;
     private final byte[] bytes;
     private long length;
     private boolean verified;
@@ -128,8 +134,8 @@ class FillSenderTest {
     final List<Long> readsAt = new java.util.concurrent.CopyOnWriteArrayList<>();
     final AtomicInteger released = new AtomicInteger();
 
-    Blob(Vertx vertx, byte[] bytes) {
-      this.vertx = vertx;
+    Blob(Context loop, byte[] bytes) {
+      this.loop = loop;
       this.bytes = bytes;
     }
 
@@ -147,7 +153,7 @@ class FillSenderTest {
 
     private void onLoop(Runnable change) throws Exception {
       Promise<Void> done = Promise.promise();
-      vertx.runOnContext(v -> {
+      loop.runOnContext(v -> {
         change.run();
         List<Promise<Void>> woken = new ArrayList<>(waiters);
         waiters.clear();
