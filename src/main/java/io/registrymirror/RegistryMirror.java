@@ -111,7 +111,7 @@ public final class RegistryMirror {
     metrics.watchCacheDisk(blobStore::diskFree, blobStore::diskSize);
     ManifestStore manifestStore = new ManifestStore(vertx, layout, budget);
     TagStore tagStore = new TagStore(vertx, layout, writes);
-    BlobService blobs = new BlobService(vertx, blobStore, writes, metrics);
+    BlobService blobs = new BlobService(blobStore, writes, metrics);
     ManifestFetcher fetcher = new ManifestFetcher(manifestStore, writes);
     TagEvents tagEvents = new TagEvents(vertx, web, config.tags(), metrics,
         new MoveWarmer(upstreams, fetcher, blobs));

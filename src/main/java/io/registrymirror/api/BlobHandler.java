@@ -57,10 +57,10 @@ final class BlobHandler {
       return;
     }
     if (request.method() == HttpMethod.HEAD) {
-      blobs.stat(target, digest).onSuccess(size -> {
-        headers(response, digest, size);
+      blobs.stat(target, digest).onSuccess(stat -> {
+        headers(response, digest, stat.size());
         response.end();
-        metrics.request(Endpoint.BLOB, blobs.isCached(digest) ? Result.HIT : Result.MISS);
+        metrics.request(Endpoint.BLOB, stat.cached() ? Result.HIT : Result.MISS);
       }).onFailure(ctx::fail);
       return;
     }

@@ -1,5 +1,6 @@
 package io.registrymirror.config;
 
+import io.registrymirror.oci.HttpUrl;
 import static io.registrymirror.config.ConfigValues.checkKeys;
 import static io.registrymirror.config.ConfigValues.count;
 import static io.registrymirror.config.ConfigValues.duration;
@@ -91,7 +92,7 @@ final class UpstreamsSection {
   /** Credentials never go to a realm over plain http on another origin, so such an entry is a mistake. */
   private static URI tokenRealm(String key, JsonNode item) {
     URI origin = url(key, text(item, key));
-    if (!"https".equals(origin.getScheme())) {
+    if (!HttpUrl.isHttps(origin)) {
       throw new ConfigException(key, "must be an https:// origin: credentials are not sent over plain http");
     }
     return origin;

@@ -1,6 +1,7 @@
 package io.registrymirror.proxy;
 
 import io.registrymirror.concurrent.GrowingBlob;
+import io.registrymirror.concurrent.SingleFlight;
 import io.registrymirror.error.OciError;
 import io.registrymirror.error.RegistryException;
 import io.registrymirror.log.EventLog;
@@ -9,12 +10,9 @@ import io.registrymirror.oci.Digest;
 import io.registrymirror.store.BlobFill;
 import io.registrymirror.store.BlobStore;
 import io.registrymirror.store.CacheWrites;
-import io.registrymirror.concurrent.SingleFlight;
 import io.registrymirror.upstream.Target;
-import io.registrymirror.upstream.BlobDownload;
 import io.vertx.core.Future;
 import io.vertx.core.Promise;
-import io.vertx.core.Vertx;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
@@ -28,30 +26,23 @@ public final class BlobService {
 
   private static final EventLog LOG = EventLog.of(BlobService.class);
 
-  /** How many times one fill asks upstream for the rest of a transfer that broke off. */
-  private static final int RESUMES = 3;
-
-  private final Vertx vertx;
   private final BlobStore store;
-  private final CacheWrites writes;
-  private final MirrorMetrics metrics;
+  private final BlobFetch fetch;
   private final Map<Digest, Flight> fills = new ConcurrentHashMap<>();
 
-  public BlobService(Vertx vertx, BlobStore store, CacheWrites writes, MirrorMetrics metrics) {
-    this.vertx = vertx;
+  public BlobService(BlobStore store, CacheWrites writes, MirrorMetrics metrics) {
     this.store = store;
-    this.writes = writes;
-    this.metrics = metrics;
+    this.fetch = new BlobFetch(store, writes, metrics);
   }
 
   /** An upstream fetch in progress, and the request it is made for. */
   private record Flight(Target target, Promise<BlobFill> fill) {}
 
   /**
-   * The blob's size without fetching it: from the cache, a running fill, or an upstream HEAD.
-   * -1 when upstream does not say.
+   * The blob's size without fetching it: from the cache, a running fill, or an upstream HEAD
+   * (whose size is -1 when upstream does not say).
    */
-  public Future<Long> stat(Target target, Digest digest) {
+  public Future<BlobStat> stat(Target target, Digest digest) {
     Long size = store.size(digest);
     if (size == null) {
       return statUncached(target, digest);
@@ -60,7 +51,7 @@ public final class BlobService {
     // GET would find, and a missing blob is fetched again rather than promised.
     return store.present(digest).compose(present -> {
       if (present) {
-        return Future.succeededFuture(size);
+        return Future.succeededFuture(new BlobStat(size, true));
       }
       LOG.warn("blob.file.missing", "digest", digest);
       store.forget(digest);
@@ -68,13 +59,13 @@ public final class BlobService {
     });
   }
 
-  private Future<Long> statUncached(Target target, Digest digest) {
+  private Future<BlobStat> statUncached(Target target, Digest digest) {
     Flight flight = fills.get(digest);
     Future<BlobFill> fill = flight == null ? null : flight.fill().future();
     if (fill != null && fill.succeeded() && fill.result().expectedSize() >= 0) {
-      return Future.succeededFuture(fill.result().expectedSize());
+      return Future.succeededFuture(new BlobStat(fill.result().expectedSize(), false));
     }
-    return target.upstream().headBlob(target.name(), digest);
+    return target.upstream().headBlob(target.name(), digest).map(size -> new BlobStat(size, false));
   }
 
   public boolean isCached(Digest digest) {
@@ -100,7 +91,10 @@ public final class BlobService {
       return Future.succeededFuture(new BlobSource.Cached(store.file(digest), size[0]));
     }
     if (flight == ours) {
-      start(ours, digest);
+      Future<BlobFill> fill = fetch.start(target, digest);
+      fill.onFailure(err -> fills.remove(digest, flight));
+      fill.onSuccess(f -> f.completion().onComplete(r -> fills.remove(digest, flight)));
+      fill.onComplete(flight.fill());
     }
     Future<BlobSource> source = flight.fill().future().compose(f -> {
       GrowingBlob blob = f.open();
@@ -124,7 +118,7 @@ public final class BlobService {
     // A blob the cache cannot take is fetched for each client apart. The request goes out from
     // the caller's context, so that the response reaches the caller in the tick it arrives and
     // nothing of it can pass before the caller reads it.
-    return SingleFlight.onCallerContext(source).recover(err -> err instanceof Unstorable
+    return SingleFlight.onCallerContext(source).recover(err -> err instanceof BlobFetch.Unstorable
         ? target.upstream().getBlob(target.name(), digest).map(download -> new BlobSource.Uncached(
             download.body(), download.expectedSize(), download::cancel))
         : Future.failedFuture(err));
@@ -146,66 +140,6 @@ public final class BlobService {
         uncached.cancel().run();
       }
       return Future.succeededFuture();
-    });
-  }
-
-  /** Why a fill could not start: the cache cannot take the blob, not that upstream failed. */
-  private static final class Unstorable extends RuntimeException {
-    Unstorable(Throwable cause) {
-      super("the cache cannot store the blob: " + cause, cause, false, false);
-    }
-  }
-
-  /**
-   * The cache file exists before the upstream request is sent, so that the response can be
-   * piped into it the moment its headers arrive: a response left without a reader, even
-   * briefly, could lose its end or its error and hang the fill.
-   */
-  private void start(Flight flight, Digest digest) {
-    Target target = flight.target();
-    Future<BlobFill> fill = flight.fill().future();
-    fill.onFailure(err -> fills.remove(digest, flight));
-    fill.onSuccess(f -> f.completion().onComplete(r -> fills.remove(digest, flight)));
-    long started = System.nanoTime();
-    store.create(digest)
-        .recover(err -> {
-          writes.failed("blob", err);
-          return Future.failedFuture(new Unstorable(err));
-        })
-        .compose(f -> target.upstream().getBlob(target.name(), digest)
-            .map(download -> {
-              long length = download.expectedSize();
-              if (length == 0 && !digest.matches(new byte[0])) {
-                // Nothing would be left to hold back: refuse before any client sees headers.
-                download.cancel();
-                throw OciError.UNAVAILABLE.exception("upstream sent an empty body for " + digest);
-              }
-              f.expect(length);
-              fill(target, download, f, started);
-              return f;
-            })
-            .onFailure(f::abort))
-        .onComplete(flight.fill());
-  }
-
-  private void fill(Target target, BlobDownload download, BlobFill fill, long started) {
-    metrics.fillStarted();
-    download.pipeTo(fill, fill::received, RESUMES).onFailure(fill::abort);
-    fill.completion().onComplete(r -> {
-      long ms = (System.nanoTime() - started) / 1_000_000;
-      if (r.succeeded()) {
-        long size = fill.written();
-        metrics.fillEnded(true, size);
-        metrics.upstreamReceived(target.upstream().name(), size);
-        LOG.info("blob.filled", "upstream", target.upstream().name(), "repository", target.name(),
-            "digest", fill.digest(), "bytes", size, "ms", ms);
-      } else {
-        // Stop the transfer if the fill failed on our side (disk, digest) while it still runs.
-        download.cancel();
-        metrics.fillEnded(false, 0);
-        LOG.warn("blob.fill.failed", "upstream", target.upstream().name(), "repository",
-            target.name(), "digest", fill.digest(), "ms", ms, "error", r.cause().getMessage());
-      }
     });
   }
 

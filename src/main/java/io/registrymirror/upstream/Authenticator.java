@@ -156,13 +156,13 @@ final class Authenticator {
     url.append(sep).append("scope=").append(encode(scope));
     if (credentials != null) {
       if (!mayReceiveCredentials(realm, origin, tokenRealms)) {
-        return Future.failedFuture(unavailable("its token realm " + origin(realm) + " is not "
-            + origin(origin) + " and not listed in tokenRealms, so it gets no credentials"));
+        return Future.failedFuture(unavailable("its token realm " + HttpUrl.origin(realm) + " is not "
+            + HttpUrl.origin(origin) + " and not listed in tokenRealms, so it gets no credentials"));
       }
       url.append("&account=").append(encode(credentials.username()));
     }
     long started = System.nanoTime();
-    Future<SocketAddress> server = sameOrigin(realm, origin)
+    Future<SocketAddress> server = HttpUrl.sameOrigin(realm, origin)
         ? Future.succeededFuture(null) : hosts.address(realm, "its token realm");
     return server
         .compose(address -> {
@@ -220,8 +220,8 @@ final class Authenticator {
    * because plain http would show the password to the network.
    */
   static boolean mayReceiveCredentials(URI realm, URI upstream, List<URI> tokenRealms) {
-    return sameOrigin(realm, upstream) || "https".equals(realm.getScheme())
-        && tokenRealms.stream().anyMatch(allowed -> sameOrigin(realm, allowed));
+    return HttpUrl.sameOrigin(realm, upstream) || HttpUrl.isHttps(realm)
+        && tokenRealms.stream().anyMatch(allowed -> HttpUrl.sameOrigin(realm, allowed));
   }
 
   private static String describeType(HttpResponse<Buffer> resp) {
@@ -229,19 +229,6 @@ final class Authenticator {
     return type == null ? "no content type" : "'" + MediaTypes.bare(type) + "'";
   }
 
-  static boolean sameOrigin(URI a, URI b) {
-    return a.getScheme().equalsIgnoreCase(b.getScheme())
-        && a.getHost().equalsIgnoreCase(b.getHost())
-        && port(a) == port(b);
-  }
-
-  private static int port(URI u) {
-    return u.getPort() >= 0 ? u.getPort() : "https".equalsIgnoreCase(u.getScheme()) ? 443 : 80;
-  }
-
-  private static String origin(URI u) {
-    return u.getScheme() + "://" + u.getHost() + ":" + port(u);
-  }
 
   private RegistryException unavailable(String why) {
     return OciError.UNAVAILABLE.exception("upstream " + upstream + ": " + why);

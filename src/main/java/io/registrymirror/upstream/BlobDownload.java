@@ -25,6 +25,9 @@ public final class BlobDownload {
 
   private static final EventLog LOG = EventLog.of(BlobDownload.class);
 
+  /** How many times one download asks upstream for the rest of a transfer that broke off. */
+  public static final int RESUMES = 3;
+
   private final Vertx vertx;
   private final UpstreamClient client;
   private final RepositoryName name;
@@ -62,14 +65,14 @@ public final class BlobDownload {
   }
 
   /**
-   * Pipes the body into {@code sink}, resuming a break up to {@code resumes} times from
+   * Pipes the body into {@code sink}, resuming a break up to {@link #RESUMES} times from
    * {@code received}, the bytes the sink has taken so far. Completes when the sink's end does;
    * fails with the break that could not be resumed.
    */
-  public Future<Void> pipeTo(WriteStream<Buffer> sink, LongSupplier received, int resumes) {
+  public Future<Void> pipeTo(WriteStream<Buffer> sink, LongSupplier received) {
     Promise<Void> done = Promise.promise();
     piped = true;
-    transfer(first, sink, received, resumes, done);
+    transfer(first, sink, received, RESUMES, done);
     watchRate(received, done.future());
     return done.future();
   }

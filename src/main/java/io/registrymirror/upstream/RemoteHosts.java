@@ -2,6 +2,7 @@ package io.registrymirror.upstream;
 
 import io.registrymirror.config.UpstreamConfig;
 import io.registrymirror.error.OciError;
+import io.registrymirror.oci.HttpUrl;
 import io.vertx.core.Future;
 import io.vertx.core.Vertx;
 import io.vertx.core.net.SocketAddress;
@@ -58,7 +59,7 @@ final class RemoteHosts {
    */
   Future<SocketAddress> address(URI url, String what) {
     String host = bare(url.getHost());
-    int port = url.getPort() >= 0 ? url.getPort() : "https".equalsIgnoreCase(url.getScheme()) ? 443 : 80;
+    int port = HttpUrl.port(url);
     return resolve(host)
         .recover(e -> Future.failedFuture(OciError.UNAVAILABLE.exception("upstream " + upstream + " sent "
             + what + " to " + host + ", which does not resolve")))

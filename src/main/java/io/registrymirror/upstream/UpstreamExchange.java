@@ -3,6 +3,7 @@ package io.registrymirror.upstream;
 import io.registrymirror.config.UpstreamConfig;
 import io.registrymirror.error.OciError;
 import io.registrymirror.metrics.MirrorMetrics;
+import io.registrymirror.oci.HttpUrl;
 import io.registrymirror.oci.RepositoryName;
 import io.vertx.core.Future;
 import io.vertx.core.MultiMap;
@@ -86,7 +87,7 @@ final class UpstreamExchange {
    */
   private Future<HttpClientResponse> send(HttpClient pool, HttpMethod method, String scope, URI url,
       SocketAddress server, MultiMap headers, int redirectsLeft, boolean challenged) {
-    boolean ownHost = Authenticator.sameOrigin(url, config.url());
+    boolean ownHost = HttpUrl.sameOrigin(url, config.url());
     RequestOptions options = new RequestOptions()
         .setMethod(method)
         .setAbsoluteURI(url.toString())
@@ -143,7 +144,7 @@ final class UpstreamExchange {
               return Future.failedFuture(OciError.UNAVAILABLE.exception(
                   "upstream " + name() + " redirected to an invalid location"));
             }
-            if (Authenticator.sameOrigin(next, config.url())) {
+            if (HttpUrl.sameOrigin(next, config.url())) {
               return send(pool, method, scope, next, null, headers, redirectsLeft - 1, challenged);
             }
             return hosts.address(next, "a blob redirect").compose(address ->
@@ -157,8 +158,7 @@ final class UpstreamExchange {
   private static URI resolve(URI base, String location) {
     try {
       URI next = base.resolve(location.trim());
-      boolean web = "http".equalsIgnoreCase(next.getScheme()) || "https".equalsIgnoreCase(next.getScheme());
-      return web && next.getHost() != null ? next : null;
+      return HttpUrl.isHttp(next) ? next : null;
     } catch (IllegalArgumentException e) {
       return null;
     }

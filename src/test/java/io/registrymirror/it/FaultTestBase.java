@@ -11,6 +11,7 @@ import io.registrymirror.testing.ImageSeeder.Image;
 import io.registrymirror.testing.MirrorUnderTest;
 import io.registrymirror.testing.MirrorUnderTest.Received;
 import io.registrymirror.testing.TestLimits;
+import io.registrymirror.upstream.BlobDownload;
 import java.io.IOException;
 import java.io.InputStream;
 import java.net.http.HttpResponse;
@@ -45,8 +46,7 @@ abstract class FaultTestBase extends MirrorTestBase {
   static final Duration CONNECT_TIMEOUT = TestLimits.CONNECT_TIMEOUT;
   static final Duration IDLE_TIMEOUT = TestLimits.IDLE_TIMEOUT;
   static final Duration RATE_WINDOW = Duration.ofSeconds(2);
-  /** How many times the mirror resumes one transfer (not configurable: the mirror's own constant). */
-  static final int RESUMES = 3;
+  static final int RESUMES = BlobDownload.RESUMES;
 
   /** Far below every timeout: a failure that needs no waiting must not be found by waiting. */
   static final Duration QUICK = Duration.ofSeconds(3);
