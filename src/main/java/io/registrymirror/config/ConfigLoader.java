@@ -10,6 +10,7 @@ import static io.registrymirror.config.ConfigValues.readText;
 import static io.registrymirror.config.ConfigValues.readable;
 import static io.registrymirror.config.ConfigValues.requireObject;
 import static io.registrymirror.config.ConfigValues.section;
+import static io.registrymirror.config.ConfigValues.size;
 import static io.registrymirror.config.ConfigValues.text;
 
 import com.fasterxml.jackson.core.JsonProcessingException;
@@ -37,6 +38,7 @@ public final class ConfigLoader {
 
   public static final String ENV_LISTEN = "MIRROR_LISTEN";
   public static final String ENV_CACHE_DIR = "MIRROR_CACHE_DIR";
+  public static final String ENV_ADMIN_TOKEN = "MIRROR_ADMIN_TOKEN";
   /** Followed by the upstream's name in capitals, non-alphanumerics as {@code _}, e.g. DOCKER_IO. */
   public static final String ENV_UPSTREAM_PREFIX = "MIRROR_UPSTREAM_";
   public static final String ENV_TLS_CERT = "MIRROR_TLS_CERT";
@@ -78,16 +80,18 @@ public final class ConfigLoader {
       return config;
     }
     requireObject(root, "(top level)");
-    checkKeys(root, "", Set.of("listen", "cache", "upstreams", "tls", "auth", "tags", "limits"));
+    checkKeys(root, "", Set.of("listen", "cache", "upstreams", "tls", "auth", "tags", "limits", "admin"));
     if (root.has("listen")) {
       ConfigValues.HostPort listen = hostPort("listen", text(root.get("listen"), "listen"));
       config = config.withListen(listen.host(), listen.port());
     }
     if (root.has("cache")) {
-      JsonNode cache = section(root, "cache", "dir");
-      if (cache.has("dir")) {
-        config = config.withCacheDir(path("cache.dir", text(cache.get("dir"), "cache.dir")));
-      }
+      JsonNode cache = section(root, "cache", "dir", "maxSize", "scrubInterval");
+      CacheConfig d = config.cache();
+      config = config.withCache(new CacheConfig(
+          cache.has("dir") ? path("cache.dir", text(cache.get("dir"), "cache.dir")) : d.dir(),
+          size(cache, "cache", "maxSize", d.maxSize()),
+          duration(cache, "cache", "scrubInterval", d.scrubInterval())));
     }
     if (root.has("upstreams")) {
       config = config.withUpstreams(UpstreamsSection.parse(root.get("upstreams")));
@@ -100,12 +104,18 @@ public final class ConfigLoader {
     }
     if (root.has("tags")) {
       config = config.withTags(TagsSection.parse(section(root, "tags", "refreshInterval", "refreshConcurrency",
-          "forgetAfter", "history", "webhooks", "rules")));
+          "forgetAfter", "history", "webhooks", "rules", "maxTracked")));
     }
     if (root.has("auth")) {
       JsonNode auth = section(root, "auth", "htpasswd");
       if (auth.has("htpasswd")) {
         config = config.withHtpasswd(htpasswd("auth.htpasswd", text(auth.get("htpasswd"), "auth.htpasswd")));
+      }
+    }
+    if (root.has("admin")) {
+      JsonNode admin = section(root, "admin", "token");
+      if (admin.has("token")) {
+        config = config.withAdminToken(adminToken("admin.token", text(admin.get("token"), "admin.token")));
       }
     }
     if (root.has("limits")) {
@@ -115,11 +125,26 @@ public final class ConfigLoader {
     return config;
   }
 
+  /**
+   * A token that guards cache administration: long enough not to be guessed, and nothing a
+   * header could not carry.
+   */
+  private static String adminToken(String key, String token) {
+    if (token.length() < 16 || !token.chars().allMatch(c -> c > 0x20 && c < 0x7f)) {
+      throw new ConfigException(key, "must be at least 16 printable characters without spaces");
+    }
+    return token;
+  }
+
   static MirrorConfig applyEnv(MirrorConfig config, Map<String, String> env) {
     String listen = env.get(ENV_LISTEN);
     if (listen != null && !listen.isBlank()) {
       ConfigValues.HostPort hp = hostPort(ENV_LISTEN, listen.trim());
       config = config.withListen(hp.host(), hp.port());
+    }
+    String token = env.get(ENV_ADMIN_TOKEN);
+    if (token != null && !token.isBlank()) {
+      config = config.withAdminToken(adminToken(ENV_ADMIN_TOKEN, token.trim()));
     }
     String dir = env.get(ENV_CACHE_DIR);
     if (dir != null && !dir.isBlank()) {

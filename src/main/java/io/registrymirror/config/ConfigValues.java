@@ -12,6 +12,7 @@ import java.time.Duration;
 import java.util.ArrayList;
 import java.util.Iterator;
 import java.util.List;
+import java.util.Locale;
 import java.util.Set;
 import java.util.function.BiFunction;
 import java.util.regex.Matcher;
@@ -23,7 +24,7 @@ import java.util.regex.Pattern;
  */
 final class ConfigValues {
 
-  private static final Pattern SIZE = Pattern.compile("(\\d{1,12})(B|KiB|MiB|GiB)?");
+  private static final Pattern SIZE = Pattern.compile("(\\d{1,12})(B|KiB|MiB|GiB|TiB)?");
   private static final Pattern DURATION = Pattern.compile("(\\d+)(ms|s|m|h|d)");
 
   /** The longest duration any key takes: "never", for all practical purposes. */
@@ -98,7 +99,7 @@ final class ConfigValues {
     if (!path.isEmpty() && !path.equals("/")) {
       throw new ConfigException(key, "must be the registry root, without a path: '" + value + "'");
     }
-    return URI.create(uri.getScheme() + "://" + uri.getRawAuthority());
+    return URI.create(uri.getScheme().toLowerCase(Locale.ROOT) + "://" + uri.getRawAuthority());
   }
 
   static Duration duration(JsonNode node, String parent, String field, Duration fallback) {
@@ -125,23 +126,24 @@ final class ConfigValues {
       throw new ConfigException(key, "must be at most " + MAX_DURATION.toDays() + "d (100 years): '"
           + m.group() + "'");
     }
-    if (d.isZero() && !field.equals("tagTtl") && !field.equals("refreshInterval") && !field.equals("ttl")) {
+    if (d.isZero() && !Set.of("tagTtl", "refreshInterval", "ttl", "scrubInterval").contains(field)) {
       throw new ConfigException(key, "must be more than zero");
     }
     return d;
   }
 
-  /** A size such as {@code 0}, {@code 512B}, {@code 16KiB} or {@code 1MiB}. */
+  /** A size such as {@code 0}, {@code 512B}, {@code 16KiB}, {@code 1MiB} or {@code 50GiB}. */
   static long size(JsonNode node, String parent, String field, long fallback) {
     if (!node.has(field)) {
       return fallback;
     }
-    Matcher m = matching(node.get(field), parent + "." + field, SIZE, "a size like 0, 512B, 16KiB or 1MiB");
+    Matcher m = matching(node.get(field), parent + "." + field, SIZE, "a size like 0, 512B, 16KiB, 1MiB or 50GiB");
     long n = Long.parseLong(m.group(1));
     int shift = switch (m.group(2) == null ? "" : m.group(2)) {
       case "KiB" -> 10;
       case "MiB" -> 20;
       case "GiB" -> 30;
+      case "TiB" -> 40;
       default -> 0;
     };
     if (n > Long.MAX_VALUE >> shift) {

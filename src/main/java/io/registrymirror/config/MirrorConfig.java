@@ -9,15 +9,17 @@ import java.util.Map;
  *
  * @param host address the listener binds
  * @param port port the listener binds (0 picks a free one, for tests)
- * @param cacheDir root of the on-disk cache
+ * @param cache where the cache lives, how large it may grow, how often it is scrubbed
  * @param upstreams the registries mirrored, by the name clients know
  * @param tls the listener's certificate and key; null to listen with plain http
  * @param htpasswd the users allowed to pull; null to let anyone pull
  * @param tags how tags are tracked and refreshed
  * @param limits what one client may hold of the listener
+ * @param adminToken the Bearer token the prefetch and admin endpoints require; null to allow them
+ *     from loopback only
  */
-public record MirrorConfig(String host, int port, Path cacheDir, Map<String, UpstreamConfig> upstreams,
-    TlsConfig tls, Htpasswd htpasswd, TagsConfig tags, LimitsConfig limits) {
+public record MirrorConfig(String host, int port, CacheConfig cache, Map<String, UpstreamConfig> upstreams,
+    TlsConfig tls, Htpasswd htpasswd, TagsConfig tags, LimitsConfig limits, String adminToken) {
 
   public MirrorConfig {
     upstreams = Map.copyOf(upstreams);
@@ -26,8 +28,8 @@ public record MirrorConfig(String host, int port, Path cacheDir, Map<String, Ups
   /** What {@code java -jar} with no arguments runs: Docker Hub into {@code ./cache} on port 5000. */
   public static MirrorConfig defaults() {
     UpstreamConfig hub = UpstreamConfig.dockerHub();
-    return new MirrorConfig("0.0.0.0", 5000, Path.of("cache"), Map.of(hub.name(), hub), null, null,
-        TagsConfig.defaults(), LimitsConfig.defaults());
+    return new MirrorConfig("0.0.0.0", 5000, CacheConfig.defaults(), Map.of(hub.name(), hub), null, null,
+        TagsConfig.defaults(), LimitsConfig.defaults(), null);
   }
 
   public UpstreamConfig defaultUpstream() {
@@ -37,30 +39,43 @@ public record MirrorConfig(String host, int port, Path cacheDir, Map<String, Ups
   }
 
   public MirrorConfig withListen(String host, int port) {
-    return new MirrorConfig(host, port, cacheDir, upstreams, tls, htpasswd, tags, limits);
+    return new MirrorConfig(host, port, cache, upstreams, tls, htpasswd, tags, limits, adminToken);
+  }
+
+  /** The cache's root directory. */
+  public Path cacheDir() {
+    return cache.dir();
   }
 
   public MirrorConfig withCacheDir(Path dir) {
-    return new MirrorConfig(host, port, dir, upstreams, tls, htpasswd, tags, limits);
+    return withCache(cache.withDir(dir));
+  }
+
+  public MirrorConfig withCache(CacheConfig cache) {
+    return new MirrorConfig(host, port, cache, upstreams, tls, htpasswd, tags, limits, adminToken);
+  }
+
+  public MirrorConfig withAdminToken(String adminToken) {
+    return new MirrorConfig(host, port, cache, upstreams, tls, htpasswd, tags, limits, adminToken);
   }
 
   public MirrorConfig withUpstreams(Map<String, UpstreamConfig> upstreams) {
-    return new MirrorConfig(host, port, cacheDir, upstreams, tls, htpasswd, tags, limits);
+    return new MirrorConfig(host, port, cache, upstreams, tls, htpasswd, tags, limits, adminToken);
   }
 
   public MirrorConfig withTls(TlsConfig tls) {
-    return new MirrorConfig(host, port, cacheDir, upstreams, tls, htpasswd, tags, limits);
+    return new MirrorConfig(host, port, cache, upstreams, tls, htpasswd, tags, limits, adminToken);
   }
 
   public MirrorConfig withTags(TagsConfig tags) {
-    return new MirrorConfig(host, port, cacheDir, upstreams, tls, htpasswd, tags, limits);
+    return new MirrorConfig(host, port, cache, upstreams, tls, htpasswd, tags, limits, adminToken);
   }
 
   public MirrorConfig withHtpasswd(Htpasswd htpasswd) {
-    return new MirrorConfig(host, port, cacheDir, upstreams, tls, htpasswd, tags, limits);
+    return new MirrorConfig(host, port, cache, upstreams, tls, htpasswd, tags, limits, adminToken);
   }
 
   public MirrorConfig withLimits(LimitsConfig limits) {
-    return new MirrorConfig(host, port, cacheDir, upstreams, tls, htpasswd, tags, limits);
+    return new MirrorConfig(host, port, cache, upstreams, tls, htpasswd, tags, limits, adminToken);
   }
 }

@@ -14,9 +14,10 @@ import java.util.List;
  * @param history how many moves are kept per tag
  * @param webhooks URLs that get a JSON POST for every move
  * @param rules TTL and pinning for tags matching patterns, tried in order
+ * @param maxTracked how many tags are tracked at most; the least recently pulled go first
  */
 public record TagsConfig(Duration refreshInterval, int refreshConcurrency, Duration forgetAfter,
-    int history, List<URI> webhooks, List<TagRule> rules) {
+    int history, List<URI> webhooks, List<TagRule> rules, int maxTracked) {
 
   public TagsConfig {
     webhooks = List.copyOf(webhooks);
@@ -24,7 +25,8 @@ public record TagsConfig(Duration refreshInterval, int refreshConcurrency, Durat
   }
 
   public static TagsConfig defaults() {
-    return new TagsConfig(Duration.ofSeconds(30), 4, Duration.ofDays(7), 50, List.of(), List.of());
+    return new TagsConfig(Duration.ofSeconds(30), 4, Duration.ofDays(7), 50, List.of(), List.of(),
+        100_000);
   }
 
   /** The TTL for a tag: the first matching rule's, else the upstream's. */

@@ -32,7 +32,8 @@ final class TagsSection {
         count(node, "tags", "refreshConcurrency", d.refreshConcurrency(), 1),
         duration(node, "tags", "forgetAfter", d.forgetAfter()),
         count(node, "tags", "history", d.history(), 1),
-        webhooks, rules);
+        webhooks, rules,
+        count(node, "tags", "maxTracked", d.maxTracked(), 1));
   }
 
   private static TagRule rule(String key, JsonNode node) {

@@ -3,6 +3,7 @@ package io.registrymirror.proxy;
 import io.registrymirror.log.EventLog;
 import io.registrymirror.oci.Digest;
 import io.registrymirror.oci.Manifest;
+import io.registrymirror.oci.ManifestLinks;
 import io.registrymirror.oci.MediaTypes;
 import io.registrymirror.tags.TagKey;
 import io.registrymirror.tags.TagWarmer;
@@ -10,9 +11,6 @@ import io.registrymirror.upstream.Target;
 import io.registrymirror.upstream.UpstreamClient;
 import io.registrymirror.upstream.Upstreams;
 import io.vertx.core.Future;
-import io.vertx.core.json.JsonArray;
-import io.vertx.core.json.JsonObject;
-import java.util.ArrayList;
 import java.util.List;
 import java.util.function.Function;
 
@@ -46,19 +44,14 @@ public final class MoveWarmer implements TagWarmer {
     long started = System.nanoTime();
     manifest(target, digest)
         .compose(m -> {
-          JsonObject json = json(m);
-          JsonArray children = json.getJsonArray("manifests");
-          if (children == null) {
-            return blobsOf(target, json);
+          ManifestLinks links = ManifestLinks.of(m);
+          if (links.children().isEmpty()) {
+            return blobsOf(target, links);
           }
-          List<Digest> chosen = new ArrayList<>();
-          for (int i = 0; i < children.size(); i++) {
-            JsonObject child = children.getJsonObject(i);
-            if (platforms.contains(platform(child.getJsonObject("platform", new JsonObject())))) {
-              chosen.add(Digest.parse(child.getString("digest")));
-            }
-          }
-          return sequentially(chosen, d -> manifest(target, d).compose(c -> blobsOf(target, json(c))));
+          // Only the configured platforms: an index may name a dozen.
+          List<Digest> chosen = links.children().stream()
+              .filter(c -> platforms.contains(c.platform())).map(ManifestLinks.Child::digest).toList();
+          return sequentially(chosen, d -> manifest(target, d).compose(c -> blobsOf(target, ManifestLinks.of(c))));
         })
         .onSuccess(v -> LOG.info("tag.warmed", "tag", key, "digest", digest,
             "ms", (System.nanoTime() - started) / 1_000_000))
@@ -69,17 +62,8 @@ public final class MoveWarmer implements TagWarmer {
     return manifests.get(target, digest, ACCEPT);
   }
 
-  private Future<Void> blobsOf(Target target, JsonObject manifest) {
-    List<Digest> digests = new ArrayList<>();
-    JsonObject config = manifest.getJsonObject("config");
-    if (config != null) {
-      digests.add(Digest.parse(config.getString("digest")));
-    }
-    JsonArray layers = manifest.getJsonArray("layers", new JsonArray());
-    for (int i = 0; i < layers.size(); i++) {
-      digests.add(Digest.parse(layers.getJsonObject(i).getString("digest")));
-    }
-    return sequentially(digests, d -> blobs.warm(target, d));
+  private Future<Void> blobsOf(Target target, ManifestLinks manifest) {
+    return sequentially(manifest.blobs(), d -> blobs.warm(target, d));
   }
 
   private static <T> Future<Void> sequentially(List<T> items, Function<T, Future<?>> step) {
@@ -88,16 +72,5 @@ public final class MoveWarmer implements TagWarmer {
       chain = chain.compose(v -> step.apply(item).mapEmpty());
     }
     return chain;
-  }
-
-  private static JsonObject json(Manifest m) {
-    return m.body().toJsonObject();
-  }
-
-  /** {@code os/architecture[/variant]}, as platforms are written in the configuration. */
-  private static String platform(JsonObject p) {
-    String variant = p.getString("variant");
-    return p.getString("os", "") + "/" + p.getString("architecture", "")
-        + (variant == null || variant.isEmpty() ? "" : "/" + variant);
   }
 }

@@ -29,6 +29,33 @@ class ConfigLoaderTest {
     MirrorConfig c = ConfigLoader.load(Path.of("conf/registry-mirror.yaml"), Map.of());
     assertThat(c.upstreams()).containsKey("docker.io");
     assertThat(c.defaultUpstream().name()).isEqualTo("docker.io");
+    // The file shows the defaults: reading it changes nothing else.
+    assertThat(c.cache()).isEqualTo(CacheConfig.defaults().withDir(Path.of("./cache")));
+    assertThat(c.tags()).isEqualTo(TagsConfig.defaults());
+    assertThat(c.adminToken()).isNull();
+  }
+
+  @Test
+  void cacheBoundScrubTrackedTagsAndAdminToken() {
+    MirrorConfig c = ConfigLoader.parse("""
+        cache: {maxSize: 50GiB, scrubInterval: 7d}
+        tags: {maxTracked: 500}
+        admin: {token: 0123456789abcdef-secret}
+        """);
+    assertThat(c.cache().maxSize()).isEqualTo(50L << 30);
+    assertThat(c.cache().bounded()).isTrue();
+    assertThat(c.cache().scrubInterval()).isEqualTo(Duration.ofDays(7));
+    assertThat(c.tags().maxTracked()).isEqualTo(500);
+    assertThat(c.adminToken()).isEqualTo("0123456789abcdef-secret");
+    assertThat(ConfigLoader.parse("cache: {maxSize: 2TiB}").cache().maxSize()).isEqualTo(2L << 40);
+    assertThat(MirrorConfig.defaults().cache().bounded()).isFalse();
+    assertThat(ConfigLoader.applyEnv(c, Map.of("MIRROR_ADMIN_TOKEN", "fedcba9876543210-other")).adminToken())
+        .isEqualTo("fedcba9876543210-other");
+    assertError("cache: {maxSize: lots}", "cache.maxSize: not a size");
+    assertError("cache: {scrubInterval: weekly}", "cache.scrubInterval: not a duration");
+    assertError("tags: {maxTracked: 0}", "tags.maxTracked: must be a whole number of at least 1");
+    assertError("admin: {token: short}", "admin.token: must be at least 16 printable characters");
+    assertError("admin: {tokens: x}", "admin.tokens: unknown key");
   }
 
   @Test
