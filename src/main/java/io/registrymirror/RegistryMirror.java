@@ -19,11 +19,14 @@ import io.registrymirror.proxy.CacheHealth;
 import io.registrymirror.proxy.ManifestFetcher;
 import io.registrymirror.proxy.ManifestService;
 import io.registrymirror.proxy.MoveWarmer;
+import io.registrymirror.proxy.TagRetention;
 import io.registrymirror.store.BlobStore;
+import io.registrymirror.store.CacheIndex;
 import io.registrymirror.store.CacheLayout;
 import io.registrymirror.store.CacheProbe;
 import io.registrymirror.store.CacheWrites;
 import io.registrymirror.store.ManifestStore;
+import io.registrymirror.tags.TagContent;
 import io.registrymirror.tags.TagEvents;
 import io.registrymirror.tags.TagRefresher;
 import io.registrymirror.tags.TagResolver;
@@ -106,11 +109,15 @@ public final class RegistryMirror {
 
     CacheLayout layout = new CacheLayout(config.cacheDir());
     CacheWrites writes = new CacheWrites(metrics);
-    BlobStore blobStore = new BlobStore(vertx, layout);
+    CacheIndex index = new CacheIndex(vertx, layout, metrics, config.cache().maxSize());
+    BlobStore blobStore = new BlobStore(vertx, layout, index);
     metrics.watchFillMemory(blobStore::fillMemoryUsed);
     metrics.watchCacheDisk(blobStore::diskFree, blobStore::diskSize);
-    ManifestStore manifestStore = new ManifestStore(vertx, layout, budget);
-    TagStore tagStore = new TagStore(vertx, layout, writes);
+    ManifestStore manifestStore = new ManifestStore(vertx, layout, budget, index);
+    // What tags serve needs keeping only from a bound.
+    TagRetention retention = config.cache().bounded() ? new TagRetention(vertx, manifestStore, index) : null;
+    TagStore tagStore = new TagStore(vertx, layout, writes, config.tags().maxTracked(),
+        retention == null ? TagContent.NONE : retention);
     BlobService blobs = new BlobService(blobStore, writes, metrics);
     ManifestFetcher fetcher = new ManifestFetcher(manifestStore, writes);
     TagEvents tagEvents = new TagEvents(vertx, web, config.tags(), metrics,
@@ -150,6 +157,13 @@ public final class RegistryMirror {
               "clients", config.htpasswd() == null ? "anonymous" : "htpasswd", "cache", layout.root(),
               "upstreams", String.join(",", config.upstreams().keySet()), "servers", instances);
           refresher.start();
+          // The mirror serves while the index is read; the bound applies once it is complete
+          // and what tags keep is known, so that nothing kept is evicted in between.
+          blobStore.loadIndex()
+              .compose(v -> manifestStore.loadIndex())
+              .compose(v -> retention == null ? Future.<Void>succeededFuture() : retention.start(tagStore.all()))
+              .onFailure(e -> LOG.warn("cache.index.failed", "error", e.toString()))
+              .onComplete(r -> index.bound());
           long diskTimer = vertx.setPeriodic(0, DISK_CHECK.toMillis(), t -> blobStore.checkDisk()
               .onFailure(e -> LOG.warn("cache.disk.unreadable", "error", e.toString())));
           return new RegistryMirror(vertx, api, List.of(metadata, content), clients, blobs, refresher, diskTimer, id, port);

@@ -91,7 +91,13 @@ final class BlobHandler {
   private void sendCached(RoutingContext ctx, Target target, Digest digest, BlobSource.Cached c,
       String header, boolean again) {
     HttpServerResponse response = ctx.response();
-    ByteRange range = ByteRange.parse(header, c.size());
+    ByteRange range;
+    try {
+      range = ByteRange.parse(header, c.size());
+    } catch (RuntimeException e) {
+      c.release().run();
+      throw e;
+    }
     headers(response, digest, c.size());
     if (range != null) {
       response.setStatusCode(206).putHeader(HttpHeaders.CONTENT_RANGE, range.contentRange(c.size()))
@@ -100,6 +106,7 @@ final class BlobHandler {
     long offset = range == null ? 0 : range.start();
     long length = range == null ? c.size() : range.length();
     send(ctx, c.file(), offset, length).onComplete(sent -> {
+      c.release().run();
       if (sent.succeeded()) {
         metrics.request(Endpoint.BLOB, Result.HIT);
       } else if (response.headWritten()) {

@@ -30,6 +30,10 @@ public final class MirrorMetrics {
   public static final String CACHE_DISK_FREE = "mirror.cache.disk.free";
   public static final String CACHE_DISK_SIZE = "mirror.cache.disk.size";
   public static final String CACHE_WRITE_FAILURES = "mirror.cache.write.failures";
+  public static final String CACHE_BYTES = "mirror.cache.bytes";
+  public static final String CACHE_ENTRIES = "mirror.cache.entries";
+  public static final String CACHE_MAX = "mirror.cache.max";
+  public static final String CACHE_EVICTIONS = "mirror.cache.evictions";
   public static final String TAG_MOVES = "mirror.tag.moves";
   public static final String TAG_REFRESHES = "mirror.tag.refreshes";
   public static final String TAGS_TRACKED = "mirror.tags.tracked";
@@ -115,6 +119,26 @@ public final class MirrorMetrics {
     Gauge.builder(CACHE_DISK_SIZE, size).baseUnit("bytes")
         .description("Size of the cache's file system")
         .register(registry);
+  }
+
+  /** Watches the bytes and entries of one kind of cached content (blob, manifest). */
+  public void watchCache(String kind, Supplier<Number> bytes, Supplier<Number> entries) {
+    Gauge.builder(CACHE_BYTES, bytes).baseUnit("bytes").tag("kind", kind)
+        .description("Bytes of verified content in the cache, by kind").register(registry);
+    Gauge.builder(CACHE_ENTRIES, entries).tag("kind", kind)
+        .description("Blobs or manifests in the cache").register(registry);
+  }
+
+  /** The configured bound on the cache, 0 for none. */
+  public void watchCacheBound(long maxBytes) {
+    Gauge.builder(CACHE_MAX, () -> maxBytes).baseUnit("bytes")
+        .description("cache.maxSize: the bound on the cache's bytes, 0 for none").register(registry);
+  }
+
+  public void cacheEvicted(String kind) {
+    Counter.builder(CACHE_EVICTIONS).tag("kind", kind)
+        .description("Blobs and manifests deleted to keep the cache within cache.maxSize")
+        .register(registry).increment();
   }
 
   /** Watches the bytes of blobs held in memory on their way to disk. */

@@ -17,6 +17,7 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.atomic.AtomicBoolean;
 
 /**
  * Blobs through the cache: a hit is a file; a miss starts one upstream fetch that every
@@ -43,6 +44,13 @@ public final class BlobService {
    * (whose size is -1 when upstream does not say).
    */
   public Future<BlobStat> stat(Target target, Digest digest) {
+    if (!store.loaded()) {
+      return store.probe(digest).compose(v -> statIndexed(target, digest));
+    }
+    return statIndexed(target, digest);
+  }
+
+  private Future<BlobStat> statIndexed(Target target, Digest digest) {
     Long size = store.size(digest);
     if (size == null) {
       return statUncached(target, digest);
@@ -79,16 +87,23 @@ public final class BlobService {
 
   /** Opens the blob for reading, joining or starting a fill on a miss. */
   public Future<BlobSource> open(Target target, Digest digest) {
+    if (!store.loaded()) {
+      return store.probe(digest).compose(v -> openIndexed(target, digest));
+    }
+    return openIndexed(target, digest);
+  }
+
+  private Future<BlobSource> openIndexed(Target target, Digest digest) {
     // The index is consulted once, under the map's lock: a fill that just finished has indexed
     // its blob before it leaves the map, so no second fetch can start for it.
     Long[] size = {null};
     Flight ours = new Flight(target, Promise.promise());
     Flight flight = fills.computeIfAbsent(digest, d -> {
-      size[0] = store.size(d);
+      size[0] = store.hold(d);
       return size[0] != null ? null : ours;
     });
     if (flight == null) {
-      return Future.succeededFuture(new BlobSource.Cached(store.file(digest), size[0]));
+      return Future.succeededFuture(cached(digest, size[0]));
     }
     if (flight == ours) {
       Future<BlobFill> fill = fetch.start(target, digest);
@@ -102,8 +117,8 @@ public final class BlobService {
         return Future.succeededFuture(new BlobSource.Filling(blob));
       }
       // The fill ended between the lookup and now: its blob is in the index, or it failed.
-      Long done = store.size(digest);
-      return done != null ? Future.succeededFuture(new BlobSource.Cached(store.file(digest), done))
+      Long done = store.hold(digest);
+      return done != null ? Future.succeededFuture(cached(digest, done))
           : Future.failedFuture(OciError.UNAVAILABLE.exception("fetching " + digest + " from upstream failed"));
     }, err -> {
       // Upstream scopes blobs by repository: a fetch joined through another repository (or
@@ -111,7 +126,7 @@ public final class BlobService {
       if (!flight.target().equals(target) && err instanceof RegistryException e
           && e.error() == OciError.BLOB_UNKNOWN) {
         fills.remove(digest, flight);
-        return open(target, digest);
+        return openIndexed(target, digest);
       }
       return Future.failedFuture(err);
     });
@@ -122,6 +137,16 @@ public final class BlobService {
         ? target.upstream().getBlob(target.name(), digest).map(download -> new BlobSource.Uncached(
             download.body(), download.expectedSize(), download::cancel))
         : Future.failedFuture(err));
+  }
+
+  /** A held cached blob, released once by whoever sends it. */
+  private BlobSource.Cached cached(Digest digest, long size) {
+    AtomicBoolean released = new AtomicBoolean();
+    return new BlobSource.Cached(store.file(digest), size, () -> {
+      if (released.compareAndSet(false, true)) {
+        store.release(digest);
+      }
+    });
   }
 
   /**
@@ -138,6 +163,8 @@ public final class BlobService {
       }
       if (source instanceof BlobSource.Uncached uncached) {
         uncached.cancel().run();
+      } else if (source instanceof BlobSource.Cached cached) {
+        cached.release().run();
       }
       return Future.succeededFuture();
     });

@@ -10,8 +10,11 @@ import io.vertx.core.streams.ReadStream;
  */
 public sealed interface BlobSource {
 
-  /** A verified file, served zero-copy. */
-  record Cached(String file, long size) implements BlobSource {}
+  /**
+   * A verified file, served zero-copy; the holder must {@code release} it when done, so that an
+   * eviction meanwhile deletes it only afterwards.
+   */
+  record Cached(String file, long size, Runnable release) implements BlobSource {}
 
   /** A blob being fetched, read as it grows; the holder must release it when done. */
   record Filling(GrowingBlob blob) implements BlobSource {}

@@ -17,15 +17,16 @@ import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
 import java.nio.file.StandardOpenOption;
 import java.time.Duration;
-import java.util.Map;
-import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.atomic.AtomicLong;
-import java.util.stream.Stream;
 
 /**
- * The digest-addressed blob cache on disk, with an in-memory index of what it holds so that a
- * hit costs no file-system call before the blob is opened. A file removed by hand is found
- * missing when a GET opens it or a HEAD looks for it, and is then forgotten and fetched again.
+ * The digest-addressed blob cache on disk, with an in-memory index of what it holds
+ * ({@link CacheIndex}) so that a hit costs no file-system call before the blob is opened. A file
+ * removed by hand is found missing when a GET opens it or a HEAD looks for it, and is then
+ * forgotten and fetched again.
+ *
+ * <p>The index is read from disk in the background after start-up: until it is complete, a
+ * blob it does not know yet is looked for on disk ({@link #probe}) before it counts as a miss.
  */
 public final class BlobStore {
 
@@ -33,7 +34,8 @@ public final class BlobStore {
 
   private final Vertx vertx;
   private final CacheLayout layout;
-  private final Map<Digest, Long> sizes = new ConcurrentHashMap<>();
+  private final CacheIndex index;
+  private volatile boolean loaded;
   /** Blobs whose file was found in the last second, so that HEADs need not look again. */
   private final Cache<Digest, Boolean> seen = Caffeine.newBuilder()
       .expireAfterWrite(Duration.ofSeconds(1)).maximumSize(10_000).build();
@@ -42,13 +44,14 @@ public final class BlobStore {
   private final AtomicLong diskSize = new AtomicLong(-1);
 
   /** Gives a quarter of the heap to blobs on their way to disk, all fills together. */
-  public BlobStore(Vertx vertx, CacheLayout layout) {
-    this(vertx, layout, Runtime.getRuntime().maxMemory() / 4);
+  public BlobStore(Vertx vertx, CacheLayout layout, CacheIndex index) {
+    this(vertx, layout, index, Runtime.getRuntime().maxMemory() / 4);
   }
 
-  BlobStore(Vertx vertx, CacheLayout layout, long fillMemory) {
+  BlobStore(Vertx vertx, CacheLayout layout, CacheIndex index, long fillMemory) {
     this.vertx = vertx;
     this.layout = layout;
+    this.index = index;
     this.memory = new FillMemory(fillMemory);
   }
 
@@ -82,8 +85,8 @@ public final class BlobStore {
   }
 
   /**
-   * Prepares the directories, deletes what an earlier run left half-written, and indexes the
-   * blobs present. Runs on a worker: a large cache takes a while, and says so as it goes.
+   * Prepares the directories and deletes what an earlier run left half-written, on a worker. The
+   * blobs present are indexed afterwards, by {@link #loadIndex}.
    */
   public Future<Void> open() {
     return vertx.executeBlocking(() -> {
@@ -99,36 +102,69 @@ public final class BlobStore {
       if (removed > 0) {
         LOG.info("cache.tmp.cleaned", "files", removed);
       }
-      index();
       return null;
     });
   }
 
-  private void index() throws IOException {
-    long started = System.nanoTime();
-    long[] bytes = {0};
-    try (Stream<Path> files = Files.walk(layout.blobs())) {
-      files.filter(Files::isRegularFile).forEach(p -> {
-        Digest d = Digest.parseOrNull(p.getParent().getParent().getFileName() + ":" + p.getFileName());
-        if (d == null || !layout.blob(d).equals(p)) {
-          LOG.warn("cache.stray", "path", p);
-          return;
-        }
-        long size = p.toFile().length();
-        sizes.put(d, size);
-        bytes[0] += size;
-        if (sizes.size() % 10_000 == 0) {
-          LOG.info("cache.index.progress", "blobs", sizes.size());
-        }
+  /**
+   * Indexes the blobs on disk, on a worker, saying how far it got now and then: a cache of a
+   * hundred thousand blobs takes a second or two, during which the mirror already serves.
+   */
+  public Future<Void> loadIndex() {
+    return vertx.executeBlocking(() -> {
+      long started = System.nanoTime();
+      AtomicLong bytes = new AtomicLong();
+      long blobs = ContentScan.scan(layout.blobs(), "blobs", (digest, size) -> {
+        index.put(ContentKey.blob(digest), size);
+        bytes.addAndGet(size);
       });
+      loaded = true;
+      LOG.info("cache.indexed", "blobs", blobs, "bytes", bytes.get(),
+          "ms", (System.nanoTime() - started) / 1_000_000);
+      return null;
+    }, false);
+  }
+
+  /** Whether the index has been read from disk, so that a blob it does not know is not cached. */
+  public boolean loaded() {
+    return loaded;
+  }
+
+  /**
+   * Looks for a blob on disk that the index, still loading, may not know yet, and indexes it
+   * if it is there. Once the index is loaded it knows everything, and this does nothing.
+   */
+  public Future<Void> probe(Digest digest) {
+    ContentKey key = ContentKey.blob(digest);
+    if (loaded || index.contains(key)) {
+      return Future.succeededFuture();
     }
-    LOG.info("cache.indexed", "blobs", sizes.size(), "bytes", bytes[0],
-        "ms", (System.nanoTime() - started) / 1_000_000);
+    Path path = layout.blob(digest);
+    return vertx.executeBlocking(() -> {
+      synchronized (index.lock(key)) {
+        if (Files.isRegularFile(path) && !index.contains(key)) {
+          index.put(key, Files.size(path));
+        }
+      }
+      return null;
+    }, false).<Void>mapEmpty().recover(e -> Future.succeededFuture());
   }
 
   /** The size of a cached blob, or null when it is not cached. */
   public Long size(Digest digest) {
-    return sizes.get(digest);
+    return index.size(ContentKey.blob(digest));
+  }
+
+  /**
+   * The size of a cached blob, whose file is then not deleted by an eviction until
+   * {@link #release}; null when it is not cached.
+   */
+  public Long hold(Digest digest) {
+    return index.hold(ContentKey.blob(digest));
+  }
+
+  public void release(Digest digest) {
+    index.release(ContentKey.blob(digest));
   }
 
   public String file(Digest digest) {
@@ -154,7 +190,7 @@ public final class BlobStore {
 
   /** Forgets a blob whose file has disappeared, so that the next request fetches it again. */
   public void forget(Digest digest) {
-    sizes.remove(digest);
+    index.remove(ContentKey.blob(digest));
     seen.invalidate(digest);
   }
 
@@ -171,18 +207,24 @@ public final class BlobStore {
     });
   }
 
-  /** Makes a verified file visible under its digest: flushed to disk first, then renamed. */
+  /**
+   * Makes a verified file visible under its digest: flushed to disk first, then renamed, and
+   * indexed under the same lock as an eviction's deletion.
+   */
   Future<Void> install(Path tmp, FileChannel channel, Digest digest, long size) {
     return vertx.executeBlocking(() -> {
       channel.force(false);
       Path target = layout.blob(digest);
       Files.createDirectories(target.getParent());
-      try {
-        Files.move(tmp, target, StandardCopyOption.ATOMIC_MOVE);
-      } catch (AtomicMoveNotSupportedException e) {
-        throw new IOException("cache tmp and blobs must be on one file system", e);
+      ContentKey key = ContentKey.blob(digest);
+      synchronized (index.lock(key)) {
+        try {
+          Files.move(tmp, target, StandardCopyOption.ATOMIC_MOVE);
+        } catch (AtomicMoveNotSupportedException e) {
+          throw new IOException("cache tmp and blobs must be on one file system", e);
+        }
+        index.put(key, size);
       }
-      sizes.put(digest, size);
       return null;
     }, false);
   }

@@ -2,6 +2,8 @@ package io.registrymirror.store;
 
 import com.github.benmanes.caffeine.cache.Cache;
 import com.github.benmanes.caffeine.cache.Caffeine;
+import io.netty.buffer.Unpooled;
+import io.registrymirror.log.EventLog;
 import io.registrymirror.memory.BodyBudget;
 import io.registrymirror.oci.Descriptor;
 import io.registrymirror.oci.Digest;
@@ -9,7 +11,6 @@ import io.registrymirror.oci.Manifest;
 import io.registrymirror.oci.MediaTypes;
 import io.vertx.core.Future;
 import io.vertx.core.Vertx;
-import io.netty.buffer.Unpooled;
 import io.vertx.core.buffer.Buffer;
 import io.vertx.core.internal.buffer.BufferInternal;
 import java.io.IOException;
@@ -35,10 +36,15 @@ import java.util.Optional;
  * is treated as absent. Bodies are served from their files; they are read into memory only for
  * a caller that needs the bytes, under the memory budget.
  *
+ * <p>Every stored manifest is in the {@link CacheIndex}, which may evict it, and its copy in
+ * memory with it.
+ *
  * <p>Earlier versions wrote {@code "<media type>\n" + body} into the one file; such a file is
  * migrated the first time it is looked up, if the body in it hashes to its name.
  */
 public final class ManifestStore {
+
+  private static final EventLog LOG = EventLog.of(ManifestStore.class);
 
   /** Thousands of typical manifests; kept small because it lives on the heap. */
   private static final long MEMORY_BYTES = 16L * 1024 * 1024;
@@ -54,15 +60,25 @@ public final class ManifestStore {
   private final Vertx vertx;
   private final CacheLayout layout;
   private final BodyBudget budget;
+  private final CacheIndex index;
   private final Cache<Digest, Manifest> memory = Caffeine.newBuilder()
       .maximumWeight(MEMORY_BYTES)
       .weigher((Digest d, Manifest m) -> m.body().length() + 256)
       .build();
 
-  public ManifestStore(Vertx vertx, CacheLayout layout, BodyBudget budget) {
+  public ManifestStore(Vertx vertx, CacheLayout layout, BodyBudget budget, CacheIndex index) {
     this.vertx = vertx;
     this.layout = layout;
     this.budget = budget;
+    this.index = index;
+    index.listen(new CacheIndex.Listener() {
+      @Override
+      public void evicted(ContentKey key) {
+        if (key.kind() == ContentKey.Kind.MANIFEST) {
+          memory.invalidate(key.digest());
+        }
+      }
+    });
   }
 
   public Future<Void> open() {
@@ -73,9 +89,35 @@ public final class ManifestStore {
     });
   }
 
+  /**
+   * Indexes the manifests on disk, on a worker, by their files' sizes: whether each still
+   * matches its digest is checked when it is looked up.
+   */
+  public Future<Void> loadIndex() {
+    return vertx.executeBlocking(() -> {
+      long started = System.nanoTime();
+      long found = ContentScan.scan(layout.manifests(), "manifests",
+          (digest, size) -> index.put(ContentKey.manifest(digest), size));
+      LOG.info("cache.manifests.indexed", "manifests", found, "ms", (System.nanoTime() - started) / 1_000_000);
+      return null;
+    }, false);
+  }
+
   /** The in-memory copy only: answers without any I/O, or null. */
   public Manifest cached(Digest digest) {
-    return memory.getIfPresent(digest);
+    return hot(digest);
+  }
+
+  /**
+   * The copy in memory, a use of the cached manifest. An eviction drops the copy too; one that
+   * could not be written to disk stays, to be served from memory.
+   */
+  private Manifest hot(Digest digest) {
+    Manifest m = memory.getIfPresent(digest);
+    if (m != null) {
+      index.size(ContentKey.manifest(digest));
+    }
+    return m;
   }
 
   /**
@@ -83,7 +125,7 @@ public final class ManifestStore {
    * it into memory; empty when it is not stored.
    */
   public Future<Optional<Descriptor>> find(Digest digest) {
-    Manifest hot = memory.getIfPresent(digest);
+    Manifest hot = hot(digest);
     if (hot != null) {
       return Future.succeededFuture(Optional.of(hot.descriptor()));
     }
@@ -100,7 +142,7 @@ public final class ManifestStore {
    * or read from disk under the memory budget, released once read.
    */
   public Future<Optional<Manifest>> load(Digest digest) {
-    Manifest hot = memory.getIfPresent(digest);
+    Manifest hot = hot(digest);
     if (hot != null) {
       return Future.succeededFuture(Optional.of(hot));
     }
@@ -124,10 +166,14 @@ public final class ManifestStore {
    */
   public Future<Void> put(Manifest m) {
     remember(m);
+    ContentKey key = ContentKey.manifest(m.digest());
     return vertx.executeBlocking(() -> {
-      AtomicFiles.write(layout, layout.manifestType(m.digest()),
-          (m.mediaType() + "\n").getBytes(StandardCharsets.UTF_8));
-      AtomicFiles.write(layout, layout.manifest(m.digest()), Manifest.view(m.body()));
+      synchronized (index.lock(key)) {
+        AtomicFiles.write(layout, layout.manifestType(m.digest()),
+            (m.mediaType() + "\n").getBytes(StandardCharsets.UTF_8));
+        AtomicFiles.write(layout, layout.manifest(m.digest()), Manifest.view(m.body()));
+        index.put(key, m.body().length());
+      }
       return null;
     }, false);
   }
@@ -152,9 +198,26 @@ public final class ManifestStore {
       if (type == null || !digest.equals(hash(digest.algorithm(), channel, 0))) {
         return Optional.empty();
       }
+      indexFound(digest, body, channel.size());
       return Optional.of(new Descriptor(type, digest, channel.size()));
     } catch (NoSuchFileException e) {
       return Optional.empty();
+    }
+  }
+
+  /**
+   * Records a manifest found on disk (a use of it), unless an eviction has just deleted it: the
+   * check and the record are under the lock the deletion takes.
+   */
+  private void indexFound(Digest digest, Path body, long size) {
+    ContentKey key = ContentKey.manifest(digest);
+    if (index.size(key) != null) {
+      return;
+    }
+    synchronized (index.lock(key)) {
+      if (Files.exists(body)) {
+        index.put(key, size);
+      }
     }
   }
 

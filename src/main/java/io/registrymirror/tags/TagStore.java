@@ -14,9 +14,12 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Collection;
+import java.util.Comparator;
+import java.util.List;
 import java.util.Map;
 import java.util.Optional;
 import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.function.UnaryOperator;
 import java.util.stream.Stream;
 
@@ -37,11 +40,21 @@ public final class TagStore {
   private final CacheLayout layout;
   private final CacheWrites writes;
   private final Map<TagKey, TagRecord> memory = new ConcurrentHashMap<>();
+  private final int maxTracked;
+  private final TagContent content;
+  private final AtomicBoolean trimming = new AtomicBoolean();
 
-  public TagStore(Vertx vertx, CacheLayout layout, CacheWrites writes) {
+  /**
+   * @param maxTracked how many tags are tracked at most: past it, the least recently pulled
+   *     tenth of a percent or more is forgotten, records on disk included
+   * @param content told what each tag serves, and when a tag is forgotten
+   */
+  public TagStore(Vertx vertx, CacheLayout layout, CacheWrites writes, int maxTracked, TagContent content) {
     this.vertx = vertx;
     this.layout = layout;
     this.writes = writes;
+    this.maxTracked = maxTracked;
+    this.content = content;
   }
 
   /** Reads every record on disk, on a worker, saying how many. */
@@ -57,7 +70,7 @@ public final class TagStore {
       }
       LOG.info("tags.loaded", "tags", memory.size(), "ms", (System.nanoTime() - started) / 1_000_000);
       return null;
-    });
+    }).compose(v -> trim());
   }
 
   private void load(Path file) {
@@ -120,8 +133,11 @@ public final class TagStore {
   /** Notes that a client asked for the tag, in memory only. */
   public void pulled(TagKey key, long now) {
     TagRecord r = memory.get(key);
-    if (r != null && now - r.pulledAt() >= PULL_RESOLUTION_MS) {
-      memory.replace(key, r, r.pulled(now));
+    if (r != null) {
+      content.serves(key, r.served(), r.pinned() != null);
+      if (now - r.pulledAt() >= PULL_RESOLUTION_MS) {
+        memory.replace(key, r, r.pulled(now));
+      }
     }
   }
 
@@ -140,6 +156,10 @@ public final class TagStore {
       previous[0] = old;
       return change.apply(old);
     });
+    content.serves(key, next.served(), next.pinned() != null);
+    if (previous[0] == null && memory.size() > maxTracked) {
+      trim();
+    }
     return new Update(previous[0], next);
   }
 
@@ -161,6 +181,32 @@ public final class TagStore {
 
   /** Stops tracking a tag: it leaves memory, and its record stays on disk until it is pulled again. */
   public void forget(TagKey key, TagRecord record) {
-    memory.remove(key, record);
+    if (memory.remove(key, record)) {
+      content.forgotten(key);
+    }
+  }
+
+  /**
+   * Past {@code maxTracked}, forgets the least recently pulled tags, with their records on disk,
+   * on a worker: a tenth of a percent more than needed, so that one sort serves many new tags.
+   */
+  private Future<Void> trim() {
+    if (memory.size() <= maxTracked || !trimming.compareAndSet(false, true)) {
+      return Future.succeededFuture();
+    }
+    return vertx.executeBlocking(() -> {
+      int excess = memory.size() - maxTracked + maxTracked / 1000;
+      List<Map.Entry<TagKey, TagRecord>> oldest = memory.entrySet().stream()
+          .sorted(Comparator.comparingLong(e -> e.getValue().pulledAt()))
+          .limit(Math.max(0, excess)).toList();
+      for (Map.Entry<TagKey, TagRecord> e : oldest) {
+        if (memory.remove(e.getKey(), e.getValue())) {
+          content.forgotten(e.getKey());
+          Files.deleteIfExists(layout.tag(e.getKey().upstream(), e.getKey().name(), e.getKey().tag()));
+        }
+      }
+      LOG.info("tags.trimmed", "forgotten", oldest.size(), "tracked", memory.size(), "max", maxTracked);
+      return null;
+    }, false).onComplete(r -> trimming.set(false)).mapEmpty();
   }
 }

@@ -48,6 +48,9 @@ class CrashTest extends MirrorTestBase {
   private static String medium;
   private static String large;
   private static Image image;
+  /** Fifty blobs of {@link #SMALL} bytes, to be filled at once. */
+  private static final List<String> FIFTY = new ArrayList<>();
+  private static final long SMALL = 2 * MIB;
 
   @TempDir
   static Path files;
@@ -71,6 +74,50 @@ class CrashTest extends MirrorTestBase {
     medium = digests.get(2);
     large = digests.get(3);
     image = seeder.pushImage("crash/app", "1.0", 2, 200_000, "docker");
+    for (int i = 0; i < 50; i++) {
+      FIFTY.add(seeder.pushBlob("crash/many", ImageSeeder.randomFile(files, SMALL, 1000 + i)));
+    }
+  }
+
+  @Test
+  void killDuringFiftyConcurrentFills(@TempDir Path work) throws Exception {
+    Path cache = work.resolve("cache");
+    CompletableFuture<Void> release = new CompletableFuture<>();
+    for (String digest : FIFTY) {
+      upstream.fault(matching("GET", ".*/blobs/" + digest), Fault.holdAfter(SMALL / 2, release), 1);
+    }
+    ExecutorService clients = Executors.newFixedThreadPool(FIFTY.size());
+    try {
+      List<Pull> pulls = new ArrayList<>();
+      try (MirrorProcess first = MirrorProcess.start(upstream.url(), cache, work, List.of())) {
+        for (String digest : FIFTY) {
+          pulls.add(new Pull(digest, SMALL, clients.submit(() -> fetch(first, "/v2/crash/many/blobs/" + digest))));
+        }
+        // A fill's file is made before its upstream request is sent: fifty files, fifty fills.
+        eventually(Duration.ofSeconds(30), () -> CacheContents.files(cache.resolve("tmp")).size() >= FIFTY.size(),
+            "fifty fills under way");
+        first.kill();
+      }
+      for (Pull pull : pulls) {
+        pull.assertNeverCompleteAndWrong();
+      }
+      upstream.clearFaults();
+
+      try (MirrorProcess second = MirrorProcess.start(upstream.url(), cache, work, List.of())) {
+        assertRecovered(cache);
+        List<Pull> again = new ArrayList<>();
+        for (String digest : FIFTY) {
+          again.add(new Pull(digest, SMALL, clients.submit(() -> fetch(second, "/v2/crash/many/blobs/" + digest))));
+        }
+        for (Pull pull : again) {
+          Received got = pull.result().get();
+          assertThat(got.complete(pull.size(), pull.digest())).as("pull of %s: %s", pull.digest(), got).isTrue();
+        }
+      }
+    } finally {
+      release.complete(null);
+      clients.shutdownNow();
+    }
   }
 
   @Test

@@ -45,7 +45,8 @@ class FillMemoryTest {
   @BeforeEach
   void open() throws Exception {
     vertx = Vertx.vertx();
-    store = new BlobStore(vertx, new CacheLayout(dir), BUDGET);
+    CacheLayout layout = new CacheLayout(dir);
+    store = new BlobStore(vertx, layout, new CacheIndex(vertx, layout, null, 0), BUDGET);
     store.open().toCompletionStage().toCompletableFuture().get();
   }
 

@@ -102,7 +102,7 @@ class ManifestStoreTest {
   }
 
   private ManifestStore opened() throws Exception {
-    ManifestStore store = new ManifestStore(vertx, layout, budget);
+    ManifestStore store = new ManifestStore(vertx, layout, budget, new CacheIndex(vertx, layout, null, 0));
     get(store.open());
     return store;
   }

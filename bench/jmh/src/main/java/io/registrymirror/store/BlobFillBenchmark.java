@@ -74,7 +74,8 @@ public class BlobFillBenchmark {
     digest = Digest.sha256(blob);
     dir = Files.createTempDirectory("blobfill-bench");
     vertx = Vertx.vertx();
-    store = new BlobStore(vertx, new CacheLayout(dir));
+    CacheLayout layout = new CacheLayout(dir);
+    store = new BlobStore(vertx, layout, new CacheIndex(vertx, layout, null, 0));
     store.open().toCompletionStage().toCompletableFuture().get();
   }
 
