@@ -4,7 +4,6 @@ import com.github.benmanes.caffeine.cache.Cache;
 import com.github.benmanes.caffeine.cache.Caffeine;
 import io.registrymirror.log.EventLog;
 import io.registrymirror.oci.Digest;
-import io.registrymirror.oci.ManifestLinks;
 import io.registrymirror.store.CacheIndex;
 import io.registrymirror.store.ContentKey;
 import io.registrymirror.store.ManifestStore;
@@ -37,7 +36,7 @@ public final class TagRetention implements TagContent {
   private record Look(Digest digest, boolean pinned) {}
 
   private final Vertx vertx;
-  private final ManifestStore manifests;
+  private final ImageContent content;
   private final CacheIndex index;
   private final Map<TagKey, Look> looks = new ConcurrentHashMap<>();
   /**
@@ -50,7 +49,7 @@ public final class TagRetention implements TagContent {
 
   public TagRetention(Vertx vertx, ManifestStore manifests, CacheIndex index) {
     this.vertx = vertx;
-    this.manifests = manifests;
+    this.content = new ImageContent(manifests);
     this.index = index;
     index.listen(new CacheIndex.Listener() {
       @Override
@@ -98,51 +97,18 @@ public final class TagRetention implements TagContent {
   }
 
   private Future<Void> look(TagKey key, Look look) {
-    Set<ContentKey> keys = ConcurrentHashMap.newKeySet();
-    return follow(key, look.digest(), look.pinned(), keys, true).onComplete(r -> {
+    return content.of(look.digest(), look.pinned(), manifest -> {
+      awaited.get(manifest, k -> ConcurrentHashMap.newKeySet()).add(key);
+      if (index.contains(manifest)) { // cached between the look and now
+        awaited.invalidate(manifest);
+        vertx.runOnContext(v -> lookAgain(key));
+      }
+    }).onSuccess(keys -> {
       // A newer look may have started meanwhile: only the tag's current image is kept.
       if (look.equals(looks.get(key))) {
         index.keep(owner(key), keys);
       }
-    });
-  }
-
-  /**
-   * Adds the manifest, and if it is cached its config (and layers, when pinned), and for an
-   * index the same for each of its manifests.
-   */
-  private Future<Void> follow(TagKey tag, Digest digest, boolean pinned, Set<ContentKey> keys, boolean top) {
-    ContentKey manifest = ContentKey.manifest(digest);
-    keys.add(manifest);
-    return manifests.load(digest).compose(loaded -> {
-      if (loaded.isEmpty()) {
-        awaited.get(manifest, k -> ConcurrentHashMap.newKeySet()).add(tag);
-        if (index.contains(manifest)) { // cached between the load and now
-          awaited.invalidate(manifest);
-          vertx.runOnContext(v -> lookAgain(tag));
-        }
-        return Future.succeededFuture();
-      }
-      ManifestLinks links;
-      try {
-        links = ManifestLinks.of(loaded.get());
-      } catch (IllegalArgumentException e) {
-        return Future.succeededFuture();
-      }
-      if (links.config() != null) {
-        keys.add(ContentKey.blob(links.config()));
-      }
-      if (pinned) {
-        links.layers().forEach(layer -> keys.add(ContentKey.blob(layer)));
-      }
-      List<Future<Void>> children = new ArrayList<>();
-      if (top) { // an index's manifests are images, never indexes again
-        for (ManifestLinks.Child child : links.children()) {
-          children.add(follow(tag, child.digest(), pinned, keys, false));
-        }
-      }
-      return Future.join(children).mapEmpty();
-    });
+    }).mapEmpty();
   }
 
   private static String owner(TagKey key) {

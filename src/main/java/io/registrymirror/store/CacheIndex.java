@@ -6,6 +6,7 @@ import com.github.benmanes.caffeine.cache.RemovalCause;
 import io.registrymirror.log.EventLog;
 import io.registrymirror.metrics.MirrorMetrics;
 import io.registrymirror.store.ContentKey.Kind;
+import io.vertx.core.Future;
 import io.vertx.core.Vertx;
 import java.io.IOException;
 import java.nio.file.Files;
@@ -122,6 +123,17 @@ public final class CacheIndex {
     return size == null ? null : size.bytes();
   }
 
+  /** The size of cached content, or null, without counting a use. */
+  public Long sizeQuietly(ContentKey key) {
+    Size size = entries.policy().getIfPresentQuietly(key);
+    return size == null ? null : size.bytes();
+  }
+
+  /** The bound, 0 for none. */
+  public long maxBytes() {
+    return maxBytes;
+  }
+
   /** Whether the content is cached, without counting a use. */
   public boolean contains(ContentKey key) {
     return entries.asMap().containsKey(key);
@@ -150,6 +162,27 @@ public final class CacheIndex {
       counted(k.kind(), -old.bytes(), -1);
       return null;
     });
+  }
+
+  /**
+   * Deletes cached content on request (an operator's), as an eviction would: its file goes once
+   * nobody reads it. Null when it was not cached; else its size.
+   */
+  public Future<Long> delete(ContentKey key) {
+    Size[] removed = {null};
+    entries.asMap().computeIfPresent(key, (k, old) -> {
+      counted(k.kind(), -old.bytes(), -1);
+      removed[0] = old;
+      return null;
+    });
+    if (removed[0] == null) {
+      return Future.succeededFuture(null);
+    }
+    listeners.forEach(l -> l.evicted(key));
+    return vertx.executeBlocking(() -> {
+      deleteUnlessHeld(key, removed[0]);
+      return removed[0].bytes();
+    }, false);
   }
 
   /** The lock under which a key's files are installed or deleted. */
@@ -206,11 +239,6 @@ public final class CacheIndex {
     return kept.size();
   }
 
-  /** Whether anything keeps the content from eviction. */
-  public boolean isKept(ContentKey key) {
-    return kept.containsKey(key);
-  }
-
   private void reweigh(ContentKey key) {
     entries.asMap().computeIfPresent(key, (k, size) -> new Size(size.bytes()));
   }
@@ -261,19 +289,24 @@ public final class CacheIndex {
       if (metrics != null) {
         metrics.cacheEvicted(key.kind().label());
       }
-      boolean[] held = {false};
-      holds.computeIfPresent(key, (k, readers) -> {
-        held[0] = true;
-        doomed.add(k);
-        return readers;
-      });
-      if (!held[0]) {
-        delete(key, e.size());
-      }
+      deleteUnlessHeld(key, e.size());
     }
     LOG.info("cache.evicted", "blobs", n.getOrDefault(Kind.BLOB, 0),
         "manifests", n.getOrDefault(Kind.MANIFEST, 0), "bytes", freed,
         "cached", bytes(Kind.BLOB) + bytes(Kind.MANIFEST), "max", maxBytes);
+  }
+
+  /** Deletes the files now, or dooms them to go with the last reader's release. */
+  private void deleteUnlessHeld(ContentKey key, Size removed) {
+    boolean[] held = {false};
+    holds.computeIfPresent(key, (k, readers) -> {
+      held[0] = true;
+      doomed.add(k);
+      return readers;
+    });
+    if (!held[0]) {
+      delete(key, removed);
+    }
   }
 
   /**

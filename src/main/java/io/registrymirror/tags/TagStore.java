@@ -186,6 +186,15 @@ public final class TagStore {
     }
   }
 
+  /** Stops tracking a tag and deletes its record, on an operator's request. */
+  public Future<Void> delete(TagKey key) {
+    if (memory.remove(key) != null) {
+      content.forgotten(key);
+    }
+    Path file = layout.tag(key.upstream(), key.name(), key.tag());
+    return vertx.executeBlocking(() -> Files.deleteIfExists(file), false).mapEmpty();
+  }
+
   /**
    * Past {@code maxTracked}, forgets the least recently pulled tags, with their records on disk,
    * on a worker: a tenth of a percent more than needed, so that one sort serves many new tags.
