@@ -2,10 +2,14 @@ package io.registrymirror.it;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
+import io.registrymirror.ScrubCommand;
 import io.registrymirror.testing.DamagedCache;
 import io.registrymirror.testing.Exec;
 import io.registrymirror.testing.MirrorProcess;
+import java.io.ByteArrayOutputStream;
 import java.io.IOException;
+import java.io.PrintStream;
+import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
@@ -14,6 +18,7 @@ import java.util.Arrays;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.TimeUnit;
+import java.util.regex.Pattern;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
 import org.junit.jupiter.api.io.TempDir;
@@ -68,6 +73,28 @@ class ScrubCommandTest {
     Exec.Result again = scrub(Map.of(), "--config", config.toString());
     assertThat(again.exitCode()).isZero();
     assertThat(again.stdout()).doesNotContain("removed blobs").contains("; removed 0 files, 0 B");
+  }
+
+  @Test
+  void onATerminalDrawsABarInPlace() throws IOException {
+    DamagedCache cache = DamagedCache.create(dir.resolve("cache"));
+    ByteArrayOutputStream out = new ByteArrayOutputStream();
+    ByteArrayOutputStream err = new ByteArrayOutputStream();
+
+    int status = ScrubCommand.run(new String[0], Map.of("MIRROR_CACHE_DIR", cache.root().toString()),
+        new PrintStream(out, true, StandardCharsets.UTF_8), new PrintStream(err, true, StandardCharsets.UTF_8), true);
+
+    assertThat(status).isZero();
+    String shown = out.toString(StandardCharsets.UTF_8);
+    // Each redraw goes back to the start of the line and erases it; the full bar stays on screen.
+    assertThat(shown).contains("\r\033[2K[" + "#".repeat(30) + "] 100%  ");
+    assertThat(shown.split("\r\033\\[2K\\[", -1).length).isGreaterThan(2);
+    // A removal is written on a line of its own, the bar erased first, and the summary after the bar.
+    for (Path damaged : cache.damaged()) {
+      assertThat(shown).containsPattern("(^|\n|\r\033\\[2K)removed " + Pattern.quote(cache.relative(damaged)) + " \\(");
+    }
+    assertThat(shown).containsPattern(" removed\nscrub: checked " + cache.checkedFiles() + " files, ");
+    assertThat(err.toString(StandardCharsets.UTF_8)).isEmpty();
   }
 
   @Test
