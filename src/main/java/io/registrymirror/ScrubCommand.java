@@ -86,11 +86,11 @@ public final class ScrubCommand {
       return 1;
     }
     display.endBar();
-    out.printf(Locale.ROOT, "scrub: checked %d files, %s in %.1f s (%s/s); removed %d files, %s%n",
-        summary.files(), size(summary.bytes()), summary.nanos() / 1e9, size(summary.bytesPerSecond()),
-        summary.removed(), size(summary.removedBytes()));
+    out.printf(Locale.ROOT, "scrub: checked %s, %s in %.1f s (%s/s); removed %s, %s%n",
+        files(summary.files()), size(summary.bytes()), summary.nanos() / 1e9, size(summary.bytesPerSecond()),
+        files(summary.removed()), size(summary.removedBytes()));
     if (summary.failed() > 0) {
-      err.println("registry-mirror scrub: " + summary.failed() + " files could not be read or removed");
+      err.println("registry-mirror scrub: " + files(summary.failed()) + " could not be read or removed");
       return 1;
     }
     return 0;
@@ -104,6 +104,10 @@ public final class ScrubCommand {
       return f.getReason();
     }
     return e.toString();
+  }
+
+  private static String files(long n) {
+    return n == 1 ? "1 file" : n + " files";
   }
 
   /** {@code 1.5 GiB}: binary units, one decimal. */

@@ -1,6 +1,7 @@
 package io.registrymirror.it;
 
 import static org.assertj.core.api.Assertions.assertThat;
+import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 import io.registrymirror.ScrubCommand;
 import io.registrymirror.testing.DamagedCache;
@@ -109,6 +110,28 @@ class ScrubCommandTest {
     Exec.Result notDir = scrub(Map.of("MIRROR_CACHE_DIR", file.toString()));
     assertThat(notDir.exitCode()).isEqualTo(1);
     assertThat(notDir.stderr()).contains("cache.dir: " + file + " cannot be used: not a directory");
+  }
+
+  @Test
+  void aFileThatCannotBeRemovedFailsTheRun() throws IOException {
+    DamagedCache cache = DamagedCache.create(dir.resolve("cache"));
+    Path stuck = cache.damaged().get(0);
+    // Immutable: not even root may delete it, as on a cache mounted read-only.
+    assumeTrue(Exec.attempt(RUN, Map.of(), List.of("chattr", "+i", stuck.toString())).exitCode() == 0,
+        "chattr +i is not available here");
+    try {
+      Exec.Result result = scrub(Map.of("MIRROR_CACHE_DIR", cache.root().toString()));
+
+      assertThat(result.exitCode()).isEqualTo(1);
+      assertThat(result.stderr()).contains("cannot check " + cache.relative(stuck) + ": ")
+          .contains("registry-mirror scrub: 1 file could not be read or removed");
+      assertThat(stuck).exists();
+      for (Path p : cache.damaged().subList(1, cache.damaged().size())) {
+        assertThat(p).doesNotExist();
+      }
+    } finally {
+      Exec.attempt(RUN, Map.of(), List.of("chattr", "-i", stuck.toString()));
+    }
   }
 
   @Test
