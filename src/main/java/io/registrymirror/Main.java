@@ -9,6 +9,7 @@ import io.vertx.core.Vertx;
 import io.vertx.core.VertxOptions;
 import io.vertx.core.file.FileSystemOptions;
 import java.nio.file.Path;
+import java.util.Arrays;
 import java.util.concurrent.TimeUnit;
 import java.util.logging.ConsoleHandler;
 import java.util.logging.Handler;
@@ -20,6 +21,7 @@ public final class Main {
 
   private static final String USAGE = """
       usage: java -jar registry-mirror.jar [--config FILE]
+             java -jar registry-mirror.jar scrub [--config FILE]   (see scrub --help)
 
       With no configuration file the mirror listens on 0.0.0.0:5000, caches into ./cache and
       mirrors Docker Hub. MIRROR_LISTEN and MIRROR_CACHE_DIR override listen and cache.dir.
@@ -32,6 +34,10 @@ public final class Main {
   public static void main(String[] args) {
     // Before anything touches java.util.logging, so that the manager is ours.
     System.setProperty("java.util.logging.manager", ShutdownLogManager.class.getName());
+    if (args.length > 0 && args[0].equals("scrub")) {
+      System.exit(ScrubCommand.run(Arrays.copyOfRange(args, 1, args.length), System.getenv(), System.out, System.err,
+          System.console() != null));
+    }
     Path configFile = null;
     for (int i = 0; i < args.length; i++) {
       switch (args[i]) {

@@ -26,6 +26,7 @@ import io.registrymirror.store.CacheLayout;
 import io.registrymirror.store.CacheProbe;
 import io.registrymirror.store.CacheWrites;
 import io.registrymirror.store.ManifestStore;
+import io.registrymirror.store.ScrubSchedule;
 import io.registrymirror.tags.TagContent;
 import io.registrymirror.tags.TagEvents;
 import io.registrymirror.tags.TagRefresher;
@@ -68,18 +69,20 @@ public final class RegistryMirror {
   private final List<UpstreamClient> clients;
   private final BlobService blobs;
   private final TagRefresher refresher;
+  private final ScrubSchedule scrub;
   private final long diskTimer;
   private final String deployment;
   private final int port;
 
   private RegistryMirror(Vertx vertx, RegistryApi api, List<HttpClient> http, List<UpstreamClient> clients,
-      BlobService blobs, TagRefresher refresher, long diskTimer, String deployment, int port) {
+      BlobService blobs, TagRefresher refresher, ScrubSchedule scrub, long diskTimer, String deployment, int port) {
     this.vertx = vertx;
     this.api = api;
     this.http = http;
     this.clients = clients;
     this.blobs = blobs;
     this.refresher = refresher;
+    this.scrub = scrub;
     this.diskTimer = diskTimer;
     this.deployment = deployment;
     this.port = port;
@@ -164,9 +167,11 @@ public final class RegistryMirror {
               .compose(v -> retention == null ? Future.<Void>succeededFuture() : retention.start(tagStore.all()))
               .onFailure(e -> LOG.warn("cache.index.failed", "error", e.toString()))
               .onComplete(r -> index.bound());
+          ScrubSchedule scrub = new ScrubSchedule(vertx, layout, index, metrics, config.cache().scrubInterval());
+          scrub.start();
           long diskTimer = vertx.setPeriodic(0, DISK_CHECK.toMillis(), t -> blobStore.checkDisk()
               .onFailure(e -> LOG.warn("cache.disk.unreadable", "error", e.toString())));
-          return new RegistryMirror(vertx, api, List.of(metadata, content), clients, blobs, refresher, diskTimer, id, port);
+          return new RegistryMirror(vertx, api, List.of(metadata, content), clients, blobs, refresher, scrub, diskTimer, id, port);
         });
   }
 
@@ -200,7 +205,7 @@ public final class RegistryMirror {
   }
 
   /**
-   * Stops the timers first (tag refresh, password-file and htpasswd re-reads, disk check), then
+   * Stops the timers first (tag refresh, password-file and htpasswd re-reads, disk check, scrub), then
    * the servers, then the fetches in progress (waiting until their files are cleaned up), then
    * the HTTP clients to the upstreams; the Vertx instance stays the caller's.
    */
@@ -209,8 +214,10 @@ public final class RegistryMirror {
     clients.forEach(UpstreamClient::close);
     api.close();
     vertx.cancelTimer(diskTimer);
+    Future<Void> scrubStopped = scrub.close();
     return vertx.undeploy(deployment)
         .compose(v -> blobs.close())
+        .compose(v -> scrubStopped)
         .compose(v -> Future.all(http.stream().map(HttpClient::close).toList()).<Void>mapEmpty())
         .onSuccess(v -> LOG.info("mirror.stopped", "port", port));
   }

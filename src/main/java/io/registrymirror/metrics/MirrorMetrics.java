@@ -37,6 +37,9 @@ public final class MirrorMetrics {
   public static final String TAG_MOVES = "mirror.tag.moves";
   public static final String TAG_REFRESHES = "mirror.tag.refreshes";
   public static final String TAGS_TRACKED = "mirror.tags.tracked";
+  public static final String CACHE_SCRUB_REMOVED = "mirror.cache.scrub.removed";
+  public static final String CACHE_SCRUB_FILES = "mirror.cache.scrub.files";
+  public static final String CACHE_SCRUB_CHECKED = "mirror.cache.scrub.checked";
 
   /**
    * How it was answered: from the cache, by going upstream, from a stale cache, or not at all:
@@ -56,6 +59,8 @@ public final class MirrorMetrics {
   private final Map<String, Counter> requests = new ConcurrentHashMap<>();
   private final AtomicInteger activeFills = new AtomicInteger();
   private final DistributionSummary fillSize;
+  private final Counter scrubFiles;
+  private final Counter scrubBytes;
 
   public MirrorMetrics(MeterRegistry registry) {
     this.registry = registry;
@@ -74,6 +79,13 @@ public final class MirrorMetrics {
     for (String what : new String[] {"tag", "manifest", "blob"}) {
       cacheWriteFailures(what);
     }
+    for (String kind : new String[] {"blob", "manifest", "stray"}) {
+      scrubRemovedCounter(kind);
+    }
+    scrubFiles = Counter.builder(CACHE_SCRUB_FILES)
+        .description("Cached files the background scrub has looked at").register(registry);
+    scrubBytes = Counter.builder(CACHE_SCRUB_CHECKED).baseUnit("bytes")
+        .description("Bytes of cached files the background scrub has hashed again").register(registry);
   }
 
   private Counter fillCounter(String result) {
@@ -195,5 +207,23 @@ public final class MirrorMetrics {
     if (ok) {
       fillSize.record(bytes);
     }
+  }
+
+  /** Files and bytes the background scrub checked since it last said so. */
+  public void scrubChecked(long files, long bytes) {
+    scrubFiles.increment(files);
+    scrubBytes.increment(bytes);
+  }
+
+  /** A file the background scrub removed: a {@code blob}, a {@code manifest} or a {@code stray} file. */
+  public void scrubRemoved(String kind) {
+    scrubRemovedCounter(kind).increment();
+  }
+
+  private Counter scrubRemovedCounter(String kind) {
+    return Counter.builder(CACHE_SCRUB_REMOVED)
+        .description("Cached files the background scrub removed: content that no longer matches its digest, "
+            + "or files that are no digest's path")
+        .tag("kind", kind).register(registry);
   }
 }

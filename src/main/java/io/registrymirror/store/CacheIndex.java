@@ -62,11 +62,11 @@ public final class CacheIndex {
   private final Object[] stripes = new Object[STRIPES];
   private final List<Listener> listeners = new CopyOnWriteArrayList<>();
 
-  /** Told of content newly cached and evicted; each call must return quickly. */
+  /** Told of content newly cached, and of content gone (evicted, deleted, found bad); each call must return quickly. */
   public interface Listener {
     default void cached(ContentKey key) {}
 
-    default void evicted(ContentKey key) {}
+    default void gone(ContentKey key) {}
   }
 
   /**
@@ -92,7 +92,7 @@ public final class CacheIndex {
           if (key != null && size != null && cause.wasEvicted()) {
             counted(key.kind(), -size.bytes(), -1);
             evicted.add(new Evicted(key, size));
-            listeners.forEach(l -> l.evicted(key));
+            listeners.forEach(l -> l.gone(key));
             drainSoon();
           }
         })
@@ -158,10 +158,15 @@ public final class CacheIndex {
 
   /** Forgets content whose file is gone or bad; its file, if any, is the caller's to delete. */
   public void remove(ContentKey key) {
+    boolean[] removed = {false};
     entries.asMap().computeIfPresent(key, (k, old) -> {
       counted(k.kind(), -old.bytes(), -1);
+      removed[0] = true;
       return null;
     });
+    if (removed[0]) {
+      listeners.forEach(l -> l.gone(key));
+    }
   }
 
   /**
@@ -178,7 +183,7 @@ public final class CacheIndex {
     if (removed[0] == null) {
       return Future.succeededFuture(null);
     }
-    listeners.forEach(l -> l.evicted(key));
+    listeners.forEach(l -> l.gone(key));
     return vertx.executeBlocking(() -> {
       deleteUnlessHeld(key, removed[0]);
       return removed[0].bytes();

@@ -73,7 +73,7 @@ public final class ManifestStore {
     this.index = index;
     index.listen(new CacheIndex.Listener() {
       @Override
-      public void evicted(ContentKey key) {
+      public void gone(ContentKey key) {
         if (key.kind() == ContentKey.Kind.MANIFEST) {
           memory.invalidate(key.digest());
         }
@@ -109,8 +109,9 @@ public final class ManifestStore {
   }
 
   /**
-   * The copy in memory, a use of the cached manifest. An eviction drops the copy too; one that
-   * could not be written to disk stays, to be served from memory.
+   * The copy in memory, a use of the cached manifest. A manifest gone from the cache (evicted,
+   * deleted, found bad) leaves memory too; one that could not be written to disk stays, to be
+   * served from memory.
    */
   private Manifest hot(Digest digest) {
     Manifest m = memory.getIfPresent(digest);

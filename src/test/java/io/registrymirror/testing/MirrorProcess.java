@@ -98,7 +98,7 @@ public final class MirrorProcess implements AutoCloseable {
   }
 
   /** Surefire names the test class path in a property; java.class.path may be a booter jar. */
-  private static String classPath() {
+  public static String classPath() {
     String cp = System.getProperty("surefire.test.class.path");
     return cp != null && !cp.isBlank() ? cp : System.getProperty("java.class.path");
   }
