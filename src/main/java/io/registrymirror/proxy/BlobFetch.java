@@ -7,6 +7,7 @@ import io.registrymirror.oci.Digest;
 import io.registrymirror.store.BlobFill;
 import io.registrymirror.store.BlobStore;
 import io.registrymirror.store.CacheWrites;
+import io.registrymirror.store.NotStored;
 import io.registrymirror.upstream.BlobDownload;
 import io.registrymirror.upstream.Target;
 import io.vertx.core.Future;
@@ -84,7 +85,7 @@ final class BlobFetch {
         // Stop the transfer if the fill failed on our side (digest, no reader left) while it still runs.
         download.cancel();
         metrics.fillEnded(false, 0);
-        if (r.cause() instanceof BlobFill.NotStored) {
+        if (r.cause() instanceof NotStored) {
           // Said once per episode by CacheWrites; its readers got the blob.
           LOG.debug("blob.fill.unstored", "upstream", target.upstream().name(), "repository", target.name(),
               "digest", fill.digest(), "bytes", fill.size(), "ms", ms, "error", r.cause().getMessage());

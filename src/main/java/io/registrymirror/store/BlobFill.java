@@ -3,7 +3,6 @@ package io.registrymirror.store;
 import io.netty.buffer.ByteBuf;
 import io.registrymirror.concurrent.GrowingBlob;
 import io.registrymirror.concurrent.Waiters;
-import io.registrymirror.error.OciError;
 import io.registrymirror.oci.Digest;
 import io.vertx.core.Context;
 import io.vertx.core.Future;
@@ -17,30 +16,26 @@ import java.nio.file.Path;
 
 /*
  * The reader side and the state machine (filling, verified, committed, failed; with or without
- * the disk) stay together here: they share one lock and one set of fields, and every transition
- * wakes readers. The write side (queue, batches, backpressure) is FillWriter, confined to the
- * writer context, which reports each batch back. The file and its hash live in FillFile, a
- * reader's hold and place in FillReader, the bytes in memory in RecentBytes.
+ * the disk) share one lock and one set of fields, and every transition wakes readers: they stay
+ * together here. The write side is FillWriter, who holds the fill FillHolds, the file FillFile.
  */
 /**
  * A blob being written into the cache, readable by any number of clients while it grows.
  *
- * <p>The upstream body is piped into its {@link #input()}: bytes are hashed and appended to a
- * temporary file on a worker thread ({@link FillWriter}). Readers go at their own pace: those
- * that keep up are served from the buffers just received, without waiting for the disk; those
- * that fall behind read the file. So a slow client slows neither the fill nor other clients, and
- * a client that goes away does not stop the fill.
+ * <p>Upstream's body is piped into its {@link #input()}, hashed and appended to a temporary file
+ * on a worker. Readers go at their own pace: those that keep up are served from the buffers just
+ * received; those that fall behind read the file. So a slow client slows neither the fill nor
+ * other clients, and a client that goes away does not stop the fill.
  *
- * <p>If the disk fails partway (full, or gone read-only), the readers the fill has are not cut
- * off: it stops writing, goes on hashing, and streams the rest to them from memory, letting go
- * of bytes once every reader is past them, so the slowest reader paces the upstream within the
- * usual memory bounds. Bytes already in the file are read from it. No new reader is let in (the
- * start of the blob may be gone from memory), the blob is not installed, and its file is deleted
- * when the last reader is done.
+ * <p>If the disk fails partway (full, or gone read-only), the fill's readers are not cut off: it
+ * stops writing, goes on hashing, and streams the rest to them from memory, letting go of bytes
+ * once every reader is past them, so the slowest reader paces the upstream within the usual
+ * bounds. Bytes already in the file are read from it. No new reader is let in (the start of the
+ * blob may be gone from memory), the blob is not installed, and its file is deleted when the last
+ * reader is done.
  *
  * <p>The last byte is held back from every reader until the digest and length are verified: a
- * truncated or corrupt upstream body can therefore never be received as complete. Only a
- * verified file is renamed to its digest path; anything else is deleted.
+ * truncated or corrupt upstream body can never be received as complete.
  *
  * <p>The write side runs on the context of the request that started the fill (the writer
  * context); readers may be on any event loop, so the state they share is guarded by this
@@ -51,23 +46,10 @@ public final class BlobFill {
   /** Bytes kept in memory behind the newest, written or not, for readers just behind. */
   private static final long RETAIN = 2L * 1024 * 1024;
 
-  /**
-   * The most a fill whose disk failed holds for its readers before it pauses upstream: what it
-   * may hold otherwise, its queue and what it keeps behind.
-   */
+  /** The most a fill that lost its disk holds for its readers: what it may hold otherwise. */
   private static final long HOLD = FillWriter.HIGH_WATER + RETAIN;
 
   private enum State { FILLING, VERIFIED, COMMITTED, FAILED }
-
-  /**
-   * Why a fill ended without its blob in the cache although its readers got it whole: the cache
-   * could not write it. The cause is the write's failure.
-   */
-  public static final class NotStored extends RuntimeException {
-    NotStored(Throwable cause) {
-      super("the cache could not store the blob: " + cause, cause, false, false);
-    }
-  }
 
   private final Vertx vertx;
   private final Context writer;
@@ -87,7 +69,7 @@ public final class BlobFill {
   private final RecentBytes recent = new RecentBytes(); // ends at received
   private State state = State.FILLING;
   private Throwable failure;
-  /** Why the disk failed under this fill; null while it has not: then the blob is not stored. */
+  /** Why the disk failed under this fill, which is then not stored; null while it has not. */
   private Throwable writeFailure;
   private final FillHolds holds = new FillHolds();
   private final Waiters waiters = new Waiters();
@@ -125,11 +107,6 @@ public final class BlobFill {
   /** Bytes taken from upstream so far, hashed or still queued: where a resumed transfer must start. */
   public synchronized long received() {
     return received;
-  }
-
-  /** Whether bytes are still expected: neither verified nor failed. */
-  public synchronized boolean isFilling() {
-    return state == State.FILLING;
   }
 
   /**
@@ -334,12 +311,15 @@ public final class BlobFill {
     letGo();
   }
 
-  /** A write failed: the fill goes on without the disk, for the readers it has. Writer context. */
+  /**
+   * A write failed, or installing the file: the fill goes on without the disk, for the readers
+   * it has. Writer context.
+   */
   void diskFailed(Throwable cause) {
     boolean alone;
     synchronized (this) {
       writeFailure = cause;
-      alone = !holds.hasReaders();
+      alone = !holds.hasReaders() && state == State.FILLING;
     }
     onWriteFailure.handle(cause);
     if (alone) {
@@ -372,20 +352,8 @@ public final class BlobFill {
     return writeFailure == null ? written : Math.max(written, holds.slowest(hashed));
   }
 
-  /** Every byte is in: checks length and digest, then installs the file. Writer context. */
-  void verify() {
-    long size = size();
-    long expected = expectedSize;
-    if (expected >= 0 && size != expected) {
-      abort(OciError.UNAVAILABLE.exception(
-          "upstream sent " + size + " bytes of " + expected + " for " + digest));
-      return;
-    }
-    Digest actual = Digest.finish(digest.algorithm(), file.hash());
-    if (!actual.equals(digest)) {
-      abort(OciError.UNAVAILABLE.exception("upstream content for " + digest + " hashed to " + actual));
-      return;
-    }
+  /** Every byte is in, its length and digest checked: installs the file. Writer context. */
+  void verified() {
     Throwable lost;
     synchronized (this) {
       if (state != State.FILLING) {
@@ -396,16 +364,13 @@ public final class BlobFill {
     }
     wakeReaders();
     if (lost != null) {
-      unstored(lost);
+      unstored();
       return;
     }
-    store.install(file.path(), file.channel(), digest, size).onComplete(installed -> {
+    store.install(file.path(), file.channel(), digest, size()).onComplete(installed -> {
       if (installed.failed()) {
-        synchronized (this) {
-          writeFailure = installed.cause();
-        }
-        onWriteFailure.handle(installed.cause());
-        unstored(installed.cause());
+        diskFailed(installed.cause());
+        unstored();
         return;
       }
       synchronized (this) {
@@ -418,7 +383,11 @@ public final class BlobFill {
   }
 
   /** Ends a verified fill that is not stored: its readers go on to the end, then its file goes. */
-  private void unstored(Throwable cause) {
+  private void unstored() {
+    Throwable cause;
+    synchronized (this) {
+      cause = writeFailure;
+    }
     letGo();
     releaseWriter();
     done.tryFail(new NotStored(cause));
@@ -441,16 +410,14 @@ public final class BlobFill {
 
   /** Runs on the writer context. */
   private void fail(Throwable cause) {
-    long freed;
     synchronized (this) {
       if (state == State.FAILED) {
         return;
       }
       state = State.FAILED;
       failure = cause;
-      freed = recent.clear();
     }
-    memory.give(freed);
+    dropRecent();
     writes.stop();
     wakeReaders();
     releaseWriter();

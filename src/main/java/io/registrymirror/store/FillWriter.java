@@ -1,5 +1,7 @@
 package io.registrymirror.store;
 
+import io.registrymirror.error.OciError;
+import io.registrymirror.oci.Digest;
 import io.vertx.core.AsyncResult;
 import io.vertx.core.Context;
 import io.vertx.core.Future;
@@ -37,6 +39,8 @@ final class FillWriter implements WriteStream<Buffer> {
   private long queuedBytes;
   private boolean flushing;
   private boolean ended;
+  /** Length and digest were checked, which takes the hash: once. */
+  private boolean checked;
   /** False once a write failed: later batches are only hashed. */
   private boolean toDisk = true;
   private Handler<Void> drainHandler;
@@ -130,8 +134,9 @@ final class FillWriter implements WriteStream<Buffer> {
       return;
     }
     if (pending.isEmpty()) {
-      if (ended) {
-        fill.verify();
+      if (ended && !checked) {
+        checked = true;
+        check();
       }
       return;
     }
@@ -149,6 +154,23 @@ final class FillWriter implements WriteStream<Buffer> {
     long n = bytes;
     vertx.executeBlocking(() -> disk ? file.append(batch) : file.hash(batch), false)
         .onComplete(result -> flushed(result, disk, n));
+  }
+
+  /** Every byte is hashed: the fill is verified if its length and digest are right, else fails. */
+  private void check() {
+    long size = fill.size();
+    long expected = fill.expectedSize();
+    Digest digest = fill.digest();
+    if (expected >= 0 && size != expected) {
+      fill.abort(OciError.UNAVAILABLE.exception("upstream sent " + size + " bytes of " + expected + " for " + digest));
+      return;
+    }
+    Digest actual = Digest.finish(digest.algorithm(), file.hash());
+    if (!actual.equals(digest)) {
+      fill.abort(OciError.UNAVAILABLE.exception("upstream content for " + digest + " hashed to " + actual));
+      return;
+    }
+    fill.verified();
   }
 
   private void flushed(AsyncResult<Long> result, boolean disk, long n) {

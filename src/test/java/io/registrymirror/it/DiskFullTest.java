@@ -57,6 +57,8 @@ class DiskFullTest {
   private static final long DISK = 16L << 20;
   private static final long BIG = 24L << 20;
   private static final long SMALL = 4L << 20;
+  /** Room on the disk, and more than a client's socket buffers hold. */
+  private static final long MEDIUM = 12L << 20;
   /** What a fill that lost its disk may hold (its usual bound), and one upstream chunk over it. */
   private static final long FILL_HOLD = (6L << 20) + (64 << 10);
   private static final String DOCKER = ImageSeeder.DOCKER_MANIFEST;
@@ -66,6 +68,7 @@ class DiskFullTest {
   private static ReferenceRegistry registry;
   private static String big;
   private static String small;
+  private static String medium;
   private static Image image;
 
   private ScratchDir scratch;
@@ -80,6 +83,7 @@ class DiskFullTest {
     ImageSeeder seeder = new ImageSeeder(registry.url());
     big = seeder.pushBlob("full/big", ImageSeeder.randomFile(files, BIG, 21));
     small = seeder.pushBlob("full/small", ImageSeeder.randomFile(files, SMALL, 22));
+    medium = seeder.pushBlob("full/medium", ImageSeeder.randomFile(files, MEDIUM, 23));
     image = seeder.pushImage("full/app", "1.0", 1, 200_000, "docker");
   }
 
@@ -94,9 +98,7 @@ class DiskFullTest {
   void start(Vertx vertx) throws IOException {
     scratch = ScratchDir.create("mirror-disk-");
     Path cache = scratch.dir("cache");
-    boolean mounted = Exec.attempt(Duration.ofSeconds(10), Map.of(),
-        List.of("mount", "-t", "tmpfs", "-o", "size=" + DISK, "tmpfs", cache.toString())).exitCode() == 0;
-    assumeTrue(mounted, "mounting a tmpfs is not allowed here (needs root with CAP_SYS_ADMIN)");
+    assumeTrue(run("mount", "-t", "tmpfs", "-o", "size=" + DISK, "tmpfs", cache.toString()), "mounting a tmpfs is not allowed here (needs root with CAP_SYS_ADMIN)");
     upstream = Forwarder.start(registry.port());
     mirror = MirrorUnderTest.start(vertx, upstream.url(), cache);
   }
@@ -117,21 +119,9 @@ class DiskFullTest {
     String path = "/v2/full/big/blobs/" + big;
     ExecutorService clients = Executors.newFixedThreadPool(2);
     try (LogCapture log = LogCapture.start()) {
-      // One client reads a little and stops, on a small socket buffer: it stays far behind what
-      // reaches the disk, so it reads the start from the file and holds the rest in memory once
-      // the disk is full.
-      Socket behind = new Socket();
-      behind.setReceiveBufferSize(64 << 10);
-      behind.connect(new InetSocketAddress("127.0.0.1", URI.create(mirror.url()).getPort()));
-      behind.getOutputStream().write(("GET " + path + " HTTP/1.1\r\nHost: " + mirror.hostPort() + "\r\n\r\n")
-          .getBytes(StandardCharsets.US_ASCII));
-      InputStream behindBody = new BufferedInputStream(behind.getInputStream());
-      assertThat(RawHttp.line(behindBody)).isEqualTo("HTTP/1.1 200 OK");
-      while (!RawHttp.line(behindBody).isEmpty()) {
-        // the headers
-      }
-      MessageDigest behindHash = MessageDigest.getInstance("SHA-256");
-      long behindBytes = read(behindBody, behindHash, 64 << 10);
+      // One client reads a little and stops: it stays far behind what reaches the disk, so it
+      // reads the start from the file and holds the rest in memory once the disk is full.
+      SlowClient behind = SlowClient.start(mirror, path);
       Future<Received> first = clients.submit(() -> mirror.fetch(path));
       Future<Received> second = clients.submit(() -> mirror.fetch(path));
 
@@ -144,19 +134,11 @@ class DiskFullTest {
       // The client behind paces the upstream: memory holds what it still needs, and no more.
       assertThat(gauge("mirror_fill_memory_bytes")).isLessThanOrEqualTo(FILL_HOLD);
       // A client that comes now cannot join a fill that is not on disk: it gets the blob all the same.
-      HttpResponse<byte[]> late;
-      try {
-        late = mirror.get(path);
-      } catch (RuntimeException e) {
-          throw e;
-      }
+      HttpResponse<byte[]> late = mirror.get(path);
       assertThat(late.statusCode()).isEqualTo(200);
       assertThat(ImageSeeder.sha256(late.body())).isEqualTo(big);
 
-      behindBytes += read(behindBody, behindHash, BIG - behindBytes);
-      behind.close();
-      assertThat(behindBytes).isEqualTo(BIG);
-      assertThat("sha256:" + HexFormat.of().formatHex(behindHash.digest())).isEqualTo(big);
+      assertThat(behind.readRest(BIG)).isEqualTo(big);
       assertThat(first.get().complete(BIG, big)).as("%s", first.get()).isTrue();
       assertThat(second.get().complete(BIG, big)).as("%s", second.get()).isTrue();
 
@@ -202,6 +184,63 @@ class DiskFullTest {
     Files.delete(filler);
     assertThat(mirror.get("/v2/full/app/blobs/" + layer).body()).isEqualTo(image.blobs().get(layer));
     eventually(Duration.ofSeconds(10), () -> Files.exists(mirror.blobFile(layer)), "the blob to be cached");
+  }
+
+  @Test
+  void aBlobWhoseFileCannotBePutInPlaceIsStillServed() throws Exception {
+    String path = "/v2/full/medium/blobs/" + medium;
+    Path blobs = Files.createDirectories(mirror.cacheDir().resolve("blobs"));
+    // tmp/ takes the file, blobs/ cannot: the verified blob cannot be renamed into place.
+    assumeTrue(run("mount", "--bind", blobs.toString(), blobs.toString()), "bind mounts are not allowed here");
+    assumeTrue(run("mount", "-o", "remount,bind,ro", blobs.toString()), "read-only remounts are not allowed here");
+    try (LogCapture log = LogCapture.start()) {
+      SlowClient behind = SlowClient.start(mirror, path);
+      eventually(Duration.ofSeconds(30), () -> blobWriteFailures() >= 1
+          || log.lines().stream().anyMatch(l -> l.contains("event=blob.fill.failed")), "the blob's install to fail");
+      assertThat(behind.readRest(MEDIUM)).as("the blob, whole, to a client still reading it").isEqualTo(medium);
+      assertThat(blobWriteFailures()).isEqualTo(1);
+      eventually(Duration.ofSeconds(10), () -> mirror.filesUnder("tmp") == 0, "the file to be deleted");
+    } finally {
+      run("umount", blobs.toString());
+    }
+    assertThat(mirror.fetch(path).complete(MEDIUM, medium)).isTrue();
+    eventually(Duration.ofSeconds(10), () -> Files.exists(mirror.blobFile(medium)), "the blob to be cached");
+  }
+
+  private static boolean run(String... command) {
+    return Exec.attempt(Duration.ofSeconds(10), Map.of(), List.of(command)).exitCode() == 0;
+  }
+
+  /**
+   * A client on a small socket buffer that reads the first bytes of a blob and then stops
+   * until told to read on: the mirror's sender for it stays far behind the fill.
+   */
+  private record SlowClient(Socket socket, InputStream body, MessageDigest hash, long[] count) {
+
+    static SlowClient start(MirrorUnderTest mirror, String path) throws Exception {
+      Socket socket = new Socket();
+      socket.setReceiveBufferSize(64 << 10);
+      socket.connect(new InetSocketAddress("127.0.0.1", URI.create(mirror.url()).getPort()));
+      socket.getOutputStream().write(("GET " + path + " HTTP/1.1\r\nHost: " + mirror.hostPort() + "\r\n\r\n")
+          .getBytes(StandardCharsets.US_ASCII));
+      InputStream body = new BufferedInputStream(socket.getInputStream());
+      assertThat(RawHttp.line(body)).isEqualTo("HTTP/1.1 200 OK");
+      while (!RawHttp.line(body).isEmpty()) {
+        // the headers
+      }
+      SlowClient client = new SlowClient(socket, body, MessageDigest.getInstance("SHA-256"), new long[1]);
+      client.count[0] = read(body, client.hash, 64 << 10);
+      return client;
+    }
+
+    /** Reads on to {@code size} bytes, or the end of the stream; returns the digest of all it read. */
+    String readRest(long size) throws IOException {
+      try (socket) {
+        count[0] += read(body, hash, size - count[0]);
+      }
+      assertThat(count[0]).as("bytes received before the end of the stream").isEqualTo(size);
+      return "sha256:" + HexFormat.of().formatHex(hash.digest());
+    }
   }
 
   /** Writes zeros into {@code file} until the file system has no room left. */
