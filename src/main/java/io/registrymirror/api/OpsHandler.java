@@ -27,22 +27,22 @@ final class OpsHandler {
   }
 
   /**
-   * Ready when the cache can take new content: it has room, and a file can be written in it
-   * (a read-only mount has room too). Both are read off the event loop.
+   * Ready while the mirror serves, which it does with a full or read-only cache too (blobs and
+   * manifests then go past it): taking it out of rotation would turn slower pulls into failed
+   * ones. The body says how the cache is doing, its room and whether a file could be written in
+   * it lately, both read off the event loop. A cache unusable at start-up stops the start instead.
    */
   void ready(RoutingContext ctx) {
     Future<FileSystemProps> props = cache.space();
     Future<Void> writable = cache.writable();
     Future.join(props, writable).onComplete(checked -> {
-      boolean ok = props.succeeded() && props.result().usableSpace() > 0 && writable.succeeded();
-      JsonObject body = new JsonObject().put("status", ok ? "ok" : "unavailable");
+      JsonObject body = new JsonObject().put("status", "ok").put("cacheWritable", writable.succeeded());
       if (props.succeeded()) {
         body.put("cacheFreeBytes", props.result().usableSpace());
       }
       if (writable.failed()) {
-        body.put("cacheWritable", false).put("error", writable.cause().toString());
+        body.put("error", writable.cause().toString());
       }
-      ctx.response().setStatusCode(ok ? 200 : 503);
       ctx.json(body);
     });
   }

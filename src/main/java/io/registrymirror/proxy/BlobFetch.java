@@ -7,6 +7,7 @@ import io.registrymirror.oci.Digest;
 import io.registrymirror.store.BlobFill;
 import io.registrymirror.store.BlobStore;
 import io.registrymirror.store.CacheWrites;
+import io.registrymirror.store.NotStored;
 import io.registrymirror.upstream.BlobDownload;
 import io.registrymirror.upstream.Target;
 import io.vertx.core.Future;
@@ -52,6 +53,7 @@ final class BlobFetch {
           writes.failed("blob", err);
           return Future.failedFuture(new Unstorable(err));
         })
+        .map(fill -> fill.onWriteFailure(err -> writes.failed("blob", err)))
         .compose(fill -> target.upstream().getBlob(target.name(), digest)
             .map(download -> {
               long length = download.expectedSize();
@@ -69,19 +71,26 @@ final class BlobFetch {
 
   private void pipe(Target target, BlobDownload download, BlobFill fill, long started) {
     metrics.fillStarted();
-    download.pipeTo(fill, fill::received).onFailure(fill::abort);
+    download.pipeTo(fill.input(), fill::received).onFailure(fill::abort);
     fill.completion().onComplete(r -> {
       long ms = (System.nanoTime() - started) / 1_000_000;
       if (r.succeeded()) {
-        long size = fill.written();
+        writes.succeeded();
+        long size = fill.size();
         metrics.fillEnded(true, size);
         metrics.upstreamReceived(target.upstream().name(), size);
         LOG.info("blob.filled", "upstream", target.upstream().name(), "repository", target.name(),
             "digest", fill.digest(), "bytes", size, "ms", ms);
       } else {
-        // Stop the transfer if the fill failed on our side (disk, digest) while it still runs.
+        // Stop the transfer if the fill failed on our side (digest, no reader left) while it still runs.
         download.cancel();
         metrics.fillEnded(false, 0);
+        if (r.cause() instanceof NotStored) {
+          // Said once per episode by CacheWrites; its readers got the blob.
+          LOG.debug("blob.fill.unstored", "upstream", target.upstream().name(), "repository", target.name(),
+              "digest", fill.digest(), "bytes", fill.size(), "ms", ms, "error", r.cause().getMessage());
+          return;
+        }
         LOG.warn("blob.fill.failed", "upstream", target.upstream().name(), "repository",
             target.name(), "digest", fill.digest(), "ms", ms, "error", r.cause().getMessage());
       }

@@ -116,6 +116,13 @@ public final class BlobService {
       if (blob != null) {
         return Future.succeededFuture(new BlobSource.Filling(blob));
       }
+      if (f.writeFailed()) {
+        // The disk failed under the fill: it serves the readers it has, but the start of the
+        // blob may be gone from memory. This client gets it from upstream like any blob the
+        // cache cannot take.
+        return Future.failedFuture(new BlobFetch.Unstorable(OciError.UNAVAILABLE.exception(
+            "the cache could not store " + digest)));
+      }
       // The fill ended between the lookup and now: its blob is in the index, or it failed.
       Long done = store.hold(digest);
       return done != null ? Future.succeededFuture(cached(digest, done))
@@ -157,9 +164,9 @@ public final class BlobService {
     return open(target, digest).compose(source -> {
       if (source instanceof BlobSource.Filling filling) {
         Flight flight = fills.get(digest);
-        Future<Void> done = flight == null ? Future.succeededFuture()
-            : flight.fill().future().compose(BlobFill::completion);
-        return done.onComplete(r -> filling.blob().release());
+        // Not read: held, it would keep bytes in memory for nothing should the disk fail.
+        filling.blob().release();
+        return flight == null ? Future.succeededFuture() : flight.fill().future().compose(BlobFill::completion);
       }
       if (source instanceof BlobSource.Uncached uncached) {
         uncached.cancel().run();

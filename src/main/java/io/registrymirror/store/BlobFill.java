@@ -3,58 +3,51 @@ package io.registrymirror.store;
 import io.netty.buffer.ByteBuf;
 import io.registrymirror.concurrent.GrowingBlob;
 import io.registrymirror.concurrent.Waiters;
-import io.registrymirror.error.OciError;
 import io.registrymirror.oci.Digest;
-import io.vertx.core.AsyncResult;
 import io.vertx.core.Context;
 import io.vertx.core.Future;
 import io.vertx.core.Handler;
 import io.vertx.core.Promise;
 import io.vertx.core.Vertx;
 import io.vertx.core.buffer.Buffer;
-import io.vertx.core.internal.buffer.BufferInternal;
 import io.vertx.core.streams.WriteStream;
-import java.nio.ByteBuffer;
 import java.nio.channels.FileChannel;
 import java.nio.file.Path;
-import java.util.ArrayDeque;
-import java.util.concurrent.RejectedExecutionException;
 
 /*
- * Kept whole on purpose (about 430 lines): the write side (queue, batches, backpressure), the
- * reader side (available, read, wait) and the state machine (filling, verified, failed, closed)
- * share one lock and one set of fields, and every transition wakes readers and the writer
- * together. Split apart, each half would need the other's internals; the file and its hash
- * already live in FillFile and a reader's hold in FillReader.
+ * The reader side and the state machine (filling, verified, committed, failed; with or without
+ * the disk) share one lock and one set of fields, and every transition wakes readers: they stay
+ * together here. The write side is FillWriter, who holds the fill FillHolds, the file FillFile.
  */
 /**
  * A blob being written into the cache, readable by any number of clients while it grows.
  *
- * <p>The upstream body is piped in as a {@link WriteStream}: bytes are hashed and appended to a
- * temporary file on a worker thread in batches of a megabyte or more, so the event loop only
- * queues buffers and threads change hands rarely. Readers go at their own pace: those that keep
- * up are served from the buffers just received, without waiting for the disk; those that fall
- * behind read the file. So a slow client slows neither the fill nor other clients, and a client
- * that goes away does not stop the fill.
+ * <p>Upstream's body is piped into its {@link #input()}, hashed and appended to a temporary file
+ * on a worker. Readers go at their own pace: those that keep up are served from the buffers just
+ * received; those that fall behind read the file. So a slow client slows neither the fill nor
+ * other clients, and a client that goes away does not stop the fill.
+ *
+ * <p>If the disk fails partway (full, or gone read-only), the fill's readers are not cut off: it
+ * stops writing, goes on hashing, and streams the rest to them from memory, letting go of bytes
+ * once every reader is past them, so the slowest reader paces the upstream within the usual
+ * bounds. Bytes already in the file are read from it. No new reader is let in (the start of the
+ * blob may be gone from memory), the blob is not installed, and its file is deleted when the last
+ * reader is done.
  *
  * <p>The last byte is held back from every reader until the digest and length are verified: a
- * truncated or corrupt upstream body can therefore never be received as complete. Only a
- * verified file is renamed to its digest path; anything else is deleted.
+ * truncated or corrupt upstream body can never be received as complete.
  *
  * <p>The write side runs on the context of the request that started the fill (the writer
  * context); readers may be on any event loop, so the state they share is guarded by this
  * object's lock, and every reader is woken on its own context.
  */
-public final class BlobFill implements WriteStream<Buffer> {
-
-  /** Bytes queued for the disk before the upstream is paused: with RETAIN, the per-fill bound. */
-  private static final long HIGH_WATER = 4L * 1024 * 1024;
-
-  /** Bytes gathered before they are handed to the disk: fewer, larger writes and thread hops. */
-  private static final long BATCH = 1024 * 1024;
+public final class BlobFill {
 
   /** Bytes kept in memory behind the newest, written or not, for readers just behind. */
   private static final long RETAIN = 2L * 1024 * 1024;
+
+  /** The most a fill that lost its disk holds for its readers: what it may hold otherwise. */
+  private static final long HOLD = FillWriter.HIGH_WATER + RETAIN;
 
   private enum State { FILLING, VERIFIED, COMMITTED, FAILED }
 
@@ -64,24 +57,21 @@ public final class BlobFill implements WriteStream<Buffer> {
   private final FillMemory memory;
   private final Digest digest;
   private final FillFile file;
+  private final FillWriter writes;
   private final Promise<Void> done = Promise.promise();
   private volatile long expectedSize = -1;
-
-  // Write side, confined to the writer context.
-  private final ArrayDeque<Buffer> pending = new ArrayDeque<>();
-  private long queuedBytes;
-  private boolean flushing;
-  private boolean ended;
-  private Handler<Void> drainHandler;
-  private boolean awaitingMemory;
+  private Handler<Throwable> onWriteFailure = cause -> { };
 
   // Shared with readers, guarded by this.
   private long received;
-  private long written;
+  private long hashed;
+  private long written; // in the file
   private final RecentBytes recent = new RecentBytes(); // ends at received
   private State state = State.FILLING;
   private Throwable failure;
-  private int refs = 1; // the writer's own reference
+  /** Why the disk failed under this fill, which is then not stored; null while it has not. */
+  private Throwable writeFailure;
+  private final FillHolds holds = new FillHolds();
   private final Waiters waiters = new Waiters();
 
   BlobFill(Vertx vertx, Context writer, BlobStore store, FillMemory memory, Digest digest, Path tmp,
@@ -92,6 +82,7 @@ public final class BlobFill implements WriteStream<Buffer> {
     this.memory = memory;
     this.digest = digest;
     this.file = new FillFile(tmp, channel, digest.algorithm());
+    this.writes = new FillWriter(vertx, writer, memory, file, this);
   }
 
   public Digest digest() {
@@ -108,61 +99,95 @@ public final class BlobFill implements WriteStream<Buffer> {
     return expectedSize;
   }
 
-  /** Bytes written so far; the blob's size once the fill is complete. */
-  public synchronized long written() {
-    return written;
+  /** Bytes hashed so far; the blob's size once the fill is complete. */
+  public synchronized long size() {
+    return hashed;
   }
 
-  /** Bytes taken from upstream so far, written or still queued: where a resumed transfer must start. */
+  /** Bytes taken from upstream so far, hashed or still queued: where a resumed transfer must start. */
   public synchronized long received() {
     return received;
   }
 
-  /** Whether bytes are still expected: neither verified nor failed. */
-  public synchronized boolean isFilling() {
-    return state == State.FILLING;
+  /**
+   * Whether the disk failed under this fill: it serves the readers it has, lets no new one in,
+   * and stores nothing.
+   */
+  public synchronized boolean writeFailed() {
+    return writeFailure != null;
   }
 
-  /** Completes once the blob is verified and in the cache; fails when the fill fails. */
+  /**
+   * Completes once the blob is verified and in the cache; fails when the fill fails, or with
+   * {@link NotStored} once a fill whose disk failed is over.
+   */
   public Future<Void> completion() {
     return done.future();
+  }
+
+  /** Called, once at most, on the writer context when the disk fails under this fill. */
+  public BlobFill onWriteFailure(Handler<Throwable> handler) {
+    this.onWriteFailure = handler;
+    return this;
   }
 
   // ---- reading ----
 
   /**
    * A reader of the blob as it grows, holding a reference that keeps the file open until it
-   * releases it.
+   * releases it. Once the disk has failed, the fill keeps in memory every byte from the slowest
+   * reader's place on: a holder must read on or release.
    *
-   * @return null when the fill has failed, or finished and closed its file, in which case the
-   *     blob is either in the store or gone
+   * @return null when the fill has failed, lost its disk, or finished and closed its file, in
+   *     which case the blob is either in the store or gone
    */
   public GrowingBlob open() {
     synchronized (this) {
-      if (refs == 0 || state == State.FAILED) {
+      if (!holds.inUse() || state == State.FAILED || writeFailure != null) {
         return null;
       }
-      refs++;
+      FillReader reader = new FillReader(this);
+      holds.add(reader);
+      return reader;
     }
-    return new FillReader(this);
   }
 
-  void release() {
-    boolean close;
+  void release(FillReader reader) {
+    Throwable abandoned;
     synchronized (this) {
-      close = --refs == 0;
+      holds.remove(reader);
+      abandoned = !holds.hasReaders() && state == State.FILLING ? writeFailure : null;
     }
-    if (close) {
-      try {
-        vertx.executeBlocking(() -> {
-          file.close();
-          return null;
-        }, false);
-      } catch (RejectedExecutionException e) {
-        // Vert.x is shutting down and its workers are gone; closing is quick, do it here.
-        file.closeQuietly();
+    if (abandoned != null) {
+      // Nobody is left to stream to, and nothing will be stored: upstream can stop.
+      abort(new NotStored(abandoned));
+    } else {
+      resumeAfterLettingGo();
+    }
+    closeIfUnused();
+  }
+
+  private void releaseWriter() {
+    synchronized (this) {
+      holds.writerDone();
+    }
+    closeIfUnused();
+  }
+
+  /** Closes the file once no one holds the fill, and deletes it unless it was installed. */
+  private void closeIfUnused() {
+    boolean installed;
+    synchronized (this) {
+      if (!holds.closeNow()) {
+        return;
       }
+      installed = state == State.COMMITTED;
     }
+    file.close(vertx).onComplete(r -> {
+      if (!installed) {
+        store.discard(file.path());
+      }
+    });
   }
 
   synchronized boolean isVerified() {
@@ -173,17 +198,18 @@ public final class BlobFill implements WriteStream<Buffer> {
    * How many bytes can be read at {@code position}, waiting until there is at least one.
    * Succeeds with 0 at the end of a verified blob; fails if the fill fails.
    */
-  Future<Long> available(long position) {
+  Future<Long> available(FillReader reader, long position) {
     synchronized (this) {
       if (state == State.FAILED) {
         return Future.failedFuture(failure);
       }
+      reader.moveTo(position);
       long n = readableLimit() - position;
       if (n > 0 || state != State.FILLING) {
         return Future.succeededFuture(Math.max(0, n));
       }
     }
-    return awaitChange().compose(v -> available(position));
+    return awaitChange().compose(v -> available(reader, position));
   }
 
   /**
@@ -211,22 +237,38 @@ public final class BlobFill implements WriteStream<Buffer> {
   }
 
   /**
-   * Up to {@code max} bytes at {@code position}; {@link #available} must have said there are
-   * some. From memory, without a copy, while they are still there; else read from the file into
-   * pooled direct memory, which the socket takes without another copy. The caller releases the
-   * buffer once it is written, and must hold a reference.
+   * Up to {@code max} bytes at {@code position}, which moves the reader there; {@link #available}
+   * must have said there are some. From memory, without a copy, while they are still there; else
+   * read from the file into pooled direct memory, which the socket takes without another copy.
+   * The caller releases the buffer once it is written.
    */
-  Future<ByteBuf> read(long position, int max) {
+  Future<ByteBuf> read(FillReader reader, long position, int max) {
+    ByteBuf inMemory = null;
     int n;
+    boolean diskFailed;
     synchronized (this) {
       if (state == State.FAILED) {
         return Future.failedFuture(failure);
       }
       if (recent.covers(position)) {
-        return Future.succeededFuture(recent.slice(position, (int) Math.min(max, received - position)));
+        n = (int) Math.min(max, received - position);
+        inMemory = recent.slice(position, n);
+      } else {
+        // Bytes leave memory once in the file, or (the disk failed) once every reader is past them.
+        n = (int) Math.min(max, written - position);
+        if (n <= 0) {
+          return Future.failedFuture(new IllegalStateException(
+              "bytes at " + position + " of " + digest + " are no longer held"));
+        }
       }
-      // Only written bytes ever leave memory, so everything before it is in the file.
-      n = (int) Math.min(max, written - position);
+      reader.moveTo(position + n);
+      diskFailed = writeFailure != null;
+    }
+    if (diskFailed) {
+      resumeAfterLettingGo();
+    }
+    if (inMemory != null) {
+      return Future.succeededFuture(inMemory);
     }
     return vertx.executeBlocking(() -> file.read(position, n), false);
   }
@@ -238,153 +280,122 @@ public final class BlobFill implements WriteStream<Buffer> {
 
   // ---- writing ----
 
-  @Override
-  public Future<Void> write(Buffer data) {
-    if (ended || isFailed()) {
-      return Future.failedFuture("blob fill is closed");
-    }
-    if (data.length() == 0) {
-      return Future.succeededFuture();
-    }
+  /** Where upstream's body is piped: a write stream on the writer context, paused as the fill needs. */
+  public WriteStream<Buffer> input() {
+    return writes;
+  }
+
+  /** Takes bytes in from the write side, and lets readers at them. Writer context. */
+  void took(Buffer data) {
     synchronized (this) {
       recent.add(received, data);
       received += data.length();
     }
     memory.take(data.length());
-    pending.add(data);
-    queuedBytes += data.length();
     wakeReaders();
-    flush();
-    return Future.succeededFuture();
   }
 
-  @Override
-  public Future<Void> end() {
-    ended = true;
-    flush();
-    return done.future();
+  /** Whether the fill, having lost its disk, holds as much for its readers as it may. */
+  synchronized boolean holdsTooMuch() {
+    return writeFailure != null && recent.bytes() >= HOLD;
   }
 
-  @Override
-  public boolean writeQueueFull() {
-    return queuedBytes >= HIGH_WATER || memory.exhausted();
-  }
-
-  @Override
-  public BlobFill drainHandler(Handler<Void> handler) {
-    this.drainHandler = handler;
-    flush(); // with memory short, whatever is queued goes to disk now, to be given back
-    maybeDrain();
-    return this;
-  }
-
-  /** Resumes the upstream once this fill's queue is short again and memory is to be had. */
-  private void maybeDrain() {
-    Handler<Void> drain = drainHandler;
-    if (drain == null || queuedBytes >= HIGH_WATER) {
-      return; // the flush under way calls again
-    }
-    if (memory.exhausted()) {
-      if (!awaitingMemory) {
-        awaitingMemory = true;
-        memory.onAvailable(writer, () -> {
-          awaitingMemory = false;
-          maybeDrain();
-        });
-      }
-      return;
-    }
-    drainHandler = null;
-    drain.handle(null);
-  }
-
-  @Override
-  public BlobFill setWriteQueueMaxSize(int maxSize) {
-    return this;
-  }
-
-  @Override
-  public BlobFill exceptionHandler(Handler<Throwable> handler) {
-    return this;
-  }
-
-  private void flush() {
-    if (flushing || isFailed()) {
-      return;
-    }
-    if (pending.isEmpty()) {
-      if (ended) {
-        verify();
-      }
-      return;
-    }
-    if (!ended && queuedBytes < BATCH && !memory.exhausted()) {
-      return;
-    }
-    flushing = true;
-    ByteBuffer[] batch = new ByteBuffer[pending.size()];
-    for (int i = 0; i < batch.length; i++) {
-      batch[i] = ((BufferInternal) pending.poll()).getByteBuf().nioBuffer();
-    }
-    vertx.executeBlocking(() -> file.append(batch), false).onComplete(this::flushed);
-  }
-
-  private void flushed(AsyncResult<Long> result) {
-    flushing = false;
-    if (result.failed()) {
-      abort(result.cause());
-      return;
-    }
-    long n = result.result();
-    queuedBytes -= n;
-    long freed;
-    long keep = memory.exhausted() ? 0 : RETAIN;
+  /** A batch of {@code n} bytes was hashed, and appended to the file if {@code onDisk}. Writer context. */
+  void hashed(long n, boolean onDisk) {
     synchronized (this) {
-      written += n;
-      freed = recent.dropWritten(written, received, keep);
+      hashed += n;
+      if (onDisk) {
+        written += n;
+      }
     }
-    memory.give(freed);
-    flush();
-    maybeDrain();
+    letGo();
   }
 
-  private void verify() {
-    long size = written();
-    long expected = expectedSize;
-    if (expected >= 0 && size != expected) {
-      abort(OciError.UNAVAILABLE.exception(
-          "upstream sent " + size + " bytes of " + expected + " for " + digest));
-      return;
+  /**
+   * A write failed, or installing the file: the fill goes on without the disk, for the readers
+   * it has. Writer context.
+   */
+  void diskFailed(Throwable cause) {
+    boolean alone;
+    synchronized (this) {
+      writeFailure = cause;
+      alone = !holds.hasReaders() && state == State.FILLING;
     }
-    Digest actual = Digest.finish(digest.algorithm(), file.hash());
-    if (!actual.equals(digest)) {
-      abort(OciError.UNAVAILABLE.exception("upstream content for " + digest + " hashed to " + actual));
-      return;
+    onWriteFailure.handle(cause);
+    if (alone) {
+      fail(new NotStored(cause)); // nobody to stream to
     }
+  }
+
+  /** Gives back the memory of bytes no reader will read from it; returns how many. Any thread. */
+  private long letGo() {
+    long freed;
+    synchronized (this) {
+      long keep = writeFailure == null && !memory.exhausted() ? RETAIN : 0;
+      freed = recent.dropBefore(dropLimit(), received, keep);
+    }
+    if (freed > 0) {
+      memory.give(freed);
+    }
+    return freed;
+  }
+
+  /** After a reader moved on or left: lets go of what it held, and resumes upstream if that made room. */
+  private void resumeAfterLettingGo() {
+    if (letGo() > 0) {
+      writer.runOnContext(v -> writes.maybeDrain());
+    }
+  }
+
+  /** Under the lock: the bytes before it are in the file or, the disk having failed, past every reader. */
+  private long dropLimit() {
+    return writeFailure == null ? written : Math.max(written, holds.slowest(hashed));
+  }
+
+  /** Every byte is in, its length and digest checked: installs the file. Writer context. */
+  void verified() {
+    Throwable lost;
     synchronized (this) {
       if (state != State.FILLING) {
         return;
       }
       state = State.VERIFIED;
+      lost = writeFailure;
     }
     wakeReaders();
-    store.install(file.path(), file.channel(), digest, size).onComplete(installed -> {
+    if (lost != null) {
+      unstored();
+      return;
+    }
+    store.install(file.path(), file.channel(), digest, size()).onComplete(installed -> {
       if (installed.failed()) {
-        fail(installed.cause());
+        diskFailed(installed.cause());
+        unstored();
         return;
       }
       synchronized (this) {
         state = State.COMMITTED;
       }
       dropRecent(); // readers still going read the file
-      release();
+      releaseWriter();
       done.complete();
     });
   }
 
+  /** Ends a verified fill that is not stored: its readers go on to the end, then its file goes. */
+  private void unstored() {
+    Throwable cause;
+    synchronized (this) {
+      cause = writeFailure;
+    }
+    letGo();
+    releaseWriter();
+    done.tryFail(new NotStored(cause));
+  }
+
   /**
    * Fails the fill, from any thread: readers fail (their clients are cut off), and the file is
-   * deleted. A fill already verified is left to finish installing its file.
+   * deleted once they let go. A fill already verified is left to finish.
    */
   public void abort(Throwable cause) {
     writer.runOnContext(v -> {
@@ -407,11 +418,9 @@ public final class BlobFill implements WriteStream<Buffer> {
       failure = cause;
     }
     dropRecent();
-    pending.clear();
-    queuedBytes = 0;
+    writes.stop();
     wakeReaders();
-    store.discard(file.path());
-    release();
+    releaseWriter();
     done.tryFail(cause);
   }
 
@@ -423,7 +432,7 @@ public final class BlobFill implements WriteStream<Buffer> {
     memory.give(freed);
   }
 
-  private synchronized boolean isFailed() {
+  synchronized boolean isFailed() {
     return state == State.FAILED;
   }
 

@@ -3,15 +3,19 @@ package io.registrymirror.store;
 import io.netty.buffer.ByteBuf;
 import io.netty.buffer.PooledByteBufAllocator;
 import io.registrymirror.oci.Digest;
+import io.vertx.core.Future;
+import io.vertx.core.Vertx;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.channels.FileChannel;
 import java.nio.file.Path;
 import java.security.MessageDigest;
+import java.util.concurrent.RejectedExecutionException;
 
 /**
- * A fill's temporary file and the hash of what was appended to it. Every method here blocks:
- * a fill calls them on a worker, one append at a time, while reads may run alongside.
+ * A fill's temporary file and the hash of what was appended to it. Every method here but
+ * {@link #close} blocks: a fill calls them on a worker, one append at a time, while reads may
+ * run alongside.
  */
 final class FillFile {
 
@@ -41,14 +45,19 @@ final class FillFile {
     return channel;
   }
 
-  /** Hashes and appends a batch of chunks; returns how many bytes it held. */
+  /**
+   * Hashes and appends a batch of chunks; returns how many bytes it held. The hash takes the
+   * whole batch even when the disk fails partway, so that the fill can go on without the file.
+   */
   long append(ByteBuffer[] batch) throws IOException {
     long total = 0;
+    int hashed = 0;
     ByteBuffer staging = STAGING.get();
     try {
       for (ByteBuffer b : batch) {
         total += b.remaining();
         hash.update(b.duplicate());
+        hashed++;
         while (b.hasRemaining()) {
           int n = Math.min(b.remaining(), staging.remaining());
           staging.put(b.slice(b.position(), n));
@@ -59,8 +68,23 @@ final class FillFile {
         }
       }
       writeOut(staging);
+    } catch (IOException e) {
+      for (int i = hashed; i < batch.length; i++) {
+        hash.update(batch[i].duplicate());
+      }
+      throw e;
     } finally {
       staging.clear(); // a failed write leaves nothing behind for this thread's next fill
+    }
+    return total;
+  }
+
+  /** Hashes a batch without writing it, for a fill whose disk has failed; returns its length. */
+  long hash(ByteBuffer[] batch) {
+    long total = 0;
+    for (ByteBuffer b : batch) {
+      total += b.remaining();
+      hash.update(b.duplicate());
     }
     return total;
   }
@@ -97,15 +121,20 @@ final class FillFile {
     }
   }
 
-  void close() throws IOException {
-    channel.close();
-  }
-
-  void closeQuietly() {
+  /** Closes the file on a worker; here, if Vert.x is shutting down and its workers are gone. */
+  Future<Void> close(Vertx vertx) {
     try {
-      channel.close();
-    } catch (IOException ignored) {
-      // nothing was written through this handle that is still needed
+      return vertx.executeBlocking(() -> {
+        channel.close();
+        return null;
+      }, false);
+    } catch (RejectedExecutionException e) {
+      try {
+        channel.close();
+      } catch (IOException ignored) {
+        // nothing was written through this handle that is still needed
+      }
+      return Future.succeededFuture();
     }
   }
 }

@@ -8,12 +8,15 @@ import java.util.concurrent.atomic.AtomicBoolean;
 /**
  * One reader of a fill, holding one of its references: the file stays open until every reader
  * and the writer are done. The reference is taken when the reader is made and given back by
- * {@link #release()}, once however often it is called.
+ * {@link #release()}, once however often it is called. The reader's place only moves forward;
+ * once the fill has lost its disk, the bytes behind every reader's place are let go.
  */
 final class FillReader implements GrowingBlob {
 
   private final BlobFill fill;
   private final AtomicBoolean released = new AtomicBoolean();
+  /** The furthest position asked for or read to; guarded by the fill's lock. */
+  private long position;
 
   FillReader(BlobFill fill) {
     this.fill = fill;
@@ -31,7 +34,7 @@ final class FillReader implements GrowingBlob {
 
   @Override
   public Future<Long> available(long position) {
-    return fill.available(position);
+    return fill.available(this, position);
   }
 
   @Override
@@ -41,13 +44,21 @@ final class FillReader implements GrowingBlob {
 
   @Override
   public Future<ByteBuf> read(long position, int max) {
-    return fill.read(position, max);
+    return fill.read(this, position, max);
   }
 
   @Override
   public void release() {
     if (released.compareAndSet(false, true)) {
-      fill.release();
+      fill.release(this);
     }
+  }
+
+  long position() {
+    return position;
+  }
+
+  void moveTo(long position) {
+    this.position = Math.max(this.position, position);
   }
 }

@@ -10,7 +10,8 @@ import java.util.List;
 
 /**
  * The bytes a fill received last, as upstream sent them: all those not yet in the file, and
- * some behind them, for readers that keep up. Not thread-safe: its fill guards it with its own
+ * some behind them, for readers that keep up (once the disk has failed: all that a reader still
+ * needs). Not thread-safe: its fill guards it with its own
  * lock. The buffers' bytes never change once added, so views of them may go to any thread.
  */
 final class RecentBytes {
@@ -23,9 +24,16 @@ final class RecentBytes {
   }
 
   private final ArrayDeque<Segment> segments = new ArrayDeque<>();
+  private long bytes;
 
   void add(long offset, Buffer data) {
     segments.addLast(new Segment(offset, data));
+    bytes += data.length();
+  }
+
+  /** How many bytes are held. */
+  long bytes() {
+    return bytes;
   }
 
   /** Whether the bytes from {@code position} on are all here. */
@@ -56,25 +64,24 @@ final class RecentBytes {
   }
 
   /**
-   * Lets go of the oldest bytes that are in the file, keeping those that end within {@code keep}
-   * bytes of {@code end}; returns how many were let go.
+   * Lets go of the oldest bytes, those before {@code limit} (no reader needs them from here),
+   * keeping those that end within {@code keep} bytes of {@code end}; returns how many were let go.
    */
-  long dropWritten(long written, long end, long keep) {
+  long dropBefore(long limit, long end, long keep) {
     long freed = 0;
-    while (!segments.isEmpty() && segments.peekFirst().end() <= written
+    while (!segments.isEmpty() && segments.peekFirst().end() <= limit
         && end - segments.peekFirst().end() >= keep) {
       freed += segments.removeFirst().data().length();
     }
+    bytes -= freed;
     return freed;
   }
 
   /** Lets go of everything; returns how many bytes that was. */
   long clear() {
-    long freed = 0;
-    for (Segment segment : segments) {
-      freed += segment.data().length();
-    }
+    long freed = bytes;
     segments.clear();
+    bytes = 0;
     return freed;
   }
 }

@@ -96,16 +96,16 @@ class FillMemoryTest {
     int at = offset;
     while (at < blob.length) {
       int n = Math.min(CHUNK, blob.length - at);
-      fill.write(Buffer.buffer(Arrays.copyOfRange(blob, at, at + n)));
+      fill.input().write(Buffer.buffer(Arrays.copyOfRange(blob, at, at + n)));
       peak.accumulateAndGet(store.fillMemoryUsed(), Math::max);
       at += n;
-      if (fill.writeQueueFull()) {
+      if (fill.input().writeQueueFull()) {
         int next = at;
-        fill.drainHandler(v -> feed(fill, blob, next, peak));
+        fill.input().drainHandler(v -> feed(fill, blob, next, peak));
         return;
       }
     }
-    fill.end();
+    fill.input().end();
   }
 
   /** Reads the growing blob from start to end as a client would, hashing what it gets. */
