@@ -6,6 +6,7 @@ import io.vertx.core.Future;
 import io.vertx.core.Promise;
 import io.vertx.core.Vertx;
 import io.vertx.core.buffer.Buffer;
+import io.vertx.core.streams.WriteStream;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.channels.FileChannel;
@@ -108,7 +109,7 @@ public class BlobFillBenchmark {
       for (int i = 0; i < readers.count; i++) {
         read.add(readAll(fill.open()));
       }
-      write(fill, 0);
+      write(fill.input(), 0);
       Future.all(read).compose(all -> fill.completion()).onComplete(r -> {
         if (r.succeeded()) {
           done.complete((long) read.get(0).result());
@@ -121,7 +122,7 @@ public class BlobFillBenchmark {
   }
 
   /** Writes from {@code offset} as fast as the fill takes it, as a pipe from upstream would. */
-  private void write(BlobFill fill, int offset) {
+  private void write(WriteStream<Buffer> fill, int offset) {
     int at = offset;
     while (at < SIZE && !fill.writeQueueFull()) {
       fill.write(Buffer.buffer().appendBytes(blob, at, CHUNK));
