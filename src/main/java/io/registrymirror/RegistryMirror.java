@@ -19,6 +19,7 @@ import io.registrymirror.proxy.CacheHealth;
 import io.registrymirror.proxy.ManifestFetcher;
 import io.registrymirror.proxy.ManifestService;
 import io.registrymirror.proxy.MoveWarmer;
+import io.registrymirror.proxy.Prefetcher;
 import io.registrymirror.store.BlobStore;
 import io.registrymirror.store.CacheLayout;
 import io.registrymirror.store.CacheProbe;
@@ -64,18 +65,20 @@ public final class RegistryMirror {
   private final List<HttpClient> http;
   private final List<UpstreamClient> clients;
   private final BlobService blobs;
+  private final Prefetcher prefetcher;
   private final TagRefresher refresher;
   private final long diskTimer;
   private final String deployment;
   private final int port;
 
   private RegistryMirror(Vertx vertx, RegistryApi api, List<HttpClient> http, List<UpstreamClient> clients,
-      BlobService blobs, TagRefresher refresher, long diskTimer, String deployment, int port) {
+      BlobService blobs, Prefetcher prefetcher, TagRefresher refresher, long diskTimer, String deployment, int port) {
     this.vertx = vertx;
     this.api = api;
     this.http = http;
     this.clients = clients;
     this.blobs = blobs;
+    this.prefetcher = prefetcher;
     this.refresher = refresher;
     this.diskTimer = diskTimer;
     this.deployment = deployment;
@@ -119,8 +122,9 @@ public final class RegistryMirror {
     ManifestService manifests = new ManifestService(manifestStore, fetcher, resolver);
     TagRefresher refresher = new TagRefresher(vertx, tagStore, resolver, upstreams, config.tags(), metrics);
     metrics.watchTrackedTags(() -> tagStore.all().size());
+    Prefetcher prefetcher = new Prefetcher(vertx, manifests, fetcher, blobs, metrics);
     RegistryApi api = new RegistryApi(vertx, upstreams, blobs, manifests, metrics, prometheus, new CacheHealth(vertx, layout),
-        config.htpasswd(), config.limits(), tagStore);
+        config.htpasswd(), config.limits(), tagStore, prefetcher, config.adminToken());
     ConnectionGuard guard = new ConnectionGuard(config.limits());
 
     int instances = Math.max(1, Runtime.getRuntime().availableProcessors());
@@ -152,7 +156,8 @@ public final class RegistryMirror {
           refresher.start();
           long diskTimer = vertx.setPeriodic(0, DISK_CHECK.toMillis(), t -> blobStore.checkDisk()
               .onFailure(e -> LOG.warn("cache.disk.unreadable", "error", e.toString())));
-          return new RegistryMirror(vertx, api, List.of(metadata, content), clients, blobs, refresher, diskTimer, id, port);
+          return new RegistryMirror(vertx, api, List.of(metadata, content), clients, blobs, prefetcher, refresher,
+              diskTimer, id, port);
         });
   }
 
@@ -192,6 +197,7 @@ public final class RegistryMirror {
    */
   public Future<Void> close() {
     refresher.stop();
+    prefetcher.close();
     clients.forEach(UpstreamClient::close);
     api.close();
     vertx.cancelTimer(diskTimer);

@@ -33,6 +33,8 @@ public final class MirrorMetrics {
   public static final String TAG_MOVES = "mirror.tag.moves";
   public static final String TAG_REFRESHES = "mirror.tag.refreshes";
   public static final String TAGS_TRACKED = "mirror.tags.tracked";
+  public static final String PREFETCH_JOBS = "mirror.prefetch.jobs";
+  public static final String PREFETCH_FINISHED = "mirror.prefetch.finished";
 
   /**
    * How it was answered: from the cache, by going upstream, from a stale cache, or not at all:
@@ -171,5 +173,26 @@ public final class MirrorMetrics {
     if (ok) {
       fillSize.record(bytes);
     }
+  }
+
+  /** The prefetch jobs waiting for their turn and those running. */
+  public void watchPrefetchJobs(Supplier<Number> queued, Supplier<Number> running) {
+    Gauge.builder(PREFETCH_JOBS, queued).description("Prefetch jobs by state: waiting, or pulling an image")
+        .tag("state", "queued").register(registry);
+    Gauge.builder(PREFETCH_JOBS, running).description("Prefetch jobs by state: waiting, or pulling an image")
+        .tag("state", "running").register(registry);
+    for (String state : new String[] {"done", "failed"}) {
+      prefetchCounter(state);
+    }
+  }
+
+  /** A prefetch job that ended: {@code done} or {@code failed}. */
+  public void prefetchFinished(String state) {
+    prefetchCounter(state).increment();
+  }
+
+  private Counter prefetchCounter(String state) {
+    return Counter.builder(PREFETCH_FINISHED).description("Prefetch jobs that ended, by how")
+        .tag("state", state).register(registry);
   }
 }
