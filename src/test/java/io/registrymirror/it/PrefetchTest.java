@@ -17,6 +17,7 @@ import java.io.InputStream;
 import java.net.http.HttpResponse;
 import java.nio.file.Files;
 import java.time.Duration;
+import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.CompletableFuture;
 import org.junit.jupiter.api.BeforeEach;
@@ -142,6 +143,40 @@ class PrefetchTest extends MirrorTestBase {
   }
 
   @Test
+  void jobsBeyondTheRunningOnesQueueAndPastTheQueueAreRefused() throws Exception {
+    seeder.pushImage("prefetch/queued", "1.0", 1, 10_000, "docker");
+    CompletableFuture<Void> release = new CompletableFuture<>();
+    upstream.fault(matching("HEAD", ".*/manifests/.*"), Fault.holdHeaders(release));
+
+    List<String> locations = new ArrayList<>();
+    for (int i = 0; i < 102; i++) {
+      locations.add(location(admin.prefetch("prefetch/queued:1.0")));
+    }
+    // Two run, sharing the tag's revalidation held upstream (within the upstream's timeouts);
+    // a hundred wait.
+    eventually(JOB, () -> upstream.arrived("HEAD", ".*/manifests/1.0") == 1, "the running jobs to ask upstream");
+    assertThat(status(locations.get(0)).getString("state")).isEqualTo("running");
+    assertThat(status(locations.get(101)).getString("state")).isEqualTo("queued");
+    assertThat(metrics()).contains("mirror_prefetch_jobs{state=\"queued\"} 100.0")
+        .contains("mirror_prefetch_jobs{state=\"running\"} 2.0");
+    HttpResponse<String> refused = admin.prefetch("prefetch/queued:1.0");
+    assertThat(refused.statusCode()).isEqualTo(429);
+    assertThat(refused.headers().firstValue("Retry-After")).hasValue("30");
+    assertThat(new JsonObject(refused.body()).getJsonArray("errors").getJsonObject(0).getString("code"))
+        .isEqualTo("TOOMANYREQUESTS");
+
+    release.complete(null);
+    upstream.clearFaults();
+    for (String location : locations) {
+      assertThat(admin.awaitEnd(location, JOB).getString("state")).isEqualTo("done");
+    }
+    // The last 100 finished are kept; the first two are forgotten.
+    assertThat(admin.get(locations.get(0)).statusCode()).isEqualTo(404);
+    assertThat(admin.get(locations.get(2)).statusCode()).isEqualTo(200);
+    assertThat(upstream.count("GET", ".*/blobs/.*")).isEqualTo(2);
+  }
+
+  @Test
   void aMissingImageFailsItsJob() {
     JsonObject status = admin.awaitEnd(location(admin.prefetch("prefetch/none:1.0")), JOB);
     assertThat(status.getString("state")).isEqualTo("failed");
@@ -199,6 +234,7 @@ class PrefetchTest extends MirrorTestBase {
     assertThat(r.statusCode()).isEqualTo(404);
     assertThat(new JsonObject(r.body()).getJsonArray("errors").getJsonObject(0).getString("code"))
         .isEqualTo("NAME_UNKNOWN");
+    assertThat(r.body()).contains("no prefetch job 0123456789abcdef01234567");
   }
 
   private JsonObject status(String location) {
