@@ -16,15 +16,17 @@ import java.util.logging.Handler;
 import java.util.logging.Level;
 import java.util.logging.Logger;
 
-/** Command line: {@code java -jar registry-mirror.jar [--config FILE]}. */
+/** Command line: {@code java -jar registry-mirror.jar [--config FILE]}, or a subcommand. */
 public final class Main {
 
   private static final String USAGE = """
       usage: java -jar registry-mirror.jar [--config FILE]
              java -jar registry-mirror.jar scrub [--config FILE]   (see scrub --help)
+             java -jar registry-mirror.jar prefetch [--mirror URL] [--token TOKEN] [--platform P]... IMAGE...
 
       With no configuration file the mirror listens on 0.0.0.0:5000, caches into ./cache and
       mirrors Docker Hub. MIRROR_LISTEN and MIRROR_CACHE_DIR override listen and cache.dir.
+      prefetch asks a running mirror to pull images into its cache (prefetch --help for more).
       """;
 
   private static final long SHUTDOWN_SECONDS = 30;
@@ -32,6 +34,10 @@ public final class Main {
   private Main() {}
 
   public static void main(String[] args) {
+    if (args.length > 0 && args[0].equals("prefetch")) {
+      System.exit(PrefetchCommand.run(java.util.Arrays.copyOfRange(args, 1, args.length), System.getenv(),
+          System.out, System.err, System.console() != null));
+    }
     // Before anything touches java.util.logging, so that the manager is ours.
     System.setProperty("java.util.logging.manager", ShutdownLogManager.class.getName());
     if (args.length > 0 && args[0].equals("scrub")) {

@@ -15,10 +15,12 @@ import io.registrymirror.log.EventLog;
 import io.registrymirror.memory.BodyBudget;
 import io.registrymirror.metrics.MirrorMetrics;
 import io.registrymirror.proxy.BlobService;
+import io.registrymirror.proxy.CacheAdmin;
 import io.registrymirror.proxy.CacheHealth;
 import io.registrymirror.proxy.ManifestFetcher;
 import io.registrymirror.proxy.ManifestService;
 import io.registrymirror.proxy.MoveWarmer;
+import io.registrymirror.proxy.Prefetcher;
 import io.registrymirror.proxy.TagRetention;
 import io.registrymirror.store.BlobStore;
 import io.registrymirror.store.CacheIndex;
@@ -68,6 +70,7 @@ public final class RegistryMirror {
   private final List<HttpClient> http;
   private final List<UpstreamClient> clients;
   private final BlobService blobs;
+  private final Prefetcher prefetcher;
   private final TagRefresher refresher;
   private final ScrubSchedule scrub;
   private final long diskTimer;
@@ -75,12 +78,14 @@ public final class RegistryMirror {
   private final int port;
 
   private RegistryMirror(Vertx vertx, RegistryApi api, List<HttpClient> http, List<UpstreamClient> clients,
-      BlobService blobs, TagRefresher refresher, ScrubSchedule scrub, long diskTimer, String deployment, int port) {
+      BlobService blobs, Prefetcher prefetcher, TagRefresher refresher, ScrubSchedule scrub, long diskTimer,
+      String deployment, int port) {
     this.vertx = vertx;
     this.api = api;
     this.http = http;
     this.clients = clients;
     this.blobs = blobs;
+    this.prefetcher = prefetcher;
     this.refresher = refresher;
     this.scrub = scrub;
     this.diskTimer = diskTimer;
@@ -129,8 +134,10 @@ public final class RegistryMirror {
     ManifestService manifests = new ManifestService(manifestStore, fetcher, resolver);
     TagRefresher refresher = new TagRefresher(vertx, tagStore, resolver, upstreams, config.tags(), metrics);
     metrics.watchTrackedTags(() -> tagStore.all().size());
+    Prefetcher prefetcher = new Prefetcher(vertx, manifests, fetcher, blobs, metrics);
     RegistryApi api = new RegistryApi(vertx, upstreams, blobs, manifests, metrics, prometheus, new CacheHealth(vertx, layout),
-        config.htpasswd(), config.limits(), tagStore);
+        config.htpasswd(), config.limits(), tagStore, prefetcher,
+        new CacheAdmin(index, blobStore, manifestStore, tagStore), config.adminToken());
     ConnectionGuard guard = new ConnectionGuard(config.limits());
 
     int instances = Math.max(1, Runtime.getRuntime().availableProcessors());
@@ -171,7 +178,8 @@ public final class RegistryMirror {
           scrub.start();
           long diskTimer = vertx.setPeriodic(0, DISK_CHECK.toMillis(), t -> blobStore.checkDisk()
               .onFailure(e -> LOG.warn("cache.disk.unreadable", "error", e.toString())));
-          return new RegistryMirror(vertx, api, List.of(metadata, content), clients, blobs, refresher, scrub, diskTimer, id, port);
+          return new RegistryMirror(vertx, api, List.of(metadata, content), clients, blobs, prefetcher, refresher,
+              scrub, diskTimer, id, port);
         });
   }
 
@@ -211,6 +219,7 @@ public final class RegistryMirror {
    */
   public Future<Void> close() {
     refresher.stop();
+    prefetcher.close();
     clients.forEach(UpstreamClient::close);
     api.close();
     vertx.cancelTimer(diskTimer);

@@ -6,8 +6,10 @@ import io.registrymirror.config.LimitsConfig;
 import io.registrymirror.error.OciError;
 import io.registrymirror.metrics.MirrorMetrics;
 import io.registrymirror.proxy.BlobService;
+import io.registrymirror.proxy.CacheAdmin;
 import io.registrymirror.proxy.ManifestService;
 import io.registrymirror.proxy.CacheHealth;
+import io.registrymirror.proxy.Prefetcher;
 import io.registrymirror.upstream.Target;
 import io.registrymirror.upstream.Upstreams;
 import io.registrymirror.tags.TagStore;
@@ -19,6 +21,7 @@ import io.vertx.core.http.HttpMethod;
 import io.vertx.core.json.JsonObject;
 import io.vertx.ext.web.Router;
 import io.vertx.ext.web.RoutingContext;
+import io.vertx.ext.web.handler.BodyHandler;
 
 /** The HTTP surface: the read side of the distribution API under {@code /v2/}, and ops endpoints. */
 public final class RegistryApi {
@@ -32,14 +35,18 @@ public final class RegistryApi {
   private final ErrorHandler errors;
   private final ClientAuth auth;
   private final TagsHandler tags;
+  private final AdminGuard admin;
+  private final PrefetchHandler prefetch;
+  private final CacheAdminHandler cacheAdmin;
 
   /**
    * @param htpasswd the users allowed to pull, or null to let anyone pull
    * @param limits how often a client may fail to log in
+   * @param adminToken the token the admin endpoints require, or null to answer loopback clients only
    */
   public RegistryApi(Vertx vertx, Upstreams upstreams, BlobService blobs, ManifestService manifests,
       MirrorMetrics metrics, PrometheusMeterRegistry prometheus, CacheHealth cache, Htpasswd htpasswd,
-      LimitsConfig limits, TagStore tagStore) {
+      LimitsConfig limits, TagStore tagStore, Prefetcher prefetcher, CacheAdmin cacheAdmin, String adminToken) {
     this.vertx = vertx;
     this.upstreams = upstreams;
     this.blobs = new BlobHandler(vertx, blobs, metrics);
@@ -49,6 +56,9 @@ public final class RegistryApi {
     this.errors = new ErrorHandler(metrics);
     this.auth = htpasswd == null ? null : new ClientAuth(vertx, htpasswd, limits);
     this.tags = new TagsHandler(tagStore);
+    this.admin = new AdminGuard(adminToken);
+    this.prefetch = new PrefetchHandler(upstreams, prefetcher);
+    this.cacheAdmin = new CacheAdminHandler(cacheAdmin);
   }
 
   /** A router for one server instance; handlers share the services, not per-request state. */
@@ -68,6 +78,13 @@ public final class RegistryApi {
     }
     router.route("/v2*").handler(this::distribution).failureHandler(errors);
     router.get(TagsHandler.PREFIX + "*").handler(tags::handle).failureHandler(errors);
+    for (String prefix : AdminGuard.PREFIXES) {
+      router.route(prefix + "*").handler(admin).failureHandler(errors);
+    }
+    router.post(PrefetchHandler.PATH).handler(BodyHandler.create(false).setBodyLimit(PrefetchHandler.BODY_LIMIT))
+        .handler(prefetch::submit).failureHandler(errors);
+    router.get(PrefetchHandler.PATH + "/:id").handler(prefetch::status).failureHandler(errors);
+    router.route(CacheAdminHandler.PREFIX + "*").handler(cacheAdmin::handle).failureHandler(errors);
     router.route().handler(ctx -> ctx.fail(OciError.NAME_UNKNOWN.exception("no such endpoint")))
         .failureHandler(errors);
     return router;

@@ -44,8 +44,9 @@ import java.util.Objects;
  * connections across them, and they share every service and the {@link ConnectionGuard}.
  *
  * <p>Before a request reaches the router, its framing is checked here: the mirror is read-only,
- * so a request with a body, or with framing a proxy in front could read differently (both
- * {@code Content-Length} and {@code Transfer-Encoding}), is refused and its connection closed.
+ * so a request with a body (but a POST to the admin API with a small {@code Content-Length}), or
+ * with framing a proxy in front could read differently (both {@code Content-Length} and
+ * {@code Transfer-Encoding}), is refused and its connection closed.
  */
 public final class RegistryVerticle extends VerticleBase {
 
@@ -249,8 +250,9 @@ public final class RegistryVerticle extends VerticleBase {
 
   /**
    * After the HTTP decoder: refuses, and closes, what the mirror does not read, before Vert.x
-   * handles it. The mirror is read-only, so any request with a body is refused (which takes in
-   * one with both {@code Content-Length} and {@code Transfer-Encoding}, which a proxy in front
+   * handles it. The mirror is read-only, so any request with a body is refused (but a POST under
+   * {@code /api/} whose {@code Content-Length} is at most {@link PrefetchHandler#BODY_LIMIT}: 413
+   * when it is longer or chunked; this takes in one with both {@code Content-Length} and {@code Transfer-Encoding}, which a proxy in front
    * could frame differently); a transfer coding other than chunked is refused with 501; and only
    * HTTP/1.0 and 1.1 are spoken. Answering here means the body, broken or not, is never read.
    */
@@ -272,7 +274,8 @@ public final class RegistryVerticle extends VerticleBase {
         String detail = why(request);
         if (detail != null) {
           refused = true;
-          int status = detail.startsWith("HTTP") ? 505 : detail.startsWith("transfer") ? 501 : 400;
+          int status = detail.startsWith("HTTP") ? 505 : detail.startsWith("transfer") ? 501
+              : detail.startsWith("an admin") ? 413 : 400;
           ReferenceCountUtil.release(msg);
           Buffer body = OciError.UNSUPPORTED.exception(detail).body().toBuffer();
           boolean head = request.method().equals(io.netty.handler.codec.http.HttpMethod.HEAD);
@@ -291,6 +294,15 @@ public final class RegistryVerticle extends VerticleBase {
       ctx.fireChannelRead(msg);
     }
 
+    private static boolean smallLength(String length) {
+      try {
+        long n = Long.parseLong(length.trim());
+        return n >= 0 && n <= PrefetchHandler.BODY_LIMIT;
+      } catch (NumberFormatException e) {
+        return false;
+      }
+    }
+
     /** Why the request is refused, or null. */
     private static String why(HttpRequest request) {
       io.netty.handler.codec.http.HttpVersion version = request.protocolVersion();
@@ -307,7 +319,13 @@ public final class RegistryVerticle extends VerticleBase {
         return "transfer coding not supported: " + transfer;
       }
       if (transfer != null || length != null && !length.trim().equals("0")) {
-        return "this is a read-only mirror: requests have no body";
+        if (!request.method().equals(io.netty.handler.codec.http.HttpMethod.POST) || !request.uri().startsWith("/api/")) {
+          return "this is a read-only mirror: requests have no body";
+        }
+        // The admin API's small JSON bodies, whose length is known before any of it is read.
+        if (transfer != null || !smallLength(length)) {
+          return "an admin request's body needs a Content-Length of at most " + PrefetchHandler.BODY_LIMIT + " bytes";
+        }
       }
       return null;
     }

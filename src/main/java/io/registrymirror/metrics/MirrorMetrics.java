@@ -40,6 +40,8 @@ public final class MirrorMetrics {
   public static final String CACHE_SCRUB_REMOVED = "mirror.cache.scrub.removed";
   public static final String CACHE_SCRUB_FILES = "mirror.cache.scrub.files";
   public static final String CACHE_SCRUB_CHECKED = "mirror.cache.scrub.checked";
+  public static final String PREFETCH_JOBS = "mirror.prefetch.jobs";
+  public static final String PREFETCH_FINISHED = "mirror.prefetch.finished";
 
   /**
    * How it was answered: from the cache, by going upstream, from a stale cache, or not at all:
@@ -225,5 +227,26 @@ public final class MirrorMetrics {
         .description("Cached files the background scrub removed: content that no longer matches its digest, "
             + "or files that are no digest's path")
         .tag("kind", kind).register(registry);
+  }
+
+  /** The prefetch jobs waiting for their turn and those running. */
+  public void watchPrefetchJobs(Supplier<Number> queued, Supplier<Number> running) {
+    Gauge.builder(PREFETCH_JOBS, queued).description("Prefetch jobs by state: waiting, or pulling an image")
+        .tag("state", "queued").register(registry);
+    Gauge.builder(PREFETCH_JOBS, running).description("Prefetch jobs by state: waiting, or pulling an image")
+        .tag("state", "running").register(registry);
+    for (String state : new String[] {"done", "failed"}) {
+      prefetchCounter(state);
+    }
+  }
+
+  /** A prefetch job that ended: {@code done} or {@code failed}. */
+  public void prefetchFinished(String state) {
+    prefetchCounter(state).increment();
+  }
+
+  private Counter prefetchCounter(String state) {
+    return Counter.builder(PREFETCH_FINISHED).description("Prefetch jobs that ended, by how")
+        .tag("state", state).register(registry);
   }
 }
