@@ -312,6 +312,7 @@ final class PrefetchCommand {
     return e.getMessage() != null ? e.getMessage() : e.getClass().getSimpleName();
   }
 
+  /** The command's own thread, polling a status URL between redraws: no event loop waits on it. */
   private static void sleep(Duration d) {
     try {
       Thread.sleep(d.toMillis());

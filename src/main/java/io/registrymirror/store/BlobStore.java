@@ -141,11 +141,7 @@ public final class BlobStore {
     }
     Path path = layout.blob(digest);
     return vertx.executeBlocking(() -> {
-      synchronized (index.lock(key)) {
-        if (Files.isRegularFile(path) && !index.contains(key)) {
-          index.put(key, Files.size(path));
-        }
-      }
+      index.found(key, path);
       return null;
     }, false).<Void>mapEmpty().recover(e -> Future.succeededFuture());
   }

@@ -156,6 +156,22 @@ public final class CacheIndex {
     listeners.add(listener);
   }
 
+  /**
+   * Records content found on disk outside the index (a lookup during start-up, a manifest read
+   * from its file), unless it is indexed already or an eviction has just deleted its file: the
+   * check and the record are under the lock the deletion takes. Blocking: call it on a worker.
+   */
+  public void found(ContentKey key, Path file) throws IOException {
+    if (contains(key)) {
+      return;
+    }
+    synchronized (lock(key)) {
+      if (!contains(key) && Files.isRegularFile(file)) {
+        put(key, Files.size(file));
+      }
+    }
+  }
+
   /** Forgets content whose file is gone or bad; its file, if any, is the caller's to delete. */
   public void remove(ContentKey key) {
     boolean[] removed = {false};

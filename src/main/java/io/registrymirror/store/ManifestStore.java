@@ -199,26 +199,12 @@ public final class ManifestStore {
       if (type == null || !digest.equals(hash(digest.algorithm(), channel, 0))) {
         return Optional.empty();
       }
-      indexFound(digest, body, channel.size());
+      ContentKey key = ContentKey.manifest(digest);
+      index.size(key); // a use of it
+      index.found(key, body);
       return Optional.of(new Descriptor(type, digest, channel.size()));
     } catch (NoSuchFileException e) {
       return Optional.empty();
-    }
-  }
-
-  /**
-   * Records a manifest found on disk (a use of it), unless an eviction has just deleted it: the
-   * check and the record are under the lock the deletion takes.
-   */
-  private void indexFound(Digest digest, Path body, long size) {
-    ContentKey key = ContentKey.manifest(digest);
-    if (index.size(key) != null) {
-      return;
-    }
-    synchronized (index.lock(key)) {
-      if (Files.exists(body)) {
-        index.put(key, size);
-      }
     }
   }
 

@@ -4,6 +4,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 
 import io.registrymirror.testing.ImageSeeder;
 import io.registrymirror.testing.ImageSeeder.Image;
+import io.registrymirror.testing.MirrorProcess;
 import io.registrymirror.testing.MirrorUnderTest;
 import io.vertx.core.Vertx;
 import java.io.IOException;
@@ -105,7 +106,7 @@ class PrefetchCommandTest extends MirrorTestBase {
   /** Runs {@code Main prefetch ARGS} in a JVM of its own, its output not a terminal. */
   private static Run prefetch(Map<String, String> env, String... args) throws IOException, InterruptedException {
     List<String> command = new ArrayList<>(List.of(
-        Path.of(System.getProperty("java.home"), "bin", "java").toString(), "-cp", classPath(),
+        Path.of(System.getProperty("java.home"), "bin", "java").toString(), "-cp", MirrorProcess.classPath(),
         "io.registrymirror.Main", "prefetch"));
     command.addAll(List.of(args));
     ProcessBuilder builder = new ProcessBuilder(command).redirectErrorStream(true);
@@ -116,11 +117,5 @@ class PrefetchCommandTest extends MirrorTestBase {
     byte[] output = process.getInputStream().readAllBytes();
     assertThat(process.waitFor(60, TimeUnit.SECONDS)).isTrue();
     return new Run(process.exitValue(), new String(output, StandardCharsets.UTF_8));
-  }
-
-  /** Surefire names the test class path in a property; java.class.path may be a booter jar. */
-  private static String classPath() {
-    String cp = System.getProperty("surefire.test.class.path");
-    return cp != null && !cp.isBlank() ? cp : System.getProperty("java.class.path");
   }
 }
