@@ -1,13 +1,16 @@
 package io.registrymirror;
 
+import io.micrometer.prometheusmetrics.PrometheusMeterRegistry;
 import io.registrymirror.config.ConfigException;
 import io.registrymirror.config.ConfigLoader;
 import io.registrymirror.config.MirrorConfig;
 import io.registrymirror.log.LogFormatter;
 import io.registrymirror.log.ShutdownLogManager;
+import io.registrymirror.metrics.MirrorMetrics;
 import io.vertx.core.Vertx;
 import io.vertx.core.VertxOptions;
 import io.vertx.core.file.FileSystemOptions;
+import io.vertx.micrometer.MicrometerMetricsFactory;
 import java.nio.file.Path;
 import java.util.Arrays;
 import java.util.concurrent.TimeUnit;
@@ -67,9 +70,13 @@ public final class Main {
     }
     // The mirror serves nothing from its class path: no need for Vert.x's file cache, which
     // would otherwise be a directory written outside the cache directory.
-    Vertx vertx = Vertx.vertx(new VertxOptions().setFileSystemOptions(new FileSystemOptions()
-        .setClassPathResolvingEnabled(false).setFileCachingEnabled(false)));
-    RegistryMirror.start(vertx, config).onFailure(err -> {
+    PrometheusMeterRegistry prometheus = MirrorMetrics.prometheusRegistry();
+    Vertx vertx = Vertx.builder()
+        .with(new VertxOptions().setMetricsOptions(MirrorMetrics.vertxOptions())
+            .setFileSystemOptions(new FileSystemOptions().setClassPathResolvingEnabled(false).setFileCachingEnabled(false)))
+        .withMetrics(new MicrometerMetricsFactory(prometheus))
+        .build();
+    RegistryMirror.start(vertx, config, prometheus).onFailure(err -> {
       System.err.println("registry-mirror: cannot start: " + err.getMessage());
       vertx.close();
       System.exit(1);

@@ -1,10 +1,5 @@
 package io.registrymirror;
 
-import io.micrometer.core.instrument.binder.jvm.JvmGcMetrics;
-import io.micrometer.core.instrument.binder.jvm.JvmMemoryMetrics;
-import io.micrometer.core.instrument.binder.jvm.JvmThreadMetrics;
-import io.micrometer.core.instrument.binder.system.ProcessorMetrics;
-import io.micrometer.prometheusmetrics.PrometheusConfig;
 import io.micrometer.prometheusmetrics.PrometheusMeterRegistry;
 import io.registrymirror.api.ConnectionGuard;
 import io.registrymirror.api.RegistryApi;
@@ -38,6 +33,7 @@ import io.registrymirror.upstream.UpstreamClient;
 import io.registrymirror.upstream.Upstreams;
 import io.vertx.core.DeploymentOptions;
 import io.vertx.core.Future;
+import io.vertx.core.Promise;
 import io.vertx.core.Vertx;
 import io.vertx.core.http.HttpClient;
 import io.vertx.core.http.HttpClientOptions;
@@ -76,10 +72,11 @@ public final class RegistryMirror {
   private final long diskTimer;
   private final String deployment;
   private final int port;
+  private final Future<Void> indexed;
 
   private RegistryMirror(Vertx vertx, RegistryApi api, List<HttpClient> http, List<UpstreamClient> clients,
       BlobService blobs, Prefetcher prefetcher, TagRefresher refresher, ScrubSchedule scrub, long diskTimer,
-      String deployment, int port) {
+      String deployment, int port, Future<Void> indexed) {
     this.vertx = vertx;
     this.api = api;
     this.http = http;
@@ -91,15 +88,19 @@ public final class RegistryMirror {
     this.diskTimer = diskTimer;
     this.deployment = deployment;
     this.port = port;
+    this.indexed = indexed;
   }
 
   /** Opens the cache and starts one server per event loop on the configured address. */
   public static Future<RegistryMirror> start(Vertx vertx, MirrorConfig config) {
-    PrometheusMeterRegistry prometheus = new PrometheusMeterRegistry(PrometheusConfig.DEFAULT);
-    new JvmMemoryMetrics().bindTo(prometheus);
-    new JvmGcMetrics().bindTo(prometheus);
-    new JvmThreadMetrics().bindTo(prometheus);
-    new ProcessorMetrics().bindTo(prometheus);
+    return start(vertx, config, MirrorMetrics.prometheusRegistry());
+  }
+
+  /**
+   * As {@link #start(Vertx, MirrorConfig)}, with the meters in {@code prometheus}: the one Vert.x
+   * reports to, when it was built with metrics.
+   */
+  public static Future<RegistryMirror> start(Vertx vertx, MirrorConfig config, PrometheusMeterRegistry prometheus) {
     MirrorMetrics metrics = new MirrorMetrics(prometheus);
 
     // Two pools, so that long blob transfers never make manifest and tag requests queue.
@@ -113,6 +114,7 @@ public final class RegistryMirror {
     metrics.watchBodyMemory(budget::used, budget.limit());
     List<UpstreamClient> clients = config.upstreams().values().stream()
         .map(u -> new UpstreamClient(vertx, metadata, content, web, u, metrics, budget)).toList();
+    clients.forEach(c -> metrics.watchUpstream(c.name(), c::rateLimitRemaining));
     Upstreams upstreams = new Upstreams(clients);
 
     CacheLayout layout = new CacheLayout(config.cacheDir());
@@ -135,7 +137,8 @@ public final class RegistryMirror {
     TagRefresher refresher = new TagRefresher(vertx, tagStore, resolver, upstreams, config.tags(), metrics);
     metrics.watchTrackedTags(() -> tagStore.all().size());
     Prefetcher prefetcher = new Prefetcher(vertx, manifests, fetcher, blobs, metrics);
-    RegistryApi api = new RegistryApi(vertx, upstreams, blobs, manifests, metrics, prometheus, new CacheHealth(vertx, layout),
+    CacheHealth health = new CacheHealth(vertx, layout);
+    RegistryApi api = new RegistryApi(vertx, upstreams, blobs, manifests, metrics, prometheus, health,
         config.htpasswd(), config.limits(), tagStore, prefetcher,
         new CacheAdmin(index, blobStore, manifestStore, tagStore), config.adminToken());
     ConnectionGuard guard = new ConnectionGuard(config.limits());
@@ -144,6 +147,7 @@ public final class RegistryMirror {
     // One deployment of several instances: Vert.x spreads connections over their event loops,
     // and with port 0 they all share the one free port the first of them binds.
     List<RegistryVerticle> servers = new ArrayList<>();
+    Promise<Void> indexed = Promise.promise();
     return blobStore.open()
         .compose(v -> manifestStore.open())
         .compose(v -> tagStore.open())
@@ -173,13 +177,17 @@ public final class RegistryMirror {
               .compose(v -> manifestStore.loadIndex())
               .compose(v -> retention == null ? Future.<Void>succeededFuture() : retention.start(tagStore.all()))
               .onFailure(e -> LOG.warn("cache.index.failed", "error", e.toString()))
-              .onComplete(r -> index.bound());
+              .onComplete(r -> {
+                index.bound();
+                health.indexDone();
+                indexed.complete();
+              });
           ScrubSchedule scrub = new ScrubSchedule(vertx, layout, index, metrics, config.cache().scrubInterval());
           scrub.start();
           long diskTimer = vertx.setPeriodic(0, DISK_CHECK.toMillis(), t -> blobStore.checkDisk()
               .onFailure(e -> LOG.warn("cache.disk.unreadable", "error", e.toString())));
           return new RegistryMirror(vertx, api, List.of(metadata, content), clients, blobs, prefetcher, refresher,
-              scrub, diskTimer, id, port);
+              scrub, diskTimer, id, port, indexed.future());
         });
   }
 
@@ -210,6 +218,11 @@ public final class RegistryMirror {
 
   public int port() {
     return port;
+  }
+
+  /** Completes once the cache's index is read: from then on {@code /readyz} says ready. */
+  public Future<Void> indexed() {
+    return indexed;
   }
 
   /**

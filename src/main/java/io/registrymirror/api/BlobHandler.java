@@ -52,13 +52,14 @@ final class BlobHandler {
     // Refused before anything is fetched; satisfiability waits for the size.
     ByteRange.validate(range);
     if (matches(request, digest) && blobs.isCached(digest)) {
-      response.setStatusCode(304).putHeader(HttpHeaders.ETAG, etag(digest)).end();
+      response.setStatusCode(304).putHeader(HttpHeaders.ETAG, etag(digest))
+          .putHeader(Headers.CACHE_STATUS, Result.HIT.label()).end();
       metrics.request(Endpoint.BLOB, Result.HIT);
       return;
     }
     if (request.method() == HttpMethod.HEAD) {
       blobs.stat(target, digest).onSuccess(stat -> {
-        headers(response, digest, stat.size());
+        headers(response, digest, stat.size(), stat.cached() ? Result.HIT : Result.MISS);
         response.end();
         metrics.request(Endpoint.BLOB, stat.cached() ? Result.HIT : Result.MISS);
       }).onFailure(ctx::fail);
@@ -98,7 +99,7 @@ final class BlobHandler {
       c.release().run();
       throw e;
     }
-    headers(response, digest, c.size());
+    headers(response, digest, c.size(), Result.HIT);
     if (range != null) {
       response.setStatusCode(206).putHeader(HttpHeaders.CONTENT_RANGE, range.contentRange(c.size()))
           .putHeader(HttpHeaders.CONTENT_LENGTH, Long.toString(range.length()));
@@ -167,7 +168,7 @@ final class BlobHandler {
       f.blob().release();
       throw e;
     }
-    headers(response, digest, size);
+    headers(response, digest, size, Result.MISS);
     long start = 0;
     long end = size;
     if (range != null) {
@@ -194,7 +195,7 @@ final class BlobHandler {
    */
   private void sendUncached(RoutingContext ctx, Digest digest, BlobSource.Uncached u) {
     HttpServerResponse response = ctx.response();
-    headers(response, digest, u.size());
+    headers(response, digest, u.size(), Result.MISS);
     if (u.size() < 0) {
       response.setChunked(true);
     }
@@ -207,8 +208,9 @@ final class BlobHandler {
   }
 
   /** The headers of a whole blob; its length only when known (an upstream HEAD may omit it). */
-  private static void headers(HttpServerResponse response, Digest digest, long size) {
+  private static void headers(HttpServerResponse response, Digest digest, long size, Result result) {
     response.putHeader(HttpHeaders.CONTENT_TYPE, "application/octet-stream")
+        .putHeader(Headers.CACHE_STATUS, result.label())
         .putHeader(Headers.CONTENT_DIGEST, digest.toString())
         .putHeader(HttpHeaders.ETAG, etag(digest))
         .putHeader(HttpHeaders.ACCEPT_RANGES, "bytes");

@@ -27,12 +27,19 @@ final class OpsHandler {
   }
 
   /**
-   * Ready while the mirror serves, which it does with a full or read-only cache too (blobs and
-   * manifests then go past it): taking it out of rotation would turn slower pulls into failed
-   * ones. The body says how the cache is doing, its room and whether a file could be written in
-   * it lately, both read off the event loop. A cache unusable at start-up stops the start instead.
+   * Ready once the cache's index is read (a large cache takes a few seconds), and from then on
+   * while the mirror serves, which it does with a full or read-only cache too (blobs and
+   * manifests then go past it) and with every upstream down (it serves what it has): taking it
+   * out of rotation would turn slower pulls into failed ones. The body says how the cache is
+   * doing, its room and whether a file could be written in it lately, both read off the event
+   * loop. A cache unusable at start-up stops the start instead, with the reason.
    */
   void ready(RoutingContext ctx) {
+    if (!cache.indexed()) {
+      ctx.response().setStatusCode(503);
+      ctx.json(new JsonObject().put("status", "loading").put("error", "the cache index is being read"));
+      return;
+    }
     Future<FileSystemProps> props = cache.space();
     Future<Void> writable = cache.writable();
     Future.join(props, writable).onComplete(checked -> {

@@ -5,19 +5,21 @@ import io.registrymirror.config.Htpasswd;
 import io.registrymirror.config.LimitsConfig;
 import io.registrymirror.error.OciError;
 import io.registrymirror.metrics.MirrorMetrics;
+import io.registrymirror.metrics.MirrorMetrics.Result;
+import io.registrymirror.metrics.MirrorMetrics.Source;
+import io.registrymirror.oci.Endpoint;
 import io.registrymirror.proxy.BlobService;
 import io.registrymirror.proxy.CacheAdmin;
-import io.registrymirror.proxy.ManifestService;
 import io.registrymirror.proxy.CacheHealth;
+import io.registrymirror.proxy.ManifestService;
 import io.registrymirror.proxy.Prefetcher;
-import io.registrymirror.upstream.Target;
-import io.registrymirror.upstream.Upstreams;
 import io.registrymirror.tags.TagStore;
 import io.registrymirror.upstream.Target;
 import io.registrymirror.upstream.Upstreams;
 import io.vertx.core.MultiMap;
 import io.vertx.core.Vertx;
 import io.vertx.core.http.HttpMethod;
+import io.vertx.core.http.HttpServerResponse;
 import io.vertx.core.json.JsonObject;
 import io.vertx.ext.web.Router;
 import io.vertx.ext.web.RoutingContext;
@@ -28,6 +30,7 @@ public final class RegistryApi {
 
   private final Vertx vertx;
   private final Upstreams upstreams;
+  private final MirrorMetrics metrics;
   private final BlobHandler blobs;
   private final ManifestHandler manifests;
   private final ListingHandler listings;
@@ -49,6 +52,7 @@ public final class RegistryApi {
       LimitsConfig limits, TagStore tagStore, Prefetcher prefetcher, CacheAdmin cacheAdmin, String adminToken) {
     this.vertx = vertx;
     this.upstreams = upstreams;
+    this.metrics = metrics;
     this.blobs = new BlobHandler(vertx, blobs, metrics);
     this.manifests = new ManifestHandler(manifests, metrics, this.blobs);
     this.listings = new ListingHandler(metrics);
@@ -136,12 +140,30 @@ public final class RegistryApi {
     if (nsAsked) {
       ctx.response().putHeader(Headers.NAMESPACE, target.upstream().name());
     }
+    if (api.endpoint() == Endpoint.MANIFEST || api.endpoint() == Endpoint.BLOB) {
+      countServed(ctx);
+    }
     switch (api.endpoint()) {
       case MANIFEST -> manifests.handle(ctx, target, api.reference());
       case BLOB -> blobs.handle(ctx, target, api.reference());
       case TAGS -> listings.tags(ctx, target, api.name());
       case REFERRERS -> listings.referrers(ctx, target, api.name(), api.reference());
     }
+  }
+
+  /**
+   * Counts the body bytes a blob or manifest answer sent, whole or cut short, by where they came
+   * from: the handlers say so in the cache-status header, which a miss sets to {@code miss}.
+   */
+  private void countServed(RoutingContext ctx) {
+    HttpServerResponse response = ctx.response();
+    ctx.addEndHandler(ended -> {
+      String cache = response.headers().get(Headers.CACHE_STATUS);
+      long bytes = response.bytesWritten();
+      if (cache != null && bytes > 0) {
+        metrics.served(cache.equals(Result.MISS.label()) ? Source.UPSTREAM : Source.CACHE, bytes);
+      }
+    });
   }
 
   /** The first path component when it names a configured upstream with a port, else null. */

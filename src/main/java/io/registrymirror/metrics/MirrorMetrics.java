@@ -5,12 +5,25 @@ import io.micrometer.core.instrument.DistributionSummary;
 import io.micrometer.core.instrument.Gauge;
 import io.micrometer.core.instrument.MeterRegistry;
 import io.micrometer.core.instrument.Timer;
+import io.micrometer.core.instrument.binder.jvm.ClassLoaderMetrics;
+import io.micrometer.core.instrument.binder.jvm.JvmGcMetrics;
+import io.micrometer.core.instrument.binder.jvm.JvmMemoryMetrics;
+import io.micrometer.core.instrument.binder.jvm.JvmThreadMetrics;
+import io.micrometer.core.instrument.binder.system.FileDescriptorMetrics;
+import io.micrometer.core.instrument.binder.system.ProcessorMetrics;
+import io.micrometer.core.instrument.binder.system.UptimeMetrics;
+import io.micrometer.prometheusmetrics.PrometheusConfig;
+import io.micrometer.prometheusmetrics.PrometheusMeterRegistry;
 import io.registrymirror.oci.Endpoint;
+import io.vertx.micrometer.Label;
+import io.vertx.micrometer.MicrometerMetricsOptions;
 import java.time.Duration;
+import java.util.EnumSet;
 import java.util.Map;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.function.Supplier;
+import java.util.stream.Stream;
 
 /**
  * The mirror's meters. Tags stay bounded: kinds, results and configured upstream names only,
@@ -42,6 +55,29 @@ public final class MirrorMetrics {
   public static final String CACHE_SCRUB_CHECKED = "mirror.cache.scrub.checked";
   public static final String PREFETCH_JOBS = "mirror.prefetch.jobs";
   public static final String PREFETCH_FINISHED = "mirror.prefetch.finished";
+  public static final String SERVED = "mirror.served";
+  public static final String TAG_STALE_SERVES = "mirror.tag.stale.serves";
+  public static final String UPSTREAM_RATELIMIT_REMAINING = "mirror.upstream.ratelimit.remaining";
+
+  /**
+   * Buckets of the upstream latency histogram: from a loopback registry's milliseconds to a
+   * slow token service's seconds, few enough that every upstream, method and status can have
+   * its series from start-up.
+   */
+  private static final Duration[] LATENCY_BUCKETS = Stream.of(5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000,
+      30000).map(Duration::ofMillis).toArray(Duration[]::new);
+
+  /** The status classes of upstream answers, {@code none} when no answer came. */
+  private static final String[] STATUS_CLASSES = {"2xx", "3xx", "4xx", "5xx", "none"};
+
+  /** Where the bytes of a blob or manifest sent to a client came from. */
+  public enum Source {
+    CACHE, UPSTREAM;
+
+    public String label() {
+      return name().toLowerCase(java.util.Locale.ROOT);
+    }
+  }
 
   /**
    * How it was answered: from the cache, by going upstream, from a stale cache, or not at all:
@@ -64,6 +100,32 @@ public final class MirrorMetrics {
   private final Counter scrubFiles;
   private final Counter scrubBytes;
 
+  /**
+   * The registry {@code /metrics} shows, with the JVM's and the process's meters; Vert.x adds its
+   * own to it when built with {@link #vertxOptions()}.
+   */
+  public static PrometheusMeterRegistry prometheusRegistry() {
+    PrometheusMeterRegistry registry = new PrometheusMeterRegistry(PrometheusConfig.DEFAULT);
+    new JvmMemoryMetrics().bindTo(registry);
+    new JvmGcMetrics().bindTo(registry);
+    new JvmThreadMetrics().bindTo(registry);
+    new ClassLoaderMetrics().bindTo(registry);
+    new ProcessorMetrics().bindTo(registry);
+    new UptimeMetrics().bindTo(registry);
+    new FileDescriptorMetrics().bindTo(registry);
+    return registry;
+  }
+
+  /**
+   * Vert.x's meters: HTTP server and client requests by method and status, pools, event loops.
+   * No path, route or remote address as a label: a client chooses the path, and blob
+   * redirects lead to ever other hosts.
+   */
+  public static MicrometerMetricsOptions vertxOptions() {
+    return new MicrometerMetricsOptions().setEnabled(true)
+        .setLabels(EnumSet.of(Label.HTTP_METHOD, Label.HTTP_CODE, Label.POOL_TYPE, Label.POOL_NAME));
+  }
+
   public MirrorMetrics(MeterRegistry registry) {
     this.registry = registry;
     for (Endpoint kind : Endpoint.values()) {
@@ -83,6 +145,12 @@ public final class MirrorMetrics {
     }
     for (String kind : new String[] {"blob", "manifest", "stray"}) {
       scrubRemovedCounter(kind);
+    }
+    for (Source source : Source.values()) {
+      servedCounter(source);
+    }
+    for (String kind : new String[] {"blob", "manifest"}) {
+      evictionCounter(kind);
     }
     scrubFiles = Counter.builder(CACHE_SCRUB_FILES)
         .description("Cached files the background scrub has looked at").register(registry);
@@ -108,21 +176,66 @@ public final class MirrorMetrics {
         .register(registry));
   }
 
+  /**
+   * Every meter of one configured upstream, at 0 from start-up: a dashboard or an alert on a rate
+   * of errors must see a series before the first error. {@code rateLimitRemaining} is the last
+   * {@code ratelimit-remaining} upstream sent, negative while none came.
+   */
+  public void watchUpstream(String upstream, Supplier<Number> rateLimitRemaining) {
+    for (String method : new String[] {"GET", "HEAD"}) {
+      for (String status : STATUS_CLASSES) {
+        upstreamTimer(upstream, method, status);
+      }
+    }
+    upstreamReceivedCounter(upstream);
+    for (String seen : new String[] {"pull", "refresh"}) {
+      tagMoveCounter(upstream, seen);
+    }
+    for (String result : new String[] {"ok", "failed", "deferred"}) {
+      tagRefreshCounter(upstream, result);
+    }
+    staleCounter(upstream);
+    Gauge.builder(UPSTREAM_RATELIMIT_REMAINING, () -> {
+      double remaining = rateLimitRemaining.get().doubleValue();
+      return remaining < 0 ? Double.NaN : remaining;
+    }).description("Requests left in the upstream's pull quota, from its last ratelimit-remaining header; "
+        + "NaN until one came").tag("upstream", upstream).register(registry);
+  }
+
   /** One upstream exchange; {@code status} 0 when no response came. */
   public void upstreamRequest(String upstream, String method, int status, long nanos) {
-    Timer.builder(UPSTREAM_REQUESTS)
+    upstreamTimer(upstream, method, status == 0 ? "none" : (status / 100) + "xx").record(Duration.ofNanos(nanos));
+  }
+
+  private Timer upstreamTimer(String upstream, String method, String status) {
+    return Timer.builder(UPSTREAM_REQUESTS)
         .description("Requests sent to upstream registries, until response headers")
         .tag("upstream", upstream)
         .tag("method", method)
-        .tag("status", status == 0 ? "none" : (status / 100) + "xx")
-        .register(registry)
-        .record(Duration.ofNanos(nanos));
+        .tag("status", status)
+        .serviceLevelObjectives(LATENCY_BUCKETS)
+        .register(registry);
   }
 
   public void upstreamReceived(String upstream, long bytes) {
-    Counter.builder(UPSTREAM_RECEIVED).baseUnit("bytes")
+    upstreamReceivedCounter(upstream).increment(bytes);
+  }
+
+  private Counter upstreamReceivedCounter(String upstream) {
+    return Counter.builder(UPSTREAM_RECEIVED).baseUnit("bytes")
         .description("Blob bytes received from upstream registries")
-        .tag("upstream", upstream).register(registry).increment(bytes);
+        .tag("upstream", upstream).register(registry);
+  }
+
+  /** Bytes of a blob or manifest body sent to a client, by where they came from. */
+  public void served(Source source, long bytes) {
+    servedCounter(source).increment(bytes);
+  }
+
+  private Counter servedCounter(Source source) {
+    return Counter.builder(SERVED).baseUnit("bytes")
+        .description("Blob and manifest bytes sent to clients, from the cache or as they came from upstream")
+        .tag("source", source.label()).register(registry);
   }
 
   /** The free space and size of the cache's file system, as last read. */
@@ -150,9 +263,13 @@ public final class MirrorMetrics {
   }
 
   public void cacheEvicted(String kind) {
-    Counter.builder(CACHE_EVICTIONS).tag("kind", kind)
+    evictionCounter(kind).increment();
+  }
+
+  private Counter evictionCounter(String kind) {
+    return Counter.builder(CACHE_EVICTIONS).tag("kind", kind)
         .description("Blobs and manifests deleted to keep the cache within cache.maxSize")
-        .register(registry).increment();
+        .register(registry);
   }
 
   /** Watches the bytes of blobs held in memory on their way to disk. */
@@ -185,14 +302,33 @@ public final class MirrorMetrics {
 
   /** A tag seen pointing elsewhere, by a pull or by the refresher. */
   public void tagMoved(String upstream, String seen) {
-    Counter.builder(TAG_MOVES).description("Tags seen to point at another manifest than before")
-        .tag("upstream", upstream).tag("seen", seen).register(registry).increment();
+    tagMoveCounter(upstream, seen).increment();
+  }
+
+  private Counter tagMoveCounter(String upstream, String seen) {
+    return Counter.builder(TAG_MOVES).description("Tags seen to point at another manifest than before")
+        .tag("upstream", upstream).tag("seen", seen).register(registry);
   }
 
   /** One background revalidation: {@code ok}, {@code failed}, or {@code deferred} by a budget or back-off. */
   public void tagRefreshed(String upstream, String result) {
-    Counter.builder(TAG_REFRESHES).description("Background revalidations of tracked tags")
-        .tag("upstream", upstream).tag("result", result).register(registry).increment();
+    tagRefreshCounter(upstream, result).increment();
+  }
+
+  private Counter tagRefreshCounter(String upstream, String result) {
+    return Counter.builder(TAG_REFRESHES).description("Background revalidations of tracked tags")
+        .tag("upstream", upstream).tag("result", result).register(registry);
+  }
+
+  /** A tag answered from its last known resolution because upstream could not be asked. */
+  public void staleServed(String upstream) {
+    staleCounter(upstream).increment();
+  }
+
+  private Counter staleCounter(String upstream) {
+    return Counter.builder(TAG_STALE_SERVES)
+        .description("Tags answered from their last known manifest because upstream failed or was unreachable")
+        .tag("upstream", upstream).register(registry);
   }
 
   public void watchTrackedTags(Supplier<Number> count) {

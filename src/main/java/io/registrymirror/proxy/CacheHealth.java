@@ -6,17 +6,31 @@ import io.vertx.core.Future;
 import io.vertx.core.Vertx;
 import io.vertx.core.file.FileSystemProps;
 
-/** Whether the cache can take new content, for readiness: its room, and a test write. */
+/**
+ * Whether the cache is ready, for readiness: its index read since start-up, its room, and a test
+ * write.
+ */
 public final class CacheHealth {
 
   private final Vertx vertx;
   private final CacheLayout layout;
   private final CacheProbe probe;
+  private volatile boolean indexed;
 
   public CacheHealth(Vertx vertx, CacheLayout layout) {
     this.vertx = vertx;
     this.layout = layout;
     this.probe = new CacheProbe(vertx, layout);
+  }
+
+  /** Whether the index of what is cached has been read since start-up. */
+  public boolean indexed() {
+    return indexed;
+  }
+
+  /** The index is read, or reading it failed and lookups go to the disk: either way, done. */
+  public void indexDone() {
+    indexed = true;
   }
 
   /** The file system the cache writes to, read off the event loop. */

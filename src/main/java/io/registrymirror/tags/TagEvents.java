@@ -57,6 +57,12 @@ public final class TagEvents {
     }
   }
 
+  /** A tag answered from its last known resolution: upstream failed or refused to be asked. */
+  void servedStale(TagKey key, TagRecord known, Throwable cause) {
+    LOG.warn("tag.stale", "tag", key, "digest", known.digest(), "error", cause.getMessage());
+    metrics.staleServed(key.upstream());
+  }
+
   private void deliver(URI url, JsonObject event, int attempt) {
     web.postAbs(url.toString())
         .as(BodyCodec.none())

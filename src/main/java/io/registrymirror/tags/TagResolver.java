@@ -4,7 +4,6 @@ import io.registrymirror.config.TagRule;
 import io.registrymirror.config.TagsConfig;
 import io.registrymirror.error.OciError;
 import io.registrymirror.error.RegistryException;
-import io.registrymirror.log.EventLog;
 import io.registrymirror.metrics.MirrorMetrics.Result;
 import io.registrymirror.oci.AcceptedTypes;
 import io.registrymirror.oci.Descriptor;
@@ -24,8 +23,6 @@ import java.util.Optional;
  * tag's history and reported, whether a pull or the refresher saw it.
  */
 public final class TagResolver {
-
-  private static final EventLog LOG = EventLog.of(TagResolver.class);
 
   private final TagStore tags;
   private final ManifestSource manifests;
@@ -131,7 +128,7 @@ public final class TagResolver {
     if (known.isPresent() && err instanceof RegistryException e
         && (e.error() == OciError.UNAVAILABLE || e.error() == OciError.TOOMANYREQUESTS)) {
       TagRecord r = known.get();
-      LOG.warn("tag.stale", "tag", key, "digest", r.digest(), "error", e.getMessage());
+      events.servedStale(key, r, e);
       return Future.succeededFuture(new Resolution(r.descriptor(), Result.STALE, r.pinned()));
     }
     return Future.failedFuture(err);

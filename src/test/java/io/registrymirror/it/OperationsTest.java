@@ -70,6 +70,43 @@ class OperationsTest extends MirrorTestBase {
     assertThat(value(metrics,
         "mirror_upstream_requests_seconds_count{method=\"HEAD\",status=\"4xx\",upstream=\"local\"}")).isEqualTo(1);
     assertThat(metrics).contains("jvm_memory_used_bytes");
+    // The layer's bytes went out twice: as they came from upstream, then from the cache.
+    assertThat(value(metrics, "mirror_served_bytes_total{source=\"upstream\"}")).isEqualTo(size);
+    assertThat(value(metrics, "mirror_served_bytes_total{source=\"cache\"}")).isEqualTo(size);
+  }
+
+  @Test
+  void manifestBytesCountBySource() {
+    long size = image.manifest().length;
+    assertThat(mirror.get("/v2/ops/app/manifests/1.0").statusCode()).isEqualTo(200);
+    assertThat(mirror.get("/v2/ops/app/manifests/" + image.manifestDigest()).statusCode()).isEqualTo(200);
+    String metrics = new String(mirror.get("/metrics").body());
+    assertThat(value(metrics, "mirror_served_bytes_total{source=\"upstream\"}")).isEqualTo(size);
+    assertThat(value(metrics, "mirror_served_bytes_total{source=\"cache\"}")).isEqualTo(size);
+  }
+
+  @Test
+  void everyCounterOfAnUpstreamExistsBeforeItsFirstRequest() {
+    String metrics = new String(mirror.get("/metrics").body());
+    for (String series : List.of(
+        "mirror_served_bytes_total{source=\"cache\"}",
+        "mirror_served_bytes_total{source=\"upstream\"}",
+        "mirror_requests_total{kind=\"referrers\",result=\"stale\"}",
+        "mirror_upstream_requests_seconds_count{method=\"GET\",status=\"5xx\",upstream=\"local\"}",
+        "mirror_upstream_requests_seconds_count{method=\"HEAD\",status=\"none\",upstream=\"local\"}",
+        "mirror_upstream_received_bytes_total{upstream=\"local\"}",
+        "mirror_tag_moves_total{seen=\"refresh\",upstream=\"local\"}",
+        "mirror_tag_refreshes_total{result=\"failed\",upstream=\"local\"}",
+        "mirror_tag_stale_serves_total{upstream=\"local\"}",
+        "mirror_cache_evictions_total{kind=\"blob\"}",
+        "mirror_fills_total{result=\"failed\"}")) {
+      assertThat(value(metrics, series)).as(series).isZero();
+    }
+    // Unknown until upstream sends a quota header; a loopback registry never does.
+    assertThat(value(metrics, "mirror_upstream_ratelimit_remaining{upstream=\"local\"}")).isNaN();
+    // The latency histogram, in the buckets every upstream shares.
+    assertThat(metrics).contains(
+        "mirror_upstream_requests_seconds_bucket{method=\"GET\",status=\"2xx\",upstream=\"local\",le=\"0.1\"} 0");
   }
 
   @Test

@@ -3,6 +3,7 @@ package io.registrymirror.testing;
 import io.registrymirror.RegistryMirror;
 import io.registrymirror.config.ConfigLoader;
 import io.registrymirror.config.MirrorConfig;
+import io.vertx.core.Future;
 import io.vertx.core.Vertx;
 import java.io.IOException;
 import java.io.InputStream;
@@ -59,9 +60,7 @@ public final class MirrorUnderTest implements AutoCloseable {
         """.formatted(cacheDir, registryName, upstreamUrl, TestLimits.upstreamTimeoutsYaml().indent(4),
         upstreamExtraYaml.indent(4));
     MirrorConfig config = ConfigLoader.parse(yaml);
-    RegistryMirror mirror = await(RegistryMirror.start(vertx, config)
-        .toCompletionStage().toCompletableFuture());
-    return new MirrorUnderTest(mirror, cacheDir);
+    return started(RegistryMirror.start(vertx, config), cacheDir);
   }
 
   /**
@@ -70,8 +69,13 @@ public final class MirrorUnderTest implements AutoCloseable {
    */
   public static MirrorUnderTest startWithConfig(Vertx vertx, String yaml, Path cacheDir) {
     MirrorConfig config = ConfigLoader.parse(yaml);
-    RegistryMirror mirror = await(RegistryMirror.start(vertx, config)
-        .toCompletionStage().toCompletableFuture());
+    return started(RegistryMirror.start(vertx, config), cacheDir);
+  }
+
+  /** A started mirror, once its cache index is read and it says it is ready, as an orchestrator waits. */
+  private static MirrorUnderTest started(Future<RegistryMirror> start, Path cacheDir) {
+    RegistryMirror mirror = await(start.toCompletionStage().toCompletableFuture());
+    await(mirror.indexed().toCompletionStage().toCompletableFuture());
     return new MirrorUnderTest(mirror, cacheDir);
   }
 
