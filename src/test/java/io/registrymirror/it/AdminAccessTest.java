@@ -1,11 +1,11 @@
 package io.registrymirror.it;
 
 import static org.assertj.core.api.Assertions.assertThat;
-import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 import io.registrymirror.testing.AdminApi;
 import io.registrymirror.testing.ImageSeeder;
 import io.registrymirror.testing.MirrorUnderTest;
+import io.registrymirror.testing.Required;
 import io.registrymirror.testing.TestLimits;
 import io.vertx.core.Vertx;
 import io.vertx.core.json.JsonObject;
@@ -66,7 +66,7 @@ class AdminAccessTest extends MirrorTestBase {
   @Test
   void withoutATokenOnlyLoopbackClientsAreLetIn(Vertx vertx, @TempDir Path cache) throws Exception {
     InetAddress external = externalAddress();
-    assumeTrue(external != null, "this host has no non-loopback IPv4 address");
+    Required.that(external != null, "this host has no non-loopback IPv4 address");
     MirrorUnderTest m = MirrorUnderTest.startWithConfig(vertx, listeningEverywhere(cache, ""), cache);
     try {
       String remote = "http://" + external.getHostAddress() + ":" + m.url().substring(m.url().lastIndexOf(':') + 1);

@@ -3,13 +3,13 @@ package io.registrymirror.it;
 import static io.registrymirror.testing.Forwarder.matching;
 import static io.registrymirror.testing.MirrorUnderTest.eventually;
 import static org.assertj.core.api.Assertions.assertThat;
-import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 import io.registrymirror.testing.Fault;
 import io.registrymirror.testing.ImageSeeder;
 import io.registrymirror.testing.ImageSeeder.Image;
 import io.registrymirror.testing.LogCapture;
 import io.registrymirror.testing.MirrorUnderTest.Received;
+import io.registrymirror.testing.Required;
 import io.vertx.core.json.JsonObject;
 import java.io.IOException;
 import java.net.http.HttpResponse;
@@ -179,12 +179,12 @@ class CacheTroubleTest extends MirrorTestBase {
   private record ReadOnly(Path dir) implements AutoCloseable {
 
     static ReadOnly mount(Path dir) throws Exception {
-      assumeTrue(run("mount", "--bind", dir.toString(), dir.toString()),
+      Required.that(run("mount", "--bind", dir.toString(), dir.toString()),
           "bind mounts are not allowed here (needs root with CAP_SYS_ADMIN)");
       boolean readOnly = run("mount", "-o", "remount,bind,ro", dir.toString());
       if (!readOnly) {
         run("umount", dir.toString());
-        assumeTrue(readOnly, "read-only remounts are not allowed here");
+        Required.that(readOnly, "read-only remounts are not allowed here");
       }
       return new ReadOnly(dir);
     }

@@ -1,7 +1,6 @@
 package io.registrymirror.it;
 
 import static org.assertj.core.api.Assertions.assertThat;
-import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 import io.registrymirror.testing.Containerd;
 import io.registrymirror.testing.Dockerd;
@@ -11,6 +10,7 @@ import io.registrymirror.testing.ImageSeeder;
 import io.registrymirror.testing.ImageSeeder.Image;
 import io.registrymirror.testing.MirrorUnderTest;
 import io.registrymirror.testing.ReferenceRegistry;
+import io.registrymirror.testing.Required;
 import io.registrymirror.testing.TestCertificate;
 import io.vertx.core.Vertx;
 import io.vertx.core.json.JsonObject;
@@ -69,7 +69,7 @@ class ClientAuthTest {
 
   @BeforeAll
   static void startRegistry() throws Exception {
-    assumeTrue(ReferenceRegistry.available(), "docker-registry is not installed");
+    Required.referenceRegistry();
     origin = ReferenceRegistry.start();
     image = new ImageSeeder(origin.url(), 21).pushImage("library/e2eauth-" + SUFFIX, "1.0", 2, 100_000, "docker");
     upstream = Forwarder.start(origin.port());
@@ -114,7 +114,7 @@ class ClientAuthTest {
    */
   @Test
   void dockerSendsTheMirrorItsDockerHubCredentials() throws Exception {
-    assumeTrue(Dockerd.available(), "docker.io (dockerd and docker) is not installed");
+    Required.dockerd();
     String name = "e2eauth-" + SUFFIX;
     try (Dockerd docker = Dockerd.start(mirror.hostPort(), certificate.certPem())) {
       // With no credentials to answer the mirror's challenge, dockerd says so and moves on. docker
@@ -158,7 +158,7 @@ class ClientAuthTest {
    */
   @Test
   void containerdSendsTheAuthorizationHeaderOfHostsToml() throws Exception {
-    assumeTrue(Containerd.available(), "containerd (containerd and ctr) is not installed");
+    Required.containerd();
     String reference = HUB + "/" + image.repo() + ":1.0";
     try (Containerd containerd = Containerd.start()) {
       containerd.mirror(HUB, "https://" + HUB_FALLBACK, mirror.hostPort(), certificate.certPem());

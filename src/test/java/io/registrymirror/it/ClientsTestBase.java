@@ -1,7 +1,6 @@
 package io.registrymirror.it;
 
 import static org.assertj.core.api.Assertions.assertThat;
-import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 import io.registrymirror.testing.Containerd;
 import io.registrymirror.testing.Exec;
@@ -14,6 +13,7 @@ import io.registrymirror.testing.ImageSeeder.Platform;
 import io.registrymirror.testing.MirrorUnderTest;
 import io.registrymirror.testing.Podman;
 import io.registrymirror.testing.ReferenceRegistry;
+import io.registrymirror.testing.Required;
 import io.registrymirror.testing.TestCertificate;
 import io.registrymirror.testing.SharedOrigin;
 import io.registrymirror.testing.TokenServer;
@@ -93,7 +93,7 @@ abstract class ClientsTestBase {
 
   @BeforeAll
   static void startRegistries() throws Exception {
-    assumeTrue(ReferenceRegistry.available(), "docker-registry is not installed");
+    Required.referenceRegistry();
     hubRegistry = ReferenceRegistry.start();
     ImageSeeder hubSeeder = new ImageSeeder(hubRegistry.url(), 11);
     demo = hubSeeder.pushImage("library/e2edemo-" + SUFFIX, "1.0", 2, 300_000, "docker");

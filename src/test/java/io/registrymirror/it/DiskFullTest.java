@@ -2,7 +2,6 @@ package io.registrymirror.it;
 
 import static io.registrymirror.testing.MirrorUnderTest.eventually;
 import static org.assertj.core.api.Assertions.assertThat;
-import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 import io.registrymirror.testing.Exec;
 import io.registrymirror.testing.Forwarder;
@@ -13,6 +12,7 @@ import io.registrymirror.testing.MirrorUnderTest;
 import io.registrymirror.testing.MirrorUnderTest.Received;
 import io.registrymirror.testing.RawHttp;
 import io.registrymirror.testing.ReferenceRegistry;
+import io.registrymirror.testing.Required;
 import io.registrymirror.testing.ScratchDir;
 import io.vertx.core.Vertx;
 import io.vertx.core.json.JsonObject;
@@ -77,8 +77,8 @@ class DiskFullTest {
 
   @BeforeAll
   static void seed() throws Exception {
-    assumeTrue(ReferenceRegistry.available(), "docker-registry is not installed");
-    assumeTrue("root".equals(System.getProperty("user.name")), "mounting a small tmpfs needs root");
+    Required.referenceRegistry();
+    Required.root("mounting a small tmpfs");
     registry = ReferenceRegistry.start();
     ImageSeeder seeder = new ImageSeeder(registry.url());
     big = seeder.pushBlob("full/big", ImageSeeder.randomFile(files, BIG, 21));
@@ -98,7 +98,7 @@ class DiskFullTest {
   void start(Vertx vertx) throws IOException {
     scratch = ScratchDir.create("mirror-disk-");
     Path cache = scratch.dir("cache");
-    assumeTrue(run("mount", "-t", "tmpfs", "-o", "size=" + DISK, "tmpfs", cache.toString()), "mounting a tmpfs is not allowed here (needs root with CAP_SYS_ADMIN)");
+    Required.that(run("mount", "-t", "tmpfs", "-o", "size=" + DISK, "tmpfs", cache.toString()), "mounting a tmpfs is not allowed here (needs root with CAP_SYS_ADMIN)");
     upstream = Forwarder.start(registry.port());
     mirror = MirrorUnderTest.start(vertx, upstream.url(), cache);
   }
@@ -191,8 +191,8 @@ class DiskFullTest {
     String path = "/v2/full/medium/blobs/" + medium;
     Path blobs = Files.createDirectories(mirror.cacheDir().resolve("blobs"));
     // tmp/ takes the file, blobs/ cannot: the verified blob cannot be renamed into place.
-    assumeTrue(run("mount", "--bind", blobs.toString(), blobs.toString()), "bind mounts are not allowed here");
-    assumeTrue(run("mount", "-o", "remount,bind,ro", blobs.toString()), "read-only remounts are not allowed here");
+    Required.that(run("mount", "--bind", blobs.toString(), blobs.toString()), "bind mounts are not allowed here");
+    Required.that(run("mount", "-o", "remount,bind,ro", blobs.toString()), "read-only remounts are not allowed here");
     try (LogCapture log = LogCapture.start()) {
       SlowClient behind = SlowClient.start(mirror, path);
       eventually(Duration.ofSeconds(30), () -> blobWriteFailures() >= 1

@@ -1,11 +1,11 @@
 package io.registrymirror.it;
 
 import static org.assertj.core.api.Assertions.assertThat;
-import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 import io.registrymirror.testing.Containerd;
 import io.registrymirror.testing.Dockerd;
 import io.registrymirror.testing.ImageSeeder.Image;
+import io.registrymirror.testing.Required;
 import java.nio.charset.StandardCharsets;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
@@ -16,7 +16,7 @@ class DockerContainerdClientsTest extends ClientsTestBase {
 
   @Test
   void dockerPullsOfficialImagesWithAndWithoutLibraryAndUserImages() throws Exception {
-    assumeTrue(Dockerd.available(), "docker.io (dockerd and docker) is not installed");
+    Required.dockerd();
     String official = "e2edemo-" + SUFFIX;
     String user = "e2eacme-" + SUFFIX + "/app";
     try (Dockerd docker = Dockerd.start(mirror.hostPort(), certificate.certPem())) {
@@ -46,7 +46,7 @@ class DockerContainerdClientsTest extends ClientsTestBase {
 
   @Test
   void containerdPullsAgainWhileBothUpstreamsAreDown() throws Exception {
-    assumeTrue(Containerd.available(), "containerd (containerd and ctr) is not installed");
+    Required.containerd();
     String demoRef = HUB + "/" + demo.repo() + ":1.0";
     String toolRef = PRIVATE + "/" + tool.repo() + ":2.0";
     try (Containerd before = Containerd.start()) {
@@ -73,7 +73,7 @@ class DockerContainerdClientsTest extends ClientsTestBase {
 
   @Test
   void containerdPullsFromBothRegistriesByNamespaceAndAnIndex() throws Exception {
-    assumeTrue(Containerd.available(), "containerd (containerd and ctr) is not installed");
+    Required.containerd();
     try (Containerd containerd = Containerd.start()) {
       containerd.mirror(HUB, "https://registry-1.docker.io", mirror.hostPort(), certificate.certPem());
       containerd.mirror(PRIVATE, "https://" + PRIVATE, mirror.hostPort(), certificate.certPem());

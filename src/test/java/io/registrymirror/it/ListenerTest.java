@@ -2,11 +2,11 @@ package io.registrymirror.it;
 
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
-import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 import io.registrymirror.testing.ImageSeeder;
 import io.registrymirror.testing.ImageSeeder.Image;
 import io.registrymirror.testing.MirrorUnderTest;
+import io.registrymirror.testing.Required;
 import io.registrymirror.testing.TestCertificate;
 import io.vertx.core.Vertx;
 import io.vertx.core.json.JsonObject;
@@ -139,7 +139,7 @@ class ListenerTest extends MirrorTestBase {
   @Test
   void skopeoVerifiesTheCertificateAndLogsIn(@TempDir Path work) throws Exception {
     Path skopeo = Path.of("/usr/bin/skopeo");
-    assumeTrue(Files.isExecutable(skopeo), "skopeo is not installed");
+    Required.skopeo();
     // skopeo's --src-cert-dir takes CA certificates as *.crt files in a directory.
     Path certs = Files.createDirectories(work.resolve("certs"));
     Files.copy(certificate.certPem(), certs.resolve("mirror.crt"));

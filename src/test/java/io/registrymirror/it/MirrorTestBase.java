@@ -1,10 +1,10 @@
 package io.registrymirror.it;
 
-import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 import io.registrymirror.testing.Forwarder;
 import io.registrymirror.testing.MirrorUnderTest;
 import io.registrymirror.testing.ReferenceRegistry;
+import io.registrymirror.testing.Required;
 import io.vertx.core.Vertx;
 import io.vertx.junit5.VertxExtension;
 import java.nio.file.Path;
@@ -30,7 +30,7 @@ abstract class MirrorTestBase {
 
   @BeforeAll
   static void startRegistry() throws Exception {
-    assumeTrue(ReferenceRegistry.available(), "docker-registry is not installed");
+    Required.referenceRegistry();
     registry = ReferenceRegistry.start();
   }
 

@@ -1,11 +1,11 @@
 package io.registrymirror.it;
 
 import static org.assertj.core.api.Assertions.assertThat;
-import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 import io.registrymirror.testing.ImageSeeder;
 import io.registrymirror.testing.ImageSeeder.Image;
 import io.registrymirror.testing.Podman;
+import io.registrymirror.testing.Required;
 import io.vertx.core.json.JsonObject;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -19,7 +19,7 @@ class PodmanSkopeoClientsTest extends ClientsTestBase {
 
   @Test
   void podmanPullsThroughBothMirrorsOneWithAPathPrefix(@TempDir Path work) throws Exception {
-    assumeTrue(Podman.available(), "podman is not installed");
+    Required.podman();
     try (Podman podman = Podman.create(registriesConf(work), caDir)) {
       String demoRef = HUB + "/" + demo.repo() + ":1.0";
       podman.pull(demoRef);
@@ -44,7 +44,7 @@ class PodmanSkopeoClientsTest extends ClientsTestBase {
 
   @Test
   void skopeoCopiesThroughTheRegistriesConf(@TempDir Path work) throws Exception {
-    assumeTrue(Files.isExecutable(SKOPEO), "skopeo is not installed");
+    Required.skopeo();
     Path conf = registriesConf(work);
 
     skopeoCopy(conf, HUB + "/" + app.repo() + ":1.0", work.resolve("app"));

@@ -1,12 +1,12 @@
 package io.registrymirror.it;
 
 import static org.assertj.core.api.Assertions.assertThat;
-import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 import io.registrymirror.ScrubCommand;
 import io.registrymirror.testing.DamagedCache;
 import io.registrymirror.testing.Exec;
 import io.registrymirror.testing.MirrorProcess;
+import io.registrymirror.testing.Required;
 import java.io.ByteArrayOutputStream;
 import java.io.IOException;
 import java.io.PrintStream;
@@ -117,8 +117,8 @@ class ScrubCommandTest {
     DamagedCache cache = DamagedCache.create(dir.resolve("cache"));
     Path stuck = cache.damaged().get(0);
     // Immutable: not even root may delete it, as on a cache mounted read-only.
-    assumeTrue(Exec.attempt(RUN, Map.of(), List.of("chattr", "+i", stuck.toString())).exitCode() == 0,
-        "chattr +i is not available here");
+    Required.that(Exec.attempt(RUN, Map.of(), List.of("chattr", "+i", stuck.toString())).exitCode() == 0,
+        "chattr +i failed: it needs root and the Debian package e2fsprogs");
     try {
       Exec.Result result = scrub(Map.of("MIRROR_CACHE_DIR", cache.root().toString()));
 

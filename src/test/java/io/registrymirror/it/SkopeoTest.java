@@ -1,12 +1,12 @@
 package io.registrymirror.it;
 
 import static org.assertj.core.api.Assertions.assertThat;
-import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 import io.registrymirror.testing.ImageSeeder;
 import io.registrymirror.testing.ImageSeeder.Image;
 import io.registrymirror.testing.ImageSeeder.Index;
 import io.registrymirror.testing.ImageSeeder.Platform;
+import io.registrymirror.testing.Required;
 import java.io.IOException;
 import java.net.http.HttpResponse;
 import java.nio.charset.StandardCharsets;
@@ -33,7 +33,7 @@ class SkopeoTest extends MirrorTestBase {
 
   @BeforeAll
   static void seed() throws Exception {
-    assumeTrue(Files.isExecutable(SKOPEO), "skopeo is not installed");
+    Required.skopeo();
     ImageSeeder seeder = new ImageSeeder(registry.url());
     image = seeder.pushImage("skopeo/layers", "1.0", 4, 2_000_000, "docker");
     index = seeder.pushIndex("skopeo/multi", "2.0",

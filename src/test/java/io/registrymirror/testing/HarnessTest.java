@@ -3,7 +3,6 @@ package io.registrymirror.testing;
 import static io.registrymirror.testing.Forwarder.matching;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
-import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 import io.registrymirror.testing.Fault;
 import io.registrymirror.testing.ImageSeeder.Image;
@@ -44,7 +43,7 @@ class HarnessTest {
 
   @BeforeAll
   static void startHarness() throws Exception {
-    assumeTrue(ReferenceRegistry.available(), "reference registry binary not installed");
+    Required.referenceRegistry();
     registry = ReferenceRegistry.start();
     seeder = new ImageSeeder(registry.url());
     image = seeder.pushImage("harness/app", "v1", 2, 256 * 1024, "docker");

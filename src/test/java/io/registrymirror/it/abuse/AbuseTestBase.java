@@ -1,13 +1,13 @@
 package io.registrymirror.it.abuse;
 
 import static io.registrymirror.it.abuse.Expectation.anyAnswer;
-import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 import io.registrymirror.testing.Forwarder;
 import io.registrymirror.testing.ImageSeeder;
 import io.registrymirror.testing.ImageSeeder.Image;
 import io.registrymirror.testing.MirrorProcess;
 import io.registrymirror.testing.ReferenceRegistry;
+import io.registrymirror.testing.Required;
 import io.registrymirror.testing.StraceLog;
 import java.nio.file.Path;
 import java.time.Duration;
@@ -54,8 +54,8 @@ abstract class AbuseTestBase {
 
   @BeforeAll
   static void seed() throws Exception {
-    assumeTrue(ReferenceRegistry.available(), "docker-registry is not installed");
-    assumeTrue(StraceLog.available(), "strace is not installed");
+    Required.referenceRegistry();
+    Required.strace();
     registry = ReferenceRegistry.start();
     ImageSeeder seeder = new ImageSeeder(registry.url(), 7);
     image = seeder.pushImage("abuse/app", "1.0", 2, 40_000, "docker");
