@@ -20,7 +20,6 @@ import io.registrymirror.proxy.TagRetention;
 import io.registrymirror.store.BlobStore;
 import io.registrymirror.store.CacheIndex;
 import io.registrymirror.store.CacheLayout;
-import io.registrymirror.store.CacheProbe;
 import io.registrymirror.store.CacheWrites;
 import io.registrymirror.store.ManifestStore;
 import io.registrymirror.store.ScrubSchedule;
@@ -151,9 +150,14 @@ public final class RegistryMirror {
     return blobStore.open()
         .compose(v -> manifestStore.open())
         .compose(v -> tagStore.open())
-        .compose(v -> new CacheProbe(vertx, layout).writable())
         .recover(err -> Future.failedFuture(new ConfigException(
             "cache.dir: " + layout.root() + " cannot be used: " + reason(err), err)))
+        // A cache that cannot take files still serves what it holds, and everything else past
+        // it; readiness says so until a file can be written.
+        .compose(v -> health.writable().recover(err -> {
+          LOG.warn("cache.unwritable", "dir", layout.root(), "error", reason(err));
+          return Future.succeededFuture();
+        }))
         .compose(v -> vertx.deployVerticle(() -> {
           RegistryVerticle server = new RegistryVerticle(api, guard, config.host(), config.port(), config.tls());
           synchronized (servers) {

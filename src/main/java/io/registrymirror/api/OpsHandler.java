@@ -27,12 +27,13 @@ final class OpsHandler {
   }
 
   /**
-   * Ready once the cache's index is read (a large cache takes a few seconds), and from then on
-   * while the mirror serves, which it does with a full or read-only cache too (blobs and
-   * manifests then go past it) and with every upstream down (it serves what it has): taking it
-   * out of rotation would turn slower pulls into failed ones. The body says how the cache is
-   * doing, its room and whether a file could be written in it lately, both read off the event
-   * loop. A cache unusable at start-up stops the start instead, with the reason.
+   * Ready once the cache's index is read (a large cache takes a few seconds) and a file could be
+   * written in it, and from then on while the mirror serves, which it does with a cache that
+   * turns full or read-only too (blobs and manifests then go past it) and with every upstream
+   * down (it serves what it has): taking it out of rotation would turn slower pulls into failed
+   * ones. A cache not writable since start-up (a read-only volume, the wrong owner) keeps it out
+   * of rotation, and says why, until it is. The body says how the cache is doing, its room and
+   * whether a file could be written in it lately, both read off the event loop.
    */
   void ready(RoutingContext ctx) {
     if (!cache.indexed()) {
@@ -43,13 +44,16 @@ final class OpsHandler {
     Future<FileSystemProps> props = cache.space();
     Future<Void> writable = cache.writable();
     Future.join(props, writable).onComplete(checked -> {
-      JsonObject body = new JsonObject().put("status", "ok").put("cacheWritable", writable.succeeded());
+      boolean ready = cache.everWritable();
+      JsonObject body = new JsonObject().put("status", ready ? "ok" : "unwritable")
+          .put("cacheWritable", writable.succeeded());
       if (props.succeeded()) {
         body.put("cacheFreeBytes", props.result().usableSpace());
       }
       if (writable.failed()) {
         body.put("error", writable.cause().toString());
       }
+      ctx.response().setStatusCode(ready ? 200 : 503);
       ctx.json(body);
     });
   }

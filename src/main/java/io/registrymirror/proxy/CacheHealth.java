@@ -16,6 +16,7 @@ public final class CacheHealth {
   private final CacheLayout layout;
   private final CacheProbe probe;
   private volatile boolean indexed;
+  private volatile boolean everWritable;
 
   public CacheHealth(Vertx vertx, CacheLayout layout) {
     this.vertx = vertx;
@@ -40,6 +41,15 @@ public final class CacheHealth {
 
   /** Succeeds when a file could be written in the cache, lately; fails with why not. */
   public Future<Void> writable() {
-    return probe.writable();
+    return probe.writable().onSuccess(v -> everWritable = true);
+  }
+
+  /**
+   * Whether a file could be written in the cache at some time since start-up. A cache that was
+   * never writable is a deployment's mistake (a read-only volume, wrong owner) to be seen at once;
+   * one that turns full or read-only later is served past, and stays ready.
+   */
+  public boolean everWritable() {
+    return everWritable;
   }
 }

@@ -8,8 +8,10 @@ import io.registrymirror.testing.Fault;
 import io.registrymirror.testing.ImageSeeder;
 import io.registrymirror.testing.ImageSeeder.Image;
 import io.registrymirror.testing.LogCapture;
+import io.registrymirror.testing.MirrorUnderTest;
 import io.registrymirror.testing.MirrorUnderTest.Received;
 import io.registrymirror.testing.Required;
+import io.vertx.core.Vertx;
 import io.vertx.core.json.JsonObject;
 import java.io.IOException;
 import java.net.http.HttpResponse;
@@ -61,6 +63,29 @@ class CacheTroubleTest extends MirrorTestBase {
     }
     eventually(Duration.ofSeconds(15), () -> new JsonObject(new String(mirror.get("/readyz").body()))
         .getBoolean("cacheWritable"), "the cache seen writable again");
+  }
+
+  @Test
+  void aCacheUnwritableAtStartUpIsNotReadyUntilItIsButServes(Vertx vertx) throws Exception {
+    Path dir = mirror.cacheDir().resolveSibling(mirror.cacheDir().getFileName() + "-late");
+    MirrorUnderTest.start(vertx, upstreamUrl(), dir).close(); // lays the cache out
+    ReadOnly ro = ReadOnly.mount(dir);
+    try (MirrorUnderTest late = MirrorUnderTest.start(vertx, upstreamUrl(), dir)) {
+      try {
+        HttpResponse<byte[]> ready = late.get("/readyz");
+        assertThat(ready.statusCode()).isEqualTo(503);
+        JsonObject body = new JsonObject(new String(ready.body()));
+        assertThat(body.getString("status")).isEqualTo("unwritable");
+        assertThat(body.getBoolean("cacheWritable")).isFalse();
+        assertThat(body.getString("error")).contains("Read-only file system");
+        // Out of rotation, but whoever asks is served, past the cache.
+        assertThat(late.get("/v2/trouble/app/manifests/1.0", "Accept", DOCKER).body()).isEqualTo(image.manifest());
+      } finally {
+        ro.close();
+      }
+      // Probe answers are kept a few seconds.
+      eventually(Duration.ofSeconds(15), () -> late.get("/readyz").statusCode() == 200, "ready once writable");
+    }
   }
 
   @Test
@@ -174,7 +199,8 @@ class CacheTroubleTest extends MirrorTestBase {
 
   /**
    * A directory made read-only for everyone, root included, by a read-only bind mount of it
-   * onto itself; undone on close. Skips the test where mounts are not allowed.
+   * onto itself; undone on close. Where mounts are not allowed the test fails, or skips in a
+   * quick run.
    */
   private record ReadOnly(Path dir) implements AutoCloseable {
 
