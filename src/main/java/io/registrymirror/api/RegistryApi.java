@@ -41,6 +41,8 @@ public final class RegistryApi {
   private final AdminGuard admin;
   private final PrefetchHandler prefetch;
   private final CacheAdminHandler cacheAdmin;
+  private final UpstreamHealth upstreamHealth;
+  private final StatusHandler status;
 
   /**
    * @param htpasswd the users allowed to pull, or null to let anyone pull
@@ -63,6 +65,8 @@ public final class RegistryApi {
     this.admin = new AdminGuard(adminToken);
     this.prefetch = new PrefetchHandler(upstreams, prefetcher);
     this.cacheAdmin = new CacheAdminHandler(cacheAdmin);
+    this.upstreamHealth = new UpstreamHealth(vertx, prometheus);
+    this.status = new StatusHandler(upstreams, tagStore, prometheus, upstreamHealth);
   }
 
   /** A router for one server instance; handlers share the services, not per-request state. */
@@ -79,9 +83,16 @@ public final class RegistryApi {
     if (auth != null) {
       router.route("/v2*").handler(auth);
       router.route(TagsHandler.PREFIX + "*").handler(auth);
+      // The status page shows what the tag API does: to the same clients.
+      router.route(StatusPage.PATH).handler(auth);
+      router.route(StatusHandler.PATH).handler(auth);
     }
     router.route("/v2*").handler(this::distribution).failureHandler(errors);
     router.get(TagsHandler.PREFIX + "*").handler(tags::handle).failureHandler(errors);
+    router.route(StatusPage.PATH).method(HttpMethod.GET).method(HttpMethod.HEAD).handler(StatusPage::page)
+        .failureHandler(errors);
+    router.route(StatusPage.ASSETS + "*").method(HttpMethod.GET).method(HttpMethod.HEAD).handler(StatusPage::asset);
+    router.get(StatusHandler.PATH).handler(status::handle).failureHandler(errors);
     for (String prefix : AdminGuard.PREFIXES) {
       router.route(prefix + "*").handler(admin).failureHandler(errors);
     }
@@ -94,8 +105,9 @@ public final class RegistryApi {
     return router;
   }
 
-  /** Stops re-reading the htpasswd file. */
+  /** Stops re-reading the htpasswd file and sampling upstream answers. */
   public void close() {
+    upstreamHealth.close();
     if (auth != null) {
       auth.close();
     }

@@ -21,6 +21,11 @@ public final class Upstreams {
     this.fallback = clients.stream().filter(c -> c.config().isDefault()).findFirst().orElse(null);
   }
 
+  /** Every configured upstream, in no particular order. */
+  public Collection<UpstreamClient> all() {
+    return byName.values();
+  }
+
   /** The configured upstream of that name, or null. */
   public UpstreamClient byName(String name) {
     return byName.get(name);
