@@ -2,14 +2,13 @@ package io.registrymirror.it;
 
 import static io.registrymirror.testing.Forwarder.matching;
 import static org.assertj.core.api.Assertions.assertThat;
-import static org.junit.jupiter.api.Assertions.fail;
-import static org.junit.jupiter.api.Assumptions.assumeFalse;
 
 import io.registrymirror.testing.Chromium;
 import io.registrymirror.testing.Fault;
 import io.registrymirror.testing.ImageSeeder;
 import io.registrymirror.testing.ImageSeeder.Image;
 import io.registrymirror.testing.MirrorUnderTest;
+import io.registrymirror.testing.Required;
 import io.vertx.core.Vertx;
 import io.vertx.core.json.JsonArray;
 import io.vertx.core.json.JsonObject;
@@ -53,7 +52,7 @@ class StatusPageTest extends MirrorTestBase {
   @Test
   void theBrowserShowsTheUpstreamTheHitRatioAndATagsMovesMostRecentFirst(Vertx vertx, @TempDir Path cache,
       @TempDir Path browser) throws Exception {
-    requireChromium();
+    Required.tool(Chromium.available(), "chromium (the status page is loaded in it)", "chromium");
     Image first = seeder.pushImage("status/app", "latest", 1, 20_000, "docker");
     plantTagRecord(cache, HOSTILE, "library/evil", "latest", first.manifestDigest());
     // Every pull revalidates the tag, so the pull after the re-push sees the move.
@@ -174,16 +173,6 @@ class StatusPageTest extends MirrorTestBase {
     } finally {
       m.close();
     }
-  }
-
-  /** Fails without Chromium, naming its package, unless the run is a quick one ({@code -Dquick}). */
-  private static void requireChromium() {
-    if (Chromium.available()) {
-      return;
-    }
-    assumeFalse(System.getProperty("quick") != null, "chromium is not installed (skipped with -Dquick)");
-    fail("chromium is not installed: this test loads the status page in it; install the Debian package "
-        + "chromium (apt-get install chromium), or run with -Dquick to skip it");
   }
 
   /** A client's pull: the manifest by tag, then every blob it names. */
