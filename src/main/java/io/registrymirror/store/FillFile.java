@@ -1,7 +1,7 @@
 package io.registrymirror.store;
 
 import io.netty.buffer.ByteBuf;
-import io.netty.buffer.PooledByteBufAllocator;
+import io.netty.buffer.ByteBufAllocator;
 import io.registrymirror.oci.Digest;
 import io.vertx.core.Future;
 import io.vertx.core.Vertx;
@@ -104,10 +104,11 @@ final class FillFile {
 
   /**
    * {@code n} bytes at {@code position}, all written before, into pooled direct memory, which
-   * the socket takes without another copy. The caller releases the buffer.
+   * the socket takes without another copy. The caller releases the buffer. The pool is the one
+   * Netty and Vert.x use for the sockets: a pool of its own would hold chunks of its own.
    */
   ByteBuf read(long position, int n) throws IOException {
-    ByteBuf dst = PooledByteBufAllocator.DEFAULT.directBuffer(n);
+    ByteBuf dst = ByteBufAllocator.DEFAULT.directBuffer(n);
     try {
       while (dst.writerIndex() < n) {
         if (dst.writeBytes(channel, position + dst.writerIndex(), n - dst.writerIndex()) < 0) {
