@@ -1,6 +1,7 @@
 package io.registrymirror.config;
 
 import static io.registrymirror.config.ConfigValues.checkKeys;
+import static io.registrymirror.config.ConfigValues.choice;
 import static io.registrymirror.config.ConfigValues.count;
 import static io.registrymirror.config.ConfigValues.duration;
 import static io.registrymirror.config.ConfigValues.hostPort;
@@ -44,6 +45,8 @@ public final class ConfigLoader {
   public static final String ENV_TLS_CERT = "MIRROR_TLS_CERT";
   public static final String ENV_TLS_KEY = "MIRROR_TLS_KEY";
   public static final String ENV_HTPASSWD = "MIRROR_HTPASSWD";
+  public static final String ENV_LOG_FORMAT = "MIRROR_LOG_FORMAT";
+  public static final String ENV_LOG_LEVEL = "MIRROR_LOG_LEVEL";
 
   private ConfigLoader() {}
 
@@ -80,7 +83,8 @@ public final class ConfigLoader {
       return config;
     }
     requireObject(root, "(top level)");
-    checkKeys(root, "", Set.of("listen", "cache", "upstreams", "tls", "auth", "tags", "limits", "admin"));
+    checkKeys(root, "", Set.of("listen", "cache", "upstreams", "tls", "auth", "tags", "limits", "admin", "log",
+        "shutdownGrace"));
     if (root.has("listen")) {
       ConfigValues.HostPort listen = hostPort("listen", text(root.get("listen"), "listen"));
       config = config.withListen(listen.host(), listen.port());
@@ -122,7 +126,28 @@ public final class ConfigLoader {
       config = config.withLimits(limits(section(root, "limits", "headerTimeout", "connections",
           "connectionsPerClient", "loginFailures", "loginFailureWindow")));
     }
+    if (root.has("log")) {
+      config = config.withLog(log(section(root, "log", "format", "level", "access")));
+    }
+    config = config.withShutdownGrace(duration(root, "", "shutdownGrace", config.shutdownGrace()));
     return config;
+  }
+
+  private static LogConfig log(JsonNode node) {
+    LogConfig d = LogConfig.defaults();
+    boolean access = d.access();
+    if (node.has("access")) {
+      if (!node.get("access").isBoolean()) {
+        throw new ConfigException("log.access", "must be true or false");
+      }
+      access = node.get("access").booleanValue();
+    }
+    return new LogConfig(
+        node.has("format") ? choice("log.format", text(node.get("format"), "log.format"), LogConfig.Format.class)
+            : d.format(),
+        node.has("level") ? choice("log.level", text(node.get("level"), "log.level"), LogConfig.Level.class)
+            : d.level(),
+        access);
   }
 
   /**
@@ -166,6 +191,14 @@ public final class ConfigLoader {
     String htpasswd = env.get(ENV_HTPASSWD);
     if (htpasswd != null) {
       config = config.withHtpasswd(htpasswd(ENV_HTPASSWD, htpasswd));
+    }
+    String format = env.get(ENV_LOG_FORMAT);
+    if (format != null && !format.isBlank()) {
+      config = config.withLog(config.log().withFormat(choice(ENV_LOG_FORMAT, format.trim(), LogConfig.Format.class)));
+    }
+    String level = env.get(ENV_LOG_LEVEL);
+    if (level != null && !level.isBlank()) {
+      config = config.withLog(config.log().withLevel(choice(ENV_LOG_LEVEL, level.trim(), LogConfig.Level.class)));
     }
     return config;
   }

@@ -10,6 +10,7 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.Iterator;
 import java.util.List;
 import java.util.Locale;
@@ -102,11 +103,23 @@ final class ConfigValues {
     return URI.create(uri.getScheme().toLowerCase(Locale.ROOT) + "://" + uri.getRawAuthority());
   }
 
+  /** One of {@code type}'s constants, named in any case: {@code json}, {@code JSON}. */
+  static <E extends Enum<E>> E choice(String key, String value, Class<E> type) {
+    for (E constant : type.getEnumConstants()) {
+      if (constant.name().equalsIgnoreCase(value)) {
+        return constant;
+      }
+    }
+    throw new ConfigException(key, "not one of " + String.join(", ", Arrays.stream(type.getEnumConstants())
+        .map(c -> c.name().toLowerCase(Locale.ROOT)).toList()) + ": '" + value + "'");
+  }
+
+  /** {@code parent} is empty for a top-level key. */
   static Duration duration(JsonNode node, String parent, String field, Duration fallback) {
     if (!node.has(field)) {
       return fallback;
     }
-    String key = parent + "." + field;
+    String key = parent.isEmpty() ? field : parent + "." + field;
     Matcher m = matching(node.get(field), key, DURATION, "a duration like 500ms, 30s, 5m, 1h or 7d");
     Duration d;
     try {

@@ -1,6 +1,7 @@
 package io.registrymirror.config;
 
 import java.nio.file.Path;
+import java.time.Duration;
 import java.util.List;
 import java.util.Map;
 
@@ -17,9 +18,16 @@ import java.util.Map;
  * @param limits what one client may hold of the listener
  * @param adminToken the Bearer token the prefetch and admin endpoints require; null to allow them
  *     from loopback only
+ * @param log what is logged, and in which format
+ * @param shutdownGrace how long answers in progress may take to finish once the mirror is told to
+ *     stop; past it they are cut
  */
 public record MirrorConfig(String host, int port, CacheConfig cache, Map<String, UpstreamConfig> upstreams,
-    TlsConfig tls, Htpasswd htpasswd, TagsConfig tags, LimitsConfig limits, String adminToken) {
+    TlsConfig tls, Htpasswd htpasswd, TagsConfig tags, LimitsConfig limits, String adminToken, LogConfig log,
+    Duration shutdownGrace) {
+
+  /** Shorter than the 30 s Kubernetes waits after SIGTERM before it kills a pod. */
+  public static final Duration DEFAULT_SHUTDOWN_GRACE = Duration.ofSeconds(20);
 
   public MirrorConfig {
     upstreams = Map.copyOf(upstreams);
@@ -29,7 +37,7 @@ public record MirrorConfig(String host, int port, CacheConfig cache, Map<String,
   public static MirrorConfig defaults() {
     UpstreamConfig hub = UpstreamConfig.dockerHub();
     return new MirrorConfig("0.0.0.0", 5000, CacheConfig.defaults(), Map.of(hub.name(), hub), null, null,
-        TagsConfig.defaults(), LimitsConfig.defaults(), null);
+        TagsConfig.defaults(), LimitsConfig.defaults(), null, LogConfig.defaults(), DEFAULT_SHUTDOWN_GRACE);
   }
 
   public UpstreamConfig defaultUpstream() {
@@ -39,7 +47,7 @@ public record MirrorConfig(String host, int port, CacheConfig cache, Map<String,
   }
 
   public MirrorConfig withListen(String host, int port) {
-    return new MirrorConfig(host, port, cache, upstreams, tls, htpasswd, tags, limits, adminToken);
+    return new MirrorConfig(host, port, cache, upstreams, tls, htpasswd, tags, limits, adminToken, log, shutdownGrace);
   }
 
   /** The cache's root directory. */
@@ -52,30 +60,38 @@ public record MirrorConfig(String host, int port, CacheConfig cache, Map<String,
   }
 
   public MirrorConfig withCache(CacheConfig cache) {
-    return new MirrorConfig(host, port, cache, upstreams, tls, htpasswd, tags, limits, adminToken);
+    return new MirrorConfig(host, port, cache, upstreams, tls, htpasswd, tags, limits, adminToken, log, shutdownGrace);
   }
 
   public MirrorConfig withAdminToken(String adminToken) {
-    return new MirrorConfig(host, port, cache, upstreams, tls, htpasswd, tags, limits, adminToken);
+    return new MirrorConfig(host, port, cache, upstreams, tls, htpasswd, tags, limits, adminToken, log, shutdownGrace);
   }
 
   public MirrorConfig withUpstreams(Map<String, UpstreamConfig> upstreams) {
-    return new MirrorConfig(host, port, cache, upstreams, tls, htpasswd, tags, limits, adminToken);
+    return new MirrorConfig(host, port, cache, upstreams, tls, htpasswd, tags, limits, adminToken, log, shutdownGrace);
   }
 
   public MirrorConfig withTls(TlsConfig tls) {
-    return new MirrorConfig(host, port, cache, upstreams, tls, htpasswd, tags, limits, adminToken);
+    return new MirrorConfig(host, port, cache, upstreams, tls, htpasswd, tags, limits, adminToken, log, shutdownGrace);
   }
 
   public MirrorConfig withTags(TagsConfig tags) {
-    return new MirrorConfig(host, port, cache, upstreams, tls, htpasswd, tags, limits, adminToken);
+    return new MirrorConfig(host, port, cache, upstreams, tls, htpasswd, tags, limits, adminToken, log, shutdownGrace);
   }
 
   public MirrorConfig withHtpasswd(Htpasswd htpasswd) {
-    return new MirrorConfig(host, port, cache, upstreams, tls, htpasswd, tags, limits, adminToken);
+    return new MirrorConfig(host, port, cache, upstreams, tls, htpasswd, tags, limits, adminToken, log, shutdownGrace);
   }
 
   public MirrorConfig withLimits(LimitsConfig limits) {
-    return new MirrorConfig(host, port, cache, upstreams, tls, htpasswd, tags, limits, adminToken);
+    return new MirrorConfig(host, port, cache, upstreams, tls, htpasswd, tags, limits, adminToken, log, shutdownGrace);
+  }
+
+  public MirrorConfig withLog(LogConfig log) {
+    return new MirrorConfig(host, port, cache, upstreams, tls, htpasswd, tags, limits, adminToken, log, shutdownGrace);
+  }
+
+  public MirrorConfig withShutdownGrace(Duration shutdownGrace) {
+    return new MirrorConfig(host, port, cache, upstreams, tls, htpasswd, tags, limits, adminToken, log, shutdownGrace);
   }
 }
