@@ -32,12 +32,14 @@ import io.vertx.core.net.SocketAddress;
 import io.vertx.core.net.impl.ConnectionBase;
 import io.vertx.ext.web.Router;
 import java.nio.charset.StandardCharsets;
+import java.time.Duration;
 import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
 import java.util.Objects;
+import java.util.concurrent.TimeUnit;
 
 /**
  * One event loop's HTTP server. Several instances listen on the same port; Vert.x spreads
@@ -127,6 +129,15 @@ public final class RegistryVerticle extends VerticleBase {
         })
         .listen()
         .onSuccess(s -> server = s);
+  }
+
+  /**
+   * Takes no more connections and lets the answers in progress finish for up to {@code grace},
+   * closing each connection once its answer has ended (idle ones at once); past the grace, the
+   * connections left are closed, cutting their answers.
+   */
+  public Future<Void> shutdown(Duration grace) {
+    return server.shutdown(grace.toMillis(), TimeUnit.MILLISECONDS);
   }
 
   @Override
