@@ -3,21 +3,20 @@ package io.registrymirror;
 import io.micrometer.prometheusmetrics.PrometheusMeterRegistry;
 import io.registrymirror.config.ConfigException;
 import io.registrymirror.config.ConfigLoader;
+import io.registrymirror.config.LogConfig;
 import io.registrymirror.config.MirrorConfig;
-import io.registrymirror.log.LogFormatter;
-import io.registrymirror.log.ShutdownLogManager;
+import io.registrymirror.log.EventLog;
+import io.registrymirror.log.LogSetup;
 import io.registrymirror.metrics.MirrorMetrics;
 import io.vertx.core.Vertx;
 import io.vertx.core.VertxOptions;
 import io.vertx.core.file.FileSystemOptions;
 import io.vertx.micrometer.MicrometerMetricsFactory;
 import java.nio.file.Path;
+import java.time.Duration;
 import java.util.Arrays;
+import java.util.concurrent.ExecutionException;
 import java.util.concurrent.TimeUnit;
-import java.util.logging.ConsoleHandler;
-import java.util.logging.Handler;
-import java.util.logging.Level;
-import java.util.logging.Logger;
 
 /** Command line: {@code java -jar registry-mirror.jar [--config FILE]}, or a subcommand. */
 public final class Main {
@@ -32,7 +31,10 @@ public final class Main {
       prefetch asks a running mirror to pull images into its cache (prefetch --help for more).
       """;
 
-  private static final long SHUTDOWN_SECONDS = 30;
+  private static final EventLog LOG = EventLog.of(Main.class);
+
+  /** How long each step of stopping may take. */
+  private static final Duration CLEANUP = Duration.ofSeconds(30);
 
   private Main() {}
 
@@ -41,8 +43,6 @@ public final class Main {
       System.exit(PrefetchCommand.run(java.util.Arrays.copyOfRange(args, 1, args.length), System.getenv(),
           System.out, System.err, System.console() != null));
     }
-    // Before anything touches java.util.logging, so that the manager is ours.
-    System.setProperty("java.util.logging.manager", ShutdownLogManager.class.getName());
     if (args.length > 0 && args[0].equals("scrub")) {
       System.exit(ScrubCommand.run(Arrays.copyOfRange(args, 1, args.length), System.getenv(), System.out, System.err,
           System.console() != null));
@@ -60,7 +60,6 @@ public final class Main {
         default -> exit(2, "unknown argument " + args[i] + "\n" + USAGE);
       }
     }
-    configureLogging();
     MirrorConfig config;
     try {
       config = ConfigLoader.load(configFile, System.getenv());
@@ -68,6 +67,8 @@ public final class Main {
       exit(2, "registry-mirror: configuration error: " + e.getMessage());
       return;
     }
+    LogConfig log = config.log();
+    LogSetup.apply(log.format() == LogConfig.Format.JSON, log.level().name(), log.access());
     // The mirror serves nothing from its class path: no need for Vert.x's file cache, which
     // would otherwise be a directory written outside the cache directory.
     PrometheusMeterRegistry prometheus = MirrorMetrics.prometheusRegistry();
@@ -84,36 +85,18 @@ public final class Main {
   }
 
   /**
-   * On SIGTERM: stop taking requests, let fetches in progress clean up, then stop Vert.x. Each
-   * step is awaited from this thread: closing Vert.x from inside its own future chain would
-   * wait on an event loop it is shutting down.
+   * On SIGTERM: stop taking requests, let fetches in progress clean up, then stop Vert.x and
+   * write the last log lines. Each step is awaited from this thread: closing Vert.x from inside
+   * its own future chain would wait on an event loop it is shutting down.
    */
   private static void stop(RegistryMirror mirror, Vertx vertx) {
     try {
-      mirror.close().toCompletionStage().toCompletableFuture().get(SHUTDOWN_SECONDS, TimeUnit.SECONDS);
+      mirror.close().toCompletionStage().toCompletableFuture().get(CLEANUP.toMillis(), TimeUnit.MILLISECONDS);
+      vertx.close().toCompletionStage().toCompletableFuture().get(CLEANUP.toMillis(), TimeUnit.MILLISECONDS);
     } catch (Exception e) {
-      System.err.println("registry-mirror: unclean shutdown: " + e);
+      LOG.error("mirror.stop.failed", e instanceof ExecutionException ? e.getCause() : e);
     }
-    try {
-      vertx.close().toCompletionStage().toCompletableFuture().get(SHUTDOWN_SECONDS, TimeUnit.SECONDS);
-    } catch (Exception e) {
-      System.err.println("registry-mirror: unclean shutdown: " + e);
-    }
-    ShutdownLogManager.flush();
-  }
-
-  private static void configureLogging() {
-    Logger root = Logger.getLogger("");
-    for (Handler h : root.getHandlers()) {
-      root.removeHandler(h);
-    }
-    ConsoleHandler console = new ConsoleHandler();
-    console.setFormatter(new LogFormatter());
-    console.setLevel(Level.ALL);
-    root.addHandler(console);
-    root.setLevel(Level.INFO);
-    // Netty reports every reset connection at debug and some at info; clients hang up all the time.
-    Logger.getLogger("io.netty").setLevel(Level.WARNING);
+    LogSetup.stop();
   }
 
   private static void exit(int status, String message) {

@@ -1,13 +1,20 @@
 package io.registrymirror.log;
 
-import java.lang.System.Logger;
-import java.lang.System.Logger.Level;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+import org.slf4j.event.Level;
+import org.slf4j.spi.LoggingEventBuilder;
 
 /**
- * Structured log events in logfmt: {@code event=blob.filled digest=sha256:… bytes=123 ms=45}.
- * One line per event, so that log pipelines can parse every field without a grammar.
+ * Structured log events: an event name and its fields, {@code blob.filled digest=sha256:… bytes=123},
+ * passed to SLF4J as key-value pairs with {@code event} first. The format {@link LogSetup}
+ * installs writes them as one logfmt line or as the top-level fields of one JSON object, so
+ * that log pipelines can read every field without a grammar.
  */
 public final class EventLog {
+
+  /** The key of the event's name, the first of its fields. */
+  public static final String EVENT = "event";
 
   private final Logger logger;
 
@@ -16,7 +23,17 @@ public final class EventLog {
   }
 
   public static EventLog of(Class<?> type) {
-    return new EventLog(System.getLogger(type.getName()));
+    return new EventLog(LoggerFactory.getLogger(type));
+  }
+
+  /** Events of a logger that is no class, such as {@code access}. */
+  public static EventLog named(String name) {
+    return new EventLog(LoggerFactory.getLogger(name));
+  }
+
+  /** Whether info events are written at all: callers can then skip gathering their fields. */
+  public boolean infoEnabled() {
+    return logger.isInfoEnabled();
   }
 
   public void debug(String event, Object... fields) {
@@ -28,57 +45,33 @@ public final class EventLog {
   }
 
   public void warn(String event, Object... fields) {
-    log(Level.WARNING, null, event, fields);
+    log(Level.WARN, null, event, fields);
   }
 
   public void error(String event, Throwable cause, Object... fields) {
     log(Level.ERROR, cause, event, fields);
   }
 
-  private void log(Level level, Throwable cause, String event, Object[] fields) {
-    if (!logger.isLoggable(level)) {
-      return;
-    }
-    String line = format(event, fields);
-    if (cause == null) {
-      logger.log(level, line);
-    } else {
-      logger.log(level, line, cause);
-    }
-  }
-
   /** {@code fields} alternates keys and values. */
-  public static String format(String event, Object... fields) {
-    StringBuilder sb = new StringBuilder("event=").append(event);
-    for (int i = 0; i + 1 < fields.length; i += 2) {
-      sb.append(' ').append(fields[i]).append('=');
-      appendValue(sb, String.valueOf(fields[i + 1]));
-    }
-    return sb.toString();
-  }
-
-  static void appendValue(StringBuilder sb, String v) {
-    boolean quote = v.isEmpty();
-    for (int i = 0; i < v.length() && !quote; i++) {
-      char c = v.charAt(i);
-      quote = c <= ' ' || c == '"' || c == '=' || c == '\\';
-    }
-    if (!quote) {
-      sb.append(v);
+  private void log(Level level, Throwable cause, String event, Object[] fields) {
+    if (!logger.isEnabledForLevel(level)) {
       return;
     }
-    sb.append('"');
-    for (int i = 0; i < v.length(); i++) {
-      char c = v.charAt(i);
-      switch (c) {
-        case '"' -> sb.append("\\\"");
-        case '\\' -> sb.append("\\\\");
-        case '\n' -> sb.append("\\n");
-        case '\r' -> sb.append("\\r");
-        case '\t' -> sb.append("\\t");
-        default -> sb.append(c);
-      }
+    LoggingEventBuilder line = logger.atLevel(level).addKeyValue(EVENT, event);
+    for (int i = 0; i + 1 < fields.length; i += 2) {
+      line = line.addKeyValue(String.valueOf(fields[i]), value(fields[i + 1]));
     }
-    sb.append('"');
+    if (cause != null) {
+      line = line.setCause(cause);
+    }
+    line.log();
+  }
+
+  /**
+   * Numbers and booleans stay what they are, to be JSON numbers and booleans; anything else is
+   * its text, as logfmt shows it (JSON would otherwise make a path a {@code file://} URI).
+   */
+  private static Object value(Object v) {
+    return v instanceof Number || v instanceof Boolean ? v : String.valueOf(v);
   }
 }

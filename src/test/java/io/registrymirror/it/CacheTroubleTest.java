@@ -176,8 +176,8 @@ class CacheTroubleTest extends MirrorTestBase {
       // Anything logged late by the libraries would come with the next exchange.
       assertThat(mirror.get("/v2/").statusCode()).isEqualTo(200);
       assertThat(events.lines()).filteredOn(l -> l.contains("event=blob.fill.failed"))
-          .singleElement().satisfies(l -> assertThat(l).contains("level=warning", big));
-      assertThat(warnings.lines()).noneMatch(l -> l.contains("level=severe"));
+          .singleElement().satisfies(l -> assertThat(l).contains("level=warn", big));
+      assertThat(warnings.lines()).noneMatch(l -> l.contains("level=error"));
       assertThat(warnings.lines()).noneMatch(l -> l.contains("Stream reset"));
     }
   }

@@ -39,7 +39,7 @@ class HttpFramingTest extends MirrorTestBase {
         Answer a = raw.exchange("GET " + path + " HTTP/1.1\r\nConnection: close\r\n\r\n", false);
         assertRefusal(a, 400);
       }
-      assertThat(log.lines()).noneMatch(line -> line.contains("level=severe") || line.contains("Exception"));
+      assertThat(log.lines()).noneMatch(line -> line.contains("level=error") || line.contains("Exception"));
     }
   }
 
