@@ -43,6 +43,7 @@ public final class RegistryApi {
   private final CacheAdminHandler cacheAdmin;
   private final UpstreamHealth upstreamHealth;
   private final StatusHandler status;
+  private final AccessLog accessLog = new AccessLog();
 
   /**
    * @param htpasswd the users allowed to pull, or null to let anyone pull
@@ -72,6 +73,7 @@ public final class RegistryApi {
   /** A router for one server instance; handlers share the services, not per-request state. */
   public Router router() {
     Router router = Router.router(vertx);
+    router.route().handler(accessLog);
     router.get("/healthz").handler(ops::live);
     router.get("/readyz").handler(ops::ready);
     router.get("/metrics").handler(ops::metrics);
@@ -149,6 +151,7 @@ public final class RegistryApi {
     ApiPath api = ApiPath.parse(path);
     ctx.put(ErrorHandler.KIND, api.endpoint());
     Target target = upstreams.route(ns, api.name());
+    ctx.put(AccessLog.UPSTREAM, target.upstream().name());
     if (nsAsked) {
       ctx.response().putHeader(Headers.NAMESPACE, target.upstream().name());
     }
