@@ -17,6 +17,9 @@ import java.time.Duration;
 import java.util.Arrays;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicBoolean;
+import sun.misc.Signal;
+import sun.misc.SignalHandler;
 
 /** Command line: {@code java -jar registry-mirror.jar [--config FILE]}, or a subcommand. */
 public final class Main {
@@ -33,8 +36,8 @@ public final class Main {
 
   private static final EventLog LOG = EventLog.of(Main.class);
 
-  /** How long each step of stopping may take. */
-  private static final Duration CLEANUP = Duration.ofSeconds(30);
+  /** How long stopping may take beyond the grace: fetches cleaning up their files, Vert.x closing. */
+  private static final Duration CLEANUP = Duration.ofSeconds(10);
 
   private Main() {}
 
@@ -81,22 +84,39 @@ public final class Main {
       System.err.println("registry-mirror: cannot start: " + err.getMessage());
       vertx.close();
       System.exit(1);
-    }).onSuccess(mirror -> Runtime.getRuntime().addShutdownHook(new Thread(() -> stop(mirror, vertx))));
+    }).onSuccess(mirror -> {
+      // Handled as signals rather than in a shutdown hook: after a hook the JVM exits with 143,
+      // and halting it with 0 from the hook would cut the other hooks short (e.g. JFR's dump).
+      AtomicBoolean stopping = new AtomicBoolean();
+      SignalHandler stop = signal -> {
+        if (stopping.compareAndSet(false, true)) {
+          System.exit(stop(mirror, vertx, config.shutdownGrace()));
+        }
+      };
+      Signal.handle(new Signal("TERM"), stop);
+      Signal.handle(new Signal("INT"), stop);
+    });
   }
 
   /**
-   * On SIGTERM: stop taking requests, let fetches in progress clean up, then stop Vert.x and
-   * write the last log lines. Each step is awaited from this thread: closing Vert.x from inside
-   * its own future chain would wait on an event loop it is shutting down.
+   * On SIGTERM (Kubernetes, systemd) or SIGINT (Ctrl-C): take no more connections, let answers
+   * in progress finish within the grace, let fetches clean up, stop Vert.x, and write the last
+   * log lines. Each step is awaited from this thread: closing Vert.x from inside its own future
+   * chain would wait on an event loop it is shutting down. A stop on a signal is the normal end
+   * of a mirror's life, so the exit status is 0, or 1 if stopping failed.
    */
-  private static void stop(RegistryMirror mirror, Vertx vertx) {
+  private static int stop(RegistryMirror mirror, Vertx vertx, Duration grace) {
+    int status = 0;
     try {
-      mirror.close().toCompletionStage().toCompletableFuture().get(CLEANUP.toMillis(), TimeUnit.MILLISECONDS);
+      mirror.close(grace).toCompletionStage().toCompletableFuture()
+          .get(grace.plus(CLEANUP).toMillis(), TimeUnit.MILLISECONDS);
       vertx.close().toCompletionStage().toCompletableFuture().get(CLEANUP.toMillis(), TimeUnit.MILLISECONDS);
     } catch (Exception e) {
       LOG.error("mirror.stop.failed", e instanceof ExecutionException ? e.getCause() : e);
+      status = 1;
     }
     LogSetup.stop();
+    return status;
   }
 
   private static void exit(int status, String message) {

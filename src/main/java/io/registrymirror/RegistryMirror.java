@@ -62,6 +62,7 @@ public final class RegistryMirror {
 
   private final Vertx vertx;
   private final RegistryApi api;
+  private final List<RegistryVerticle> servers;
   private final List<HttpClient> http;
   private final List<UpstreamClient> clients;
   private final BlobService blobs;
@@ -73,11 +74,12 @@ public final class RegistryMirror {
   private final int port;
   private final Future<Void> indexed;
 
-  private RegistryMirror(Vertx vertx, RegistryApi api, List<HttpClient> http, List<UpstreamClient> clients,
-      BlobService blobs, Prefetcher prefetcher, TagRefresher refresher, ScrubSchedule scrub, long diskTimer,
-      String deployment, int port, Future<Void> indexed) {
+  private RegistryMirror(Vertx vertx, RegistryApi api, List<RegistryVerticle> servers, List<HttpClient> http,
+      List<UpstreamClient> clients, BlobService blobs, Prefetcher prefetcher, TagRefresher refresher,
+      ScrubSchedule scrub, long diskTimer, String deployment, int port, Future<Void> indexed) {
     this.vertx = vertx;
     this.api = api;
+    this.servers = servers;
     this.http = http;
     this.clients = clients;
     this.blobs = blobs;
@@ -190,8 +192,8 @@ public final class RegistryMirror {
           scrub.start();
           long diskTimer = vertx.setPeriodic(0, DISK_CHECK.toMillis(), t -> blobStore.checkDisk()
               .onFailure(e -> LOG.warn("cache.disk.unreadable", "error", e.toString())));
-          return new RegistryMirror(vertx, api, List.of(metadata, content), clients, blobs, prefetcher, refresher,
-              scrub, diskTimer, id, port, indexed.future());
+          return new RegistryMirror(vertx, api, List.copyOf(servers), List.of(metadata, content), clients, blobs,
+              prefetcher, refresher, scrub, diskTimer, id, port, indexed.future());
         });
   }
 
@@ -229,22 +231,33 @@ public final class RegistryMirror {
     return indexed;
   }
 
-  /**
-   * Stops the timers first (tag refresh, password-file and htpasswd re-reads, disk check, scrub), then
-   * the servers, then the fetches in progress (waiting until their files are cleaned up), then
-   * the HTTP clients to the upstreams; the Vertx instance stays the caller's.
-   */
+  /** Stops at once: answers in progress are cut. */
   public Future<Void> close() {
+    return close(Duration.ZERO);
+  }
+
+  /**
+   * Stops the timers first (tag refresh, password-file and htpasswd re-reads, disk check, scrub),
+   * then takes no more connections and lets the answers in progress finish for up to {@code grace}
+   * (cutting those that take longer), then stops the fetches still running (waiting until their
+   * files are cleaned up), then the HTTP clients to the upstreams; the Vertx instance stays the
+   * caller's.
+   */
+  public Future<Void> close(Duration grace) {
+    long start = System.nanoTime();
+    LOG.info("mirror.stopping", "port", port, "graceMs", grace.toMillis());
     refresher.stop();
     prefetcher.close();
     clients.forEach(UpstreamClient::close);
     api.close();
     vertx.cancelTimer(diskTimer);
     Future<Void> scrubStopped = scrub.close();
-    return vertx.undeploy(deployment)
+    return Future.all(servers.stream().map(server -> server.shutdown(grace)).toList())
+        .compose(v -> vertx.undeploy(deployment))
         .compose(v -> blobs.close())
         .compose(v -> scrubStopped)
         .compose(v -> Future.all(http.stream().map(HttpClient::close).toList()).<Void>mapEmpty())
-        .onSuccess(v -> LOG.info("mirror.stopped", "port", port));
+        .onSuccess(v -> LOG.info("mirror.stopped", "port", port,
+            "ms", Duration.ofNanos(System.nanoTime() - start).toMillis()));
   }
 }

@@ -49,6 +49,18 @@ public final class MirrorProcess implements AutoCloseable {
   }
 
   /**
+   * Starts a mirror as {@link #start} does, with more JVM options (e.g. system properties), more
+   * keys for the upstream's section (e.g. credentials) and more top-level configuration.
+   */
+  public static MirrorProcess startWith(String upstreamUrl, Path cacheDir, Path workDir, List<String> jvmOptions,
+      String upstreamYaml, String topLevelYaml) throws IOException, InterruptedException {
+    List<String> options = new ArrayList<>(List.of("-Xmx256m"));
+    options.addAll(jvmOptions);
+    return start(upstreamUrl, cacheDir, workDir, List.of(), options,
+        (TestLimits.upstreamTimeoutsYaml() + upstreamYaml).indent(4), topLevelYaml);
+  }
+
+  /**
    * Starts a mirror as {@link #start} does, but as shipped: exactly the JVM options in {@code
    * conf/jvm.options} (the heap a deployment really has) and the upstream's default timeouts.
    */
