@@ -30,7 +30,9 @@ public final class Main {
              java -jar registry-mirror.jar prefetch [--mirror URL] [--token TOKEN] [--platform P]... IMAGE...
 
       With no configuration file the mirror listens on 0.0.0.0:5000, caches into ./cache and
-      mirrors Docker Hub. MIRROR_LISTEN and MIRROR_CACHE_DIR override listen and cache.dir.
+      mirrors Docker Hub. MIRROR_LISTEN and MIRROR_CACHE_DIR override listen and cache.dir,
+      MIRROR_LOG_FORMAT (text or json) and MIRROR_LOG_LEVEL log.format and log.level.
+      SIGTERM or Ctrl-C stops it, letting downloads in progress finish within shutdownGrace.
       prefetch asks a running mirror to pull images into its cache (prefetch --help for more).
       """;
 
