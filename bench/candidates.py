@@ -238,6 +238,8 @@ upstreams:
     url: {upstream}
     default: true
     tagTtl: 1h
+log:
+  access: false   # as nginx's access_log off and the reference registry's accesslog disabled
 """)
         argv = ["java", *self.jvm_options]
         if jfr:

@@ -81,6 +81,10 @@ public final class LogSetup extends ContextAwareBase implements Configurator {
     context.getLogger(MIRROR).setLevel(level);
     // Netty reports every reset connection at debug and some at info; clients hang up all the time.
     context.getLogger("io.netty").setLevel(Level.WARN);
+    // Each of the mirror's server instances registers Vert.x's connection gauge again, which
+    // Micrometer warns of at every start though the gauge is shared and right
+    // (vert-x3/vertx-micrometer-metrics#259).
+    context.getLogger("io.micrometer.core.instrument.MeterRegistry").setLevel(Level.ERROR);
     context.getLogger(ACCESS).setLevel(access ? Level.INFO : Level.OFF);
   }
 
