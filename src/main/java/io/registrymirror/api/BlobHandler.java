@@ -127,16 +127,29 @@ final class BlobHandler {
 
   /**
    * Sends a cached file, opened and closed on a worker: an open can wait on the disk, and the
-   * event loop must not.
+   * event loop must not. A plain connection gets it by {@code sendFile}, which the kernel copies;
+   * a TLS one in chunks read on a worker (see {@link FileBlob}). Fails if the response could not
+   * be completed.
    */
   Future<Void> send(RoutingContext ctx, String file, long offset, long length) {
     HttpServerResponse response = ctx.response();
     return files.executeBlocking(() -> FileChannel.open(Path.of(file), StandardOpenOption.READ), false)
-        .compose(channel -> sendChannel(response, channel, offset, length)
-            .eventually(() -> files.executeBlocking(() -> {
-              channel.close();
-              return null;
-            }, false)));
+        .compose(channel -> ctx.request().isSSL() ? sendRead(response, channel, offset, length)
+            : sendChannel(response, channel, offset, length)
+                .eventually(() -> files.executeBlocking(() -> {
+                  channel.close();
+                  return null;
+                }, false)));
+  }
+
+  private Future<Void> sendRead(HttpServerResponse response, FileChannel channel, long offset, long length) {
+    if (!response.headers().contains(HttpHeaders.CONTENT_LENGTH)) {
+      response.putHeader(HttpHeaders.CONTENT_LENGTH, Long.toString(length));
+    }
+    FileBlob blob = new FileBlob(files, channel, offset + length);
+    new FillSender(blob, response, offset, offset + length).start();
+    return blob.released().compose(v -> response.ended() ? Future.succeededFuture()
+        : Future.failedFuture("the connection closed before the whole file was sent"));
   }
 
   private static boolean gone(Throwable failure) {

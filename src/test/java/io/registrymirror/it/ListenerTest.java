@@ -1,5 +1,6 @@
 package io.registrymirror.it;
 
+import static io.registrymirror.testing.MirrorUnderTest.eventually;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
@@ -21,6 +22,7 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.security.KeyStore;
 import java.time.Duration;
+import java.util.Arrays;
 import java.util.Base64;
 import java.util.concurrent.TimeUnit;
 import javax.net.ssl.SSLContext;
@@ -119,6 +121,31 @@ class ListenerTest extends MirrorTestBase {
       assertThat(got.statusCode()).isEqualTo(200);
       assertThat(got.body()).isEqualTo(blob.getValue());
     }
+  }
+
+  @Test
+  void cachedBlobsComeWholeAndInRangesOverTls() throws Exception {
+    String layer = image.layerDigests().get(0);
+    byte[] content = image.blobs().get(layer);
+    String path = "/v2/team/secure/blobs/" + layer;
+    assertThat(https.send(request(path, basic(USER, PASSWORD)).build(), BodyHandlers.ofByteArray()).body())
+        .isEqualTo(content);
+    eventually(Duration.ofSeconds(10), () -> Files.exists(secured.blobFile(layer)), "the blob to be cached");
+
+    // From the cache: TLS cannot take sendFile's path, so the file is read in chunks off the loop.
+    HttpResponse<byte[]> whole = https.send(request(path, basic(USER, PASSWORD)).build(), BodyHandlers.ofByteArray());
+    assertThat(whole.statusCode()).isEqualTo(200);
+    assertThat(whole.headers().firstValue("X-Mirror-Cache")).hasValue("hit");
+    assertThat(whole.headers().firstValueAsLong("Content-Length")).hasValue(content.length);
+    assertThat(whole.body()).isEqualTo(content);
+    HttpResponse<byte[]> part = https.send(request(path, basic(USER, PASSWORD))
+        .header("Range", "bytes=1000-270999").build(), BodyHandlers.ofByteArray());
+    assertThat(part.statusCode()).isEqualTo(206);
+    assertThat(part.body()).isEqualTo(Arrays.copyOfRange(content, 1000, 271000));
+    HttpResponse<byte[]> tail = https.send(request(path, basic(USER, PASSWORD))
+        .header("Range", "bytes=-10").build(), BodyHandlers.ofByteArray());
+    assertThat(tail.body()).isEqualTo(Arrays.copyOfRange(content, content.length - 10, content.length));
+    assertThat(upstream.count("GET", ".*/blobs/" + layer)).isEqualTo(1);
   }
 
   @Test
