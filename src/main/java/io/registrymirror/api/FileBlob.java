@@ -1,12 +1,10 @@
 package io.registrymirror.api;
 
 import io.netty.buffer.ByteBuf;
-import io.netty.buffer.ByteBufAllocator;
 import io.registrymirror.concurrent.GrowingBlob;
 import io.vertx.core.Future;
 import io.vertx.core.Promise;
 import io.vertx.core.WorkerExecutor;
-import java.io.IOException;
 import java.nio.channels.FileChannel;
 
 /**
@@ -57,20 +55,7 @@ final class FileBlob implements GrowingBlob {
 
   @Override
   public Future<ByteBuf> read(long position, int max) {
-    return files.executeBlocking(() -> {
-      ByteBuf dst = ByteBufAllocator.DEFAULT.directBuffer(max);
-      try {
-        while (dst.writerIndex() < max) {
-          if (dst.writeBytes(channel, position + dst.writerIndex(), max - dst.writerIndex()) < 0) {
-            throw new IOException("cached file shorter than its size");
-          }
-        }
-        return dst;
-      } catch (IOException | RuntimeException e) {
-        dst.release();
-        throw e;
-      }
-    }, false);
+    return files.executeBlocking(() -> GrowingBlob.read(channel, position, max), false);
   }
 
   @Override

@@ -1,7 +1,10 @@
 package io.registrymirror.concurrent;
 
 import io.netty.buffer.ByteBuf;
+import io.netty.buffer.ByteBufAllocator;
 import io.vertx.core.Future;
+import java.io.IOException;
+import java.nio.channels.FileChannel;
 
 /**
  * One reader's hold on a blob that is still being written: what can be read, the bytes, a wait
@@ -37,4 +40,25 @@ public interface GrowingBlob {
 
   /** Gives up this hold; further calls do nothing. */
   void release();
+
+  /**
+   * {@code n} bytes of {@code file} at {@code position}, into pooled direct memory that the
+   * socket takes without another copy, from the pool Netty and Vert.x use for the sockets (a
+   * pool of its own would hold chunks of its own). Blocking: for workers. The caller releases
+   * the buffer.
+   */
+  static ByteBuf read(FileChannel file, long position, int n) throws IOException {
+    ByteBuf dst = ByteBufAllocator.DEFAULT.directBuffer(n);
+    try {
+      while (dst.writerIndex() < n) {
+        if (dst.writeBytes(file, position + dst.writerIndex(), n - dst.writerIndex()) < 0) {
+          throw new IOException("file shorter than the bytes asked for");
+        }
+      }
+      return dst;
+    } catch (IOException | RuntimeException e) {
+      dst.release();
+      throw e;
+    }
+  }
 }

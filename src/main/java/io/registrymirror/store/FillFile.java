@@ -1,7 +1,7 @@
 package io.registrymirror.store;
 
 import io.netty.buffer.ByteBuf;
-import io.netty.buffer.ByteBufAllocator;
+import io.registrymirror.concurrent.GrowingBlob;
 import io.registrymirror.oci.Digest;
 import io.vertx.core.Future;
 import io.vertx.core.Vertx;
@@ -102,24 +102,9 @@ final class FillFile {
     return hash.digest();
   }
 
-  /**
-   * {@code n} bytes at {@code position}, all written before, into pooled direct memory, which
-   * the socket takes without another copy. The caller releases the buffer. The pool is the one
-   * Netty and Vert.x use for the sockets: a pool of its own would hold chunks of its own.
-   */
+  /** {@code n} bytes at {@code position}, all written before; the caller releases the buffer. */
   ByteBuf read(long position, int n) throws IOException {
-    ByteBuf dst = ByteBufAllocator.DEFAULT.directBuffer(n);
-    try {
-      while (dst.writerIndex() < n) {
-        if (dst.writeBytes(channel, position + dst.writerIndex(), n - dst.writerIndex()) < 0) {
-          throw new IOException("cache file shorter than written");
-        }
-      }
-      return dst;
-    } catch (IOException | RuntimeException e) {
-      dst.release();
-      throw e;
-    }
+    return GrowingBlob.read(channel, position, n);
   }
 
   /** Closes the file on a worker; here, if Vert.x is shutting down and its workers are gone. */
