@@ -4,6 +4,10 @@ its index of cached blobs is complete, for a cache of N blobs (100,000 by defaul
 
     bench/startup.py [--blobs N] [--cold] [--jar target/registry-mirror.jar]
 
+With each start it also reads the heap in use once the index is complete, after a full GC
+(jcmd, from the JDK), and the same for an empty cache: the difference over N is the heap an
+indexed blob costs, for sizing -Xmx.
+
 The blobs are small files under valid digest paths (their content is not hashed at start-up, so
 their size does not matter). --cold drops the page cache before each start (root only), which is
 what a node reboot looks like; otherwise the directory entries are in memory, as after a crash
@@ -50,6 +54,13 @@ def answers(port):
         return False
 
 
+def heap_used_kib(pid):
+    """The heap in use after a full collection, from jcmd."""
+    subprocess.run(["jcmd", str(pid), "GC.run"], check=True, capture_output=True)
+    out = subprocess.run(["jcmd", str(pid), "GC.heap_info"], check=True, capture_output=True, text=True).stdout
+    return int(re.search(r"used (\d+)K", out).group(1))
+
+
 def one_start(jar, cache, work, cold):
     if cold:
         subprocess.run(["sync"], check=True)
@@ -82,7 +93,7 @@ def one_start(jar, cache, work, cold):
             time.sleep(0.02)
         if serving is None or indexed is None:
             raise SystemExit("the mirror did not start in time; see " + log_path)
-        return serving, indexed, index_ms, count
+        return serving, indexed, index_ms, count, heap_used_kib(proc.pid)
     finally:
         proc.kill()
         proc.wait()
@@ -104,12 +115,17 @@ def main():
         t = time.monotonic()
         make_cache(cache, args.blobs)
         print("made a cache of %d blobs in %.1f s" % (args.blobs, time.monotonic() - t), file=sys.stderr)
-        print("| run | answers /v2/ after | index complete after | index read (ms, its own log) | blobs indexed |")
-        print("|---|---|---|---|---|")
+        empty = os.path.join(work, "empty")
+        os.makedirs(empty)
+        baseline = min(one_start(args.jar, empty, work, False)[4] for _ in range(args.runs))
+        print("| run | answers /v2/ after | index complete after | index read (ms, its own log) | blobs indexed "
+              "| heap in use | heap per blob |")
+        print("|---|---|---|---|---|---|---|")
         for run in range(1, args.runs + 1):
-            serving, indexed, index_ms, count = one_start(args.jar, cache, work, args.cold)
-            print("| %d%s | %.2f s | %.2f s | %d | %d |" % (run, " (cold)" if args.cold else "", serving,
-                                                          indexed, index_ms, count))
+            serving, indexed, index_ms, count, heap = one_start(args.jar, cache, work, args.cold)
+            print("| %d%s | %.2f s | %.2f s | %d | %d | %.1f MiB (%.1f MiB empty) | %d bytes |" % (
+                run, " (cold)" if args.cold else "", serving, indexed, index_ms, count, heap / 1024,
+                baseline / 1024, (heap - baseline) * 1024 / max(count, 1)))
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
