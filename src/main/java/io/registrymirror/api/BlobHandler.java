@@ -8,6 +8,7 @@ import io.registrymirror.oci.Digest;
 import io.registrymirror.oci.Endpoint;
 import io.registrymirror.proxy.BlobService;
 import io.registrymirror.proxy.BlobSource;
+import io.registrymirror.upstream.BlobDownload;
 import io.registrymirror.upstream.Target;
 import io.vertx.core.Future;
 import io.vertx.core.Vertx;
@@ -208,15 +209,19 @@ final class BlobHandler {
    */
   private void sendUncached(RoutingContext ctx, Digest digest, BlobSource.Uncached u) {
     HttpServerResponse response = ctx.response();
-    headers(response, digest, u.size(), Result.MISS);
-    if (u.size() < 0) {
+    BlobDownload download = u.download();
+    long size = download.expectedSize();
+    headers(response, digest, size, Result.MISS);
+    if (size < 0) {
       response.setChunked(true);
     }
     metrics.request(Endpoint.BLOB, Result.MISS);
-    u.body().pipe().endOnFailure(false).to(new VerifiedRelay(response, digest, u.size())).onFailure(err -> {
+    VerifiedRelay relay = new VerifiedRelay(response, digest, size);
+    download.pipeTo(relay, relay::received).onFailure(err -> {
       LOG.warn("blob.relay.failed", "digest", digest, "error", err.getMessage());
+      relay.discard();
       response.reset();
-      u.cancel().run();
+      download.cancel();
     });
   }
 

@@ -1,29 +1,29 @@
 package io.registrymirror.api;
 
+import io.netty.buffer.ByteBuf;
+import io.registrymirror.concurrent.BodySink;
 import io.registrymirror.error.OciError;
 import io.registrymirror.oci.Digest;
 import io.vertx.core.Future;
-import io.vertx.core.Handler;
-import io.vertx.core.buffer.Buffer;
 import io.vertx.core.http.HttpServerResponse;
 import io.vertx.core.internal.buffer.BufferInternal;
-import io.vertx.core.streams.WriteStream;
 import java.security.MessageDigest;
 
 /**
  * A blob's body on its way from upstream to one client, past the cache: hashed as it goes,
  * with its last byte held back until length and digest are verified, so that a truncated or
  * corrupt body never reaches the client complete. A failed check fails {@link #end()}; the
- * caller then resets the response. Backpressure is the response's.
+ * caller then resets the response and {@link #discard}s the relay. Backpressure is the
+ * response's.
  */
-final class VerifiedRelay implements WriteStream<Buffer> {
+final class VerifiedRelay implements BodySink {
 
   private final HttpServerResponse out;
   private final Digest digest;
   private final long size;
   private final MessageDigest hash;
   private long received;
-  private Buffer held;
+  private ByteBuf held;
 
   /** @param size the length upstream announced, or -1 */
   VerifiedRelay(HttpServerResponse out, Digest digest, long size) {
@@ -33,19 +33,34 @@ final class VerifiedRelay implements WriteStream<Buffer> {
     this.hash = digest.algorithm().newMessageDigest();
   }
 
+  /** Bytes taken from upstream so far: where a resumed transfer starts. */
+  long received() {
+    return received;
+  }
+
   @Override
-  public Future<Void> write(Buffer data) {
-    int n = data.length();
+  public void write(ByteBuf data) {
+    int n = data.readableBytes();
     if (n == 0) {
-      return Future.succeededFuture();
+      data.release();
+      return;
     }
-    hash.update(((BufferInternal) data).getByteBuf().nioBuffer());
+    hash.update(data.nioBuffer());
     received += n;
     if (held != null) {
-      out.write(held);
+      send(held);
     }
-    held = data.getBuffer(n - 1, n);
-    return n > 1 ? out.write(data.slice(0, n - 1)) : Future.succeededFuture();
+    int from = data.readerIndex();
+    held = data.retainedSlice(from + n - 1, 1);
+    if (n > 1) {
+      send(data.retainedSlice(from, n - 1));
+    }
+    data.release();
+  }
+
+  /** Vert.x does not take ownership of a buffer it is given: it goes back once on the wire. */
+  private void send(ByteBuf chunk) {
+    out.write(BufferInternal.buffer(chunk)).onComplete(r -> chunk.release());
   }
 
   @Override
@@ -59,29 +74,26 @@ final class VerifiedRelay implements WriteStream<Buffer> {
       return Future.failedFuture(OciError.UNAVAILABLE.exception("upstream content for " + digest
           + " hashed to " + actual));
     }
-    return held == null ? out.end() : out.end(held);
+    ByteBuf last = held;
+    held = null;
+    return last == null ? out.end() : out.end(BufferInternal.buffer(last)).onComplete(r -> last.release());
+  }
+
+  /** Lets go of the byte held back: the relay failed. */
+  void discard() {
+    if (held != null) {
+      held.release();
+      held = null;
+    }
   }
 
   @Override
-  public boolean writeQueueFull() {
+  public boolean full() {
     return out.writeQueueFull();
   }
 
   @Override
-  public VerifiedRelay drainHandler(Handler<Void> handler) {
-    out.drainHandler(handler);
-    return this;
-  }
-
-  @Override
-  public VerifiedRelay setWriteQueueMaxSize(int maxSize) {
-    out.setWriteQueueMaxSize(maxSize);
-    return this;
-  }
-
-  @Override
-  public VerifiedRelay exceptionHandler(Handler<Throwable> handler) {
-    out.exceptionHandler(handler);
-    return this;
+  public void onDrain(Runnable drained) {
+    out.drainHandler(v -> drained.run());
   }
 }

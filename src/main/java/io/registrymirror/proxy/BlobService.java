@@ -141,8 +141,7 @@ public final class BlobService {
     // the caller's context, so that the response reaches the caller in the tick it arrives and
     // nothing of it can pass before the caller reads it.
     return SingleFlight.onCallerContext(source).recover(err -> err instanceof BlobFetch.Unstorable
-        ? target.upstream().getBlob(target.name(), digest).map(download -> new BlobSource.Uncached(
-            download.body(), download.expectedSize(), download::cancel))
+        ? target.upstream().getBlob(target.name(), digest).map(BlobSource.Uncached::new)
         : Future.failedFuture(err));
   }
 
@@ -169,7 +168,7 @@ public final class BlobService {
         return flight == null ? Future.succeededFuture() : flight.fill().future().compose(BlobFill::completion);
       }
       if (source instanceof BlobSource.Uncached uncached) {
-        uncached.cancel().run();
+        uncached.download().cancel();
       } else if (source instanceof BlobSource.Cached cached) {
         cached.release().run();
       }

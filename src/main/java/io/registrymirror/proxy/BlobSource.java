@@ -1,8 +1,7 @@
 package io.registrymirror.proxy;
 
 import io.registrymirror.concurrent.GrowingBlob;
-import io.vertx.core.buffer.Buffer;
-import io.vertx.core.streams.ReadStream;
+import io.registrymirror.upstream.BlobDownload;
 
 /**
  * Where a blob's bytes come from: a complete file in the cache, a fill still arriving, or, when
@@ -21,10 +20,8 @@ public sealed interface BlobSource {
 
   /**
    * Upstream's body for a blob the cache cannot store (a full or read-only disk), for one client
-   * alone and unverified: the holder must verify it on the way, and read it to its end or
-   * {@code cancel} it.
-   *
-   * @param size the length upstream announced, or -1
+   * alone and unverified: the holder must verify it on the way, and pipe it to its end or
+   * cancel it.
    */
-  record Uncached(ReadStream<Buffer> body, long size, Runnable cancel) implements BlobSource {}
+  record Uncached(BlobDownload download) implements BlobSource {}
 }

@@ -1,6 +1,7 @@
 package io.registrymirror.store;
 
 import io.netty.buffer.ByteBuf;
+import io.registrymirror.concurrent.BodySink;
 import io.registrymirror.concurrent.GrowingBlob;
 import io.registrymirror.concurrent.Waiters;
 import io.registrymirror.oci.Digest;
@@ -9,8 +10,6 @@ import io.vertx.core.Future;
 import io.vertx.core.Handler;
 import io.vertx.core.Promise;
 import io.vertx.core.Vertx;
-import io.vertx.core.buffer.Buffer;
-import io.vertx.core.streams.WriteStream;
 import java.nio.channels.FileChannel;
 import java.nio.file.Path;
 
@@ -23,7 +22,7 @@ import java.nio.file.Path;
  * A blob being written into the cache, readable by any number of clients while it grows.
  *
  * <p>Upstream's body is piped into its {@link #input()}, hashed and appended to a temporary file
- * on a worker. Readers go at their own pace: those that keep up are served from the buffers just
+ * on a worker, straight from the buffers it arrived in. Readers go at their own pace: those that keep up are served from the buffers just
  * received; those that fall behind read the file. So a slow client slows neither the fill nor
  * other clients, and a client that goes away does not stop the fill.
  *
@@ -280,18 +279,19 @@ public final class BlobFill {
 
   // ---- writing ----
 
-  /** Where upstream's body is piped: a write stream on the writer context, paused as the fill needs. */
-  public WriteStream<Buffer> input() {
+  /** Where upstream's body is piped: a sink on the writer context, full as the fill needs. */
+  public BodySink input() {
     return writes;
   }
 
-  /** Takes bytes in from the write side, and lets readers at them. Writer context. */
-  void took(Buffer data) {
+  /** Takes bytes in from the write side, and a reference to them, and lets readers at them. Writer context. */
+  void took(ByteBuf data) {
+    int n = data.readableBytes();
     synchronized (this) {
       recent.add(received, data);
-      received += data.length();
+      received += n;
     }
-    memory.take(data.length());
+    memory.take(n);
     wakeReaders();
   }
 

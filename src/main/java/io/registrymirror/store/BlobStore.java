@@ -6,6 +6,7 @@ import io.registrymirror.log.EventLog;
 import io.registrymirror.oci.Digest;
 import io.vertx.core.Context;
 import io.vertx.core.Future;
+import io.netty.util.internal.PlatformDependent;
 import io.vertx.core.Vertx;
 import java.io.IOException;
 import java.nio.channels.FileChannel;
@@ -43,9 +44,13 @@ public final class BlobStore {
   private final AtomicLong diskFree = new AtomicLong(-1);
   private final AtomicLong diskSize = new AtomicLong(-1);
 
-  /** Gives a quarter of the heap to blobs on their way to disk, all fills together. */
+  /**
+   * Gives blobs on their way to disk, all fills together, a quarter of the heap or of the direct
+   * memory, whichever is less: they stay in the buffers they arrived in, direct ones on a plain
+   * connection, heap ones over TLS.
+   */
   public BlobStore(Vertx vertx, CacheLayout layout, CacheIndex index) {
-    this(vertx, layout, index, Runtime.getRuntime().maxMemory() / 4);
+    this(vertx, layout, index, Math.min(Runtime.getRuntime().maxMemory(), PlatformDependent.maxDirectMemory()) / 4);
   }
 
   BlobStore(Vertx vertx, CacheLayout layout, CacheIndex index, long fillMemory) {

@@ -20,9 +20,9 @@ import java.util.concurrent.RejectedExecutionException;
 final class FillFile {
 
   /**
-   * Where a worker gathers a batch's chunks for the disk: the JDK would copy each heap chunk into
-   * a direct buffer anyway, and a few large writes cost the kernel less than one per chunk. One
-   * per worker thread that has flushed, so at most a few MiB for the whole worker pool.
+   * Where a worker gathers heap chunks (upstream's bytes over TLS) for the disk: the JDK would
+   * copy each into a direct buffer anyway, and a few large writes cost the kernel less than one
+   * per chunk. One per worker thread that has flushed, so at most a few MiB for the whole pool.
    */
   private static final ThreadLocal<ByteBuffer> STAGING =
       ThreadLocal.withInitial(() -> ByteBuffer.allocateDirect(256 * 1024));
@@ -47,36 +47,61 @@ final class FillFile {
 
   /**
    * Hashes and appends a batch of chunks; returns how many bytes it held. The hash takes the
-   * whole batch even when the disk fails partway, so that the fill can go on without the file.
+   * whole batch first, so that the fill can go on without the file if the disk fails partway.
+   * Direct chunks go to the file as they are, in gathering writes; heap chunks through a
+   * direct staging buffer.
    */
   long append(ByteBuffer[] batch) throws IOException {
-    long total = 0;
-    int hashed = 0;
+    long total = hash(batch);
     ByteBuffer staging = STAGING.get();
     try {
-      for (ByteBuffer b : batch) {
-        total += b.remaining();
-        hash.update(b.duplicate());
-        hashed++;
-        while (b.hasRemaining()) {
-          int n = Math.min(b.remaining(), staging.remaining());
-          staging.put(b.slice(b.position(), n));
-          b.position(b.position() + n);
-          if (!staging.hasRemaining()) {
-            writeOut(staging);
-          }
+      int from = 0;
+      for (int i = 0; i <= batch.length; i++) {
+        if (i < batch.length && batch[i].isDirect()) {
+          continue;
         }
+        // batch[from, i) is a run of direct chunks, and what is staged comes before it.
+        writeOut(staging);
+        writeOut(batch, from, i);
+        if (i < batch.length) {
+          stage(batch[i], staging);
+        }
+        from = i + 1;
       }
       writeOut(staging);
-    } catch (IOException e) {
-      for (int i = hashed; i < batch.length; i++) {
-        hash.update(batch[i].duplicate());
-      }
-      throw e;
     } finally {
       staging.clear(); // a failed write leaves nothing behind for this thread's next fill
     }
     return total;
+  }
+
+  /** Copies a heap chunk into the staging buffer, writing the buffer out each time it is full. */
+  private void stage(ByteBuffer chunk, ByteBuffer staging) throws IOException {
+    ByteBuffer b = chunk.duplicate();
+    while (b.hasRemaining()) {
+      int n = Math.min(b.remaining(), staging.remaining());
+      staging.put(b.slice(b.position(), n));
+      b.position(b.position() + n);
+      if (!staging.hasRemaining()) {
+        writeOut(staging);
+      }
+    }
+  }
+
+  /** Writes {@code batch[from, to)}, direct chunks, in as few calls as the kernel takes. */
+  private void writeOut(ByteBuffer[] batch, int from, int to) throws IOException {
+    if (from >= to) {
+      return;
+    }
+    ByteBuffer[] views = new ByteBuffer[to - from];
+    long left = 0;
+    for (int i = from; i < to; i++) {
+      views[i - from] = batch[i].duplicate();
+      left += views[i - from].remaining();
+    }
+    while (left > 0) {
+      left -= channel.write(views);
+    }
   }
 
   /** Hashes a batch without writing it, for a fill whose disk has failed; returns its length. */
@@ -90,6 +115,9 @@ final class FillFile {
   }
 
   private void writeOut(ByteBuffer staging) throws IOException {
+    if (staging.position() == 0) {
+      return;
+    }
     staging.flip();
     while (staging.hasRemaining()) {
       channel.write(staging);

@@ -1,27 +1,26 @@
 package io.registrymirror.store;
 
+import io.netty.buffer.ByteBuf;
+import io.registrymirror.concurrent.BodySink;
 import io.registrymirror.error.OciError;
 import io.registrymirror.oci.Digest;
 import io.vertx.core.AsyncResult;
 import io.vertx.core.Context;
 import io.vertx.core.Future;
-import io.vertx.core.Handler;
 import io.vertx.core.Vertx;
-import io.vertx.core.buffer.Buffer;
-import io.vertx.core.internal.buffer.BufferInternal;
-import io.vertx.core.streams.WriteStream;
 import java.nio.ByteBuffer;
 import java.util.ArrayDeque;
 
 /**
- * The write side of a {@link BlobFill}, confined to its writer context: upstream's buffers are
- * queued and handed to a worker in batches of a megabyte or more, so the event loop only queues
- * buffers and threads change hands rarely. A batch is hashed and appended to the file; once the
- * disk has failed, only hashed. Upstream is paused while too much is queued, while the fill
+ * The write side of a {@link BlobFill}, confined to its writer context: upstream's buffers, as
+ * they came off the connection, are kept for readers and handed to a worker in batches of a
+ * megabyte or more, so the event loop only queues buffers and threads change hands rarely. A
+ * batch is hashed and appended to the file, both straight from those buffers; once the disk has
+ * failed, only hashed. Upstream is paused while too much is queued, while the fill
  * holds too much for its readers, or while all fills together are short of memory, and resumed
  * when that changes. Each batch done is reported to the fill.
  */
-final class FillWriter implements WriteStream<Buffer> {
+final class FillWriter implements BodySink {
 
   /** Bytes queued for the disk before the upstream is paused: with what a fill keeps, its bound. */
   static final long HIGH_WATER = 4L * 1024 * 1024;
@@ -35,7 +34,8 @@ final class FillWriter implements WriteStream<Buffer> {
   private final FillFile file;
   private final BlobFill fill;
 
-  private final ArrayDeque<Buffer> pending = new ArrayDeque<>();
+  /** Received, not yet handed to the disk; the fill's recent bytes hold their references. */
+  private final ArrayDeque<ByteBuf> pending = new ArrayDeque<>();
   private long queuedBytes;
   private boolean flushing;
   private boolean ended;
@@ -43,7 +43,7 @@ final class FillWriter implements WriteStream<Buffer> {
   private boolean checked;
   /** False once a write failed: later batches are only hashed. */
   private boolean toDisk = true;
-  private Handler<Void> drainHandler;
+  private Runnable drainHandler;
   private boolean awaitingMemory;
 
   FillWriter(Vertx vertx, Context writer, FillMemory memory, FillFile file, BlobFill fill) {
@@ -55,18 +55,16 @@ final class FillWriter implements WriteStream<Buffer> {
   }
 
   @Override
-  public Future<Void> write(Buffer data) {
-    if (ended || fill.isFailed()) {
-      return Future.failedFuture("blob fill is closed");
+  public void write(ByteBuf data) {
+    if (ended || fill.isFailed() || !data.isReadable()) {
+      data.release();
+      return;
     }
-    if (data.length() == 0) {
-      return Future.succeededFuture();
-    }
-    fill.took(data);
+    int n = data.readableBytes();
     pending.add(data);
-    queuedBytes += data.length();
+    fill.took(data);
+    queuedBytes += n;
     flush();
-    return Future.succeededFuture();
   }
 
   /** No more bytes: the rest goes out, then the fill verifies what it got; completes with the fill. */
@@ -78,29 +76,18 @@ final class FillWriter implements WriteStream<Buffer> {
   }
 
   @Override
-  public boolean writeQueueFull() {
+  public boolean full() {
     return queuedBytes >= HIGH_WATER || memory.exhausted() || fill.holdsTooMuch();
   }
 
   @Override
-  public FillWriter drainHandler(Handler<Void> handler) {
-    this.drainHandler = handler;
+  public void onDrain(Runnable drained) {
+    this.drainHandler = drained;
     flush(); // with memory short, whatever is queued goes to disk now, to be given back
     maybeDrain();
-    return this;
   }
 
-  @Override
-  public FillWriter setWriteQueueMaxSize(int maxSize) {
-    return this;
-  }
-
-  @Override
-  public FillWriter exceptionHandler(Handler<Throwable> handler) {
-    return this;
-  }
-
-  /** Drops whatever is queued: the fill has failed. */
+  /** Drops whatever is queued (the fill's recent bytes hold it): the fill has failed. */
   void stop() {
     pending.clear();
     queuedBytes = 0;
@@ -111,7 +98,7 @@ final class FillWriter implements WriteStream<Buffer> {
    * readers, and memory is to be had. Runs on the writer context.
    */
   void maybeDrain() {
-    Handler<Void> drain = drainHandler;
+    Runnable drain = drainHandler;
     if (drain == null || queuedBytes >= HIGH_WATER || fill.holdsTooMuch()) {
       return; // the flush under way, or a reader moving on, calls again
     }
@@ -126,7 +113,7 @@ final class FillWriter implements WriteStream<Buffer> {
       return;
     }
     drainHandler = null;
-    drain.handle(null);
+    drain.run();
   }
 
   private void flush() {
@@ -144,16 +131,25 @@ final class FillWriter implements WriteStream<Buffer> {
       return;
     }
     flushing = true;
-    ByteBuffer[] batch = new ByteBuffer[pending.size()];
+    // The batch holds references of its own: a fill that fails lets go of its recent bytes at
+    // once, while the worker may still be reading them.
+    ByteBuf[] held = new ByteBuf[pending.size()];
+    ByteBuffer[] batch = new ByteBuffer[held.length];
     long bytes = 0;
     for (int i = 0; i < batch.length; i++) {
-      batch[i] = ((BufferInternal) pending.poll()).getByteBuf().nioBuffer();
+      held[i] = pending.poll().retain();
+      batch[i] = held[i].nioBuffer();
       bytes += batch[i].remaining();
     }
     boolean disk = toDisk;
     long n = bytes;
     vertx.executeBlocking(() -> disk ? file.append(batch) : file.hash(batch), false)
-        .onComplete(result -> flushed(result, disk, n));
+        .onComplete(result -> {
+          for (ByteBuf b : held) {
+            b.release();
+          }
+          flushed(result, disk, n);
+        });
   }
 
   /** Every byte is hashed: the fill is verified if its length and digest are right, else fails. */

@@ -2,33 +2,33 @@ package io.registrymirror.store;
 
 import io.netty.buffer.ByteBuf;
 import io.netty.buffer.Unpooled;
-import io.vertx.core.buffer.Buffer;
-import io.vertx.core.internal.buffer.BufferInternal;
 import java.util.ArrayDeque;
 import java.util.ArrayList;
 import java.util.List;
 
 /**
- * The bytes a fill received last, as upstream sent them: all those not yet in the file, and
+ * The bytes a fill received last, in upstream's own buffers: all those not yet in the file, and
  * some behind them, for readers that keep up (once the disk has failed: all that a reader still
- * needs). Not thread-safe: its fill guards it with its own
- * lock. The buffers' bytes never change once added, so views of them may go to any thread.
+ * needs). It holds one reference to each buffer, given back when the bytes are let go. Not
+ * thread-safe: its fill guards it with its own lock. The buffers' bytes never change once added,
+ * so views of them may go to any thread.
  */
 final class RecentBytes {
 
   /** Bytes of the blob at {@code offset}. */
-  private record Segment(long offset, Buffer data) {
+  private record Segment(long offset, ByteBuf data) {
     long end() {
-      return offset + data.length();
+      return offset + data.readableBytes();
     }
   }
 
   private final ArrayDeque<Segment> segments = new ArrayDeque<>();
   private long bytes;
 
-  void add(long offset, Buffer data) {
+  /** Takes {@code data}, and the reference to it, as the bytes at {@code offset}. */
+  void add(long offset, ByteBuf data) {
     segments.addLast(new Segment(offset, data));
-    bytes += data.length();
+    bytes += data.readableBytes();
   }
 
   /** How many bytes are held. */
@@ -42,8 +42,8 @@ final class RecentBytes {
   }
 
   /**
-   * A view of {@code n} bytes at {@code position}, which {@link #covers} them, without a copy.
-   * Vert.x's heap buffers ignore release, so the caller may release it like any other buffer.
+   * A view of {@code n} bytes at {@code position}, which {@link #covers} them, without a copy,
+   * holding a reference of its own: the caller releases it.
    */
   ByteBuf slice(long position, int n) {
     List<ByteBuf> parts = new ArrayList<>();
@@ -56,8 +56,9 @@ final class RecentBytes {
         continue;
       }
       int from = (int) (position + got - segment.offset());
-      int length = Math.min(n - got, segment.data().length() - from);
-      parts.add(((BufferInternal) segment.data()).getByteBuf().slice(from, length));
+      ByteBuf data = segment.data();
+      int length = Math.min(n - got, data.readableBytes() - from);
+      parts.add(data.retainedSlice(data.readerIndex() + from, length));
       got += length;
     }
     return parts.size() == 1 ? parts.get(0) : Unpooled.wrappedBuffer(parts.toArray(ByteBuf[]::new));
@@ -71,7 +72,9 @@ final class RecentBytes {
     long freed = 0;
     while (!segments.isEmpty() && segments.peekFirst().end() <= limit
         && end - segments.peekFirst().end() >= keep) {
-      freed += segments.removeFirst().data().length();
+      ByteBuf data = segments.removeFirst().data();
+      freed += data.readableBytes();
+      data.release();
     }
     bytes -= freed;
     return freed;
@@ -80,6 +83,7 @@ final class RecentBytes {
   /** Lets go of everything; returns how many bytes that was. */
   long clear() {
     long freed = bytes;
+    segments.forEach(segment -> segment.data().release());
     segments.clear();
     bytes = 0;
     return freed;

@@ -1,22 +1,20 @@
 package io.registrymirror.upstream;
 
+import io.registrymirror.concurrent.BodySink;
 import io.registrymirror.log.EventLog;
 import io.registrymirror.oci.Digest;
 import io.registrymirror.oci.RepositoryName;
 import io.vertx.core.Future;
 import io.vertx.core.Promise;
 import io.vertx.core.Vertx;
-import io.vertx.core.buffer.Buffer;
 import io.vertx.core.http.HttpClientRequest;
 import io.vertx.core.http.HttpClientResponse;
 import io.vertx.core.http.HttpHeaders;
-import io.vertx.core.streams.ReadStream;
-import io.vertx.core.streams.WriteStream;
 import java.util.function.LongSupplier;
 
 /**
  * One blob coming from upstream: its announced size and version, and its body piped into a
- * sink. A transfer that breaks off, or stays below the upstream's minimum rate, is resumed from
+ * sink as Netty's buffers ({@link BodyTap}). A transfer that breaks off, or stays below the upstream's minimum rate, is resumed from
  * where the sink stands with a Range request, a bounded number of times, so that whoever reads
  * the sink sees no error. Only a response that named its version can be resumed: without a
  * validator to send in {@code If-Range}, a rest could come from another version of the content.
@@ -32,7 +30,7 @@ public final class BlobDownload {
   private final UpstreamClient client;
   private final RepositoryName name;
   private final Digest digest;
-  private final HttpClientResponse first;
+  private final UpstreamExchange.Tapped first;
   private final long expectedSize;
   private final String validator;
   /** The request whose response is being piped; null between resumes. */
@@ -41,14 +39,14 @@ public final class BlobDownload {
   private boolean cancelled;
 
   BlobDownload(Vertx vertx, UpstreamClient client, RepositoryName name, Digest digest,
-      HttpClientResponse first) {
+      UpstreamExchange.Tapped first) {
     this.vertx = vertx;
     this.client = client;
     this.name = name;
     this.digest = digest;
     this.first = first;
-    this.expectedSize = UpstreamResponses.contentLength(first);
-    this.validator = validator(first);
+    this.expectedSize = UpstreamResponses.contentLength(first.response());
+    this.validator = validator(first.response());
   }
 
   /** The length upstream announced, or -1 when it sent none. */
@@ -57,19 +55,12 @@ public final class BlobDownload {
   }
 
   /**
-   * The body as upstream sends it, unresumed, for a caller that reads it itself: it must read
-   * it to its end or {@link #cancel()} it.
+   * Pipes the body into {@code sink} on the caller's context, resuming a break up to
+   * {@link #RESUMES} times from {@code received}, the bytes the sink has taken so far. Completes
+   * when the sink's end does; fails with the break that could not be resumed, and the sink is
+   * then not ended.
    */
-  public ReadStream<Buffer> body() {
-    return first;
-  }
-
-  /**
-   * Pipes the body into {@code sink}, resuming a break up to {@link #RESUMES} times from
-   * {@code received}, the bytes the sink has taken so far. Completes when the sink's end does;
-   * fails with the break that could not be resumed.
-   */
-  public Future<Void> pipeTo(WriteStream<Buffer> sink, LongSupplier received) {
+  public Future<Void> pipeTo(BodySink sink, LongSupplier received) {
     Promise<Void> done = Promise.promise();
     piped = true;
     transfer(first, sink, received, RESUMES, done);
@@ -77,10 +68,13 @@ public final class BlobDownload {
     return done.future();
   }
 
-  private void transfer(HttpClientResponse resp, WriteStream<Buffer> sink, LongSupplier received,
+  private void transfer(UpstreamExchange.Tapped answer, BodySink sink, LongSupplier received,
       int resumesLeft, Promise<Void> done) {
+    HttpClientResponse resp = answer.response();
     running = resp.request();
-    resp.pipe().endOnFailure(false).to(sink).onComplete(r -> {
+    // Vert.x sees only the response's end and an empty chunk now and then: those are dropped.
+    resp.handler(empty -> { }).exceptionHandler(err -> { }).resume();
+    answer.tap().pipeTo(sink).onComplete(r -> {
       // This response is done with: a reset now would reach it with no one left to handle it.
       running = null;
       if (r.succeeded()) {
@@ -100,7 +94,7 @@ public final class BlobDownload {
         if (rest.failed()) {
           done.tryFail(err);
         } else if (cancelled) {
-          UpstreamResponses.abandon(rest.result());
+          UpstreamResponses.abandon(rest.result().response());
           done.tryFail(err);
         } else {
           transfer(rest.result(), sink, received, resumesLeft - 1, done);
@@ -139,7 +133,7 @@ public final class BlobDownload {
     if (piped) {
       reset();
     } else {
-      UpstreamResponses.abandon(first);
+      UpstreamResponses.abandon(first.response());
     }
   }
 

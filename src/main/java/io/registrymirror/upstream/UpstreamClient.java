@@ -156,12 +156,12 @@ public final class UpstreamClient {
 
   /** Starts downloading a blob: on 200, its body waits, paused, for the caller to pipe it. */
   public Future<BlobDownload> getBlob(RepositoryName name, Digest digest) {
-    return exchange.send(HttpMethod.GET, name, "/blobs/" + digest, MultiMap.caseInsensitiveMultiMap())
-        .compose(resp -> {
-          if (resp.statusCode() == 200) {
-            return Future.succeededFuture(new BlobDownload(vertx, this, name, digest, resp));
+    return exchange.getBody(name, "/blobs/" + digest, MultiMap.caseInsensitiveMultiMap())
+        .compose(answer -> {
+          if (answer.response().statusCode() == 200) {
+            return Future.succeededFuture(new BlobDownload(vertx, this, name, digest, answer));
           }
-          return failure(resp, OciError.BLOB_UNKNOWN);
+          return failure(answer.response(), OciError.BLOB_UNKNOWN);
         });
   }
 
@@ -170,16 +170,17 @@ public final class UpstreamClient {
    * validator from the first response, upstream sends the rest only if the content is still
    * the same ({@code If-Range}); anything but a 206 starting at {@code offset} fails.
    */
-  Future<HttpClientResponse> getBlobFrom(RepositoryName name, Digest digest, long offset,
+  Future<UpstreamExchange.Tapped> getBlobFrom(RepositoryName name, Digest digest, long offset,
       String validator) {
     MultiMap headers = MultiMap.caseInsensitiveMultiMap().set("Range", "bytes=" + offset + "-");
     if (validator != null) {
       headers.set("If-Range", validator);
     }
-    return exchange.send(HttpMethod.GET, name, "/blobs/" + digest, headers).compose(resp -> {
+    return exchange.getBody(name, "/blobs/" + digest, headers).compose(answer -> {
+      HttpClientResponse resp = answer.response();
       String range = resp.getHeader(HttpHeaders.CONTENT_RANGE);
       if (resp.statusCode() == 206 && range != null && range.startsWith("bytes " + offset + "-")) {
-        return Future.succeededFuture(resp);
+        return Future.succeededFuture(answer);
       }
       UpstreamResponses.abandon(resp);
       return Future.failedFuture(OciError.UNAVAILABLE.exception("upstream " + name()

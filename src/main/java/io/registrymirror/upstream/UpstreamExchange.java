@@ -8,12 +8,15 @@ import io.registrymirror.oci.RepositoryName;
 import io.vertx.core.Future;
 import io.vertx.core.MultiMap;
 import io.vertx.core.http.HttpClient;
+import io.vertx.core.http.HttpClientRequest;
 import io.vertx.core.http.HttpClientResponse;
 import io.vertx.core.http.HttpHeaders;
 import io.vertx.core.http.HttpMethod;
 import io.vertx.core.http.RequestOptions;
 import io.vertx.core.net.SocketAddress;
 import java.net.URI;
+import java.util.concurrent.atomic.AtomicReference;
+import java.util.function.Consumer;
 
 /**
  * One request to an upstream and what it takes to get a usable answer: the connection pool,
@@ -70,14 +73,31 @@ final class UpstreamExchange {
   /**
    * Only blob requests follow redirects: registries send blob downloads to a CDN, while a
    * redirected manifest, tag list or referrers request would let an upstream have the mirror
-   * fetch, and pass on to its clients, whatever another host answers.
+   * fetch, and pass on to its clients, whatever another host answers. Blob GETs go through
+   * {@link #getBody} instead.
    */
   Future<HttpClientResponse> send(HttpMethod method, RepositoryName name, String suffix,
       MultiMap headers) {
     URI url = URI.create(config.url() + "/v2/" + name + suffix);
     boolean blob = suffix.startsWith("/blobs/");
-    HttpClient pool = method == HttpMethod.GET && blob ? content : metadata;
-    return send(pool, method, "repository:" + name + ":pull", url, null, headers, blob ? MAX_REDIRECTS : NOT_FOLLOWED, false);
+    return send(metadata, method, "repository:" + name + ":pull", url, null, headers,
+        blob ? MAX_REDIRECTS : NOT_FOLLOWED, false, null);
+  }
+
+  /** A blob GET's answer: the response, and the tap that holds its body on a 200 or 206. */
+  record Tapped(HttpClientResponse response, BodyTap tap) {}
+
+  /**
+   * GETs a blob from the pool for long transfers, following redirects, with a {@link BodyTap}
+   * on each request: the final response's body is read as Netty's buffers.
+   */
+  Future<Tapped> getBody(RepositoryName name, String suffix, MultiMap headers) {
+    URI url = URI.create(config.url() + "/v2/" + name + suffix);
+    // The final response answers the last request sent: its tap is the last installed.
+    AtomicReference<BodyTap> last = new AtomicReference<>();
+    return send(content, HttpMethod.GET, "repository:" + name + ":pull", url, null, headers,
+        MAX_REDIRECTS, false, req -> last.set(BodyTap.install(req)))
+        .map(resp -> new Tapped(resp, last.get()));
   }
 
   /**
@@ -86,7 +106,8 @@ final class UpstreamExchange {
    * host goes to {@code server}, the address {@link RemoteHosts} checked for it.
    */
   private Future<HttpClientResponse> send(HttpClient pool, HttpMethod method, String scope, URI url,
-      SocketAddress server, MultiMap headers, int redirectsLeft, boolean challenged) {
+      SocketAddress server, MultiMap headers, int redirectsLeft, boolean challenged,
+      Consumer<HttpClientRequest> sending) {
     boolean ownHost = HttpUrl.sameOrigin(url, config.url());
     RequestOptions options = new RequestOptions()
         .setMethod(method)
@@ -105,7 +126,12 @@ final class UpstreamExchange {
     }
     long started = System.nanoTime();
     return pool.request(options)
-        .compose(req -> req.send())
+        .compose(req -> {
+          if (sending != null) {
+            sending.accept(req);
+          }
+          return req.send();
+        })
         .recover(err -> {
           metrics.upstreamRequest(name(), method.name(), 0, System.nanoTime() - started);
           return Future.failedFuture(OciError.UNAVAILABLE.exception(
@@ -126,7 +152,7 @@ final class UpstreamExchange {
           if (status == 401 && ownHost && !challenged) {
             resp.resume();
             return auth.authenticate(Challenge.parse(resp.getHeader("WWW-Authenticate")), scope, authorization)
-                .compose(v -> send(pool, method, scope, url, server, headers, redirectsLeft, true));
+                .compose(v -> send(pool, method, scope, url, server, headers, redirectsLeft, true, sending));
           }
           String location = resp.getHeader(HttpHeaders.LOCATION);
           if (isRedirect(status) && location != null) {
@@ -145,10 +171,10 @@ final class UpstreamExchange {
                   "upstream " + name() + " redirected to an invalid location"));
             }
             if (HttpUrl.sameOrigin(next, config.url())) {
-              return send(pool, method, scope, next, null, headers, redirectsLeft - 1, challenged);
+              return send(pool, method, scope, next, null, headers, redirectsLeft - 1, challenged, sending);
             }
             return hosts.address(next, "a blob redirect").compose(address ->
-                send(pool, method, scope, next, address, headers, redirectsLeft - 1, challenged));
+                send(pool, method, scope, next, address, headers, redirectsLeft - 1, challenged, sending));
           }
           return Future.succeededFuture(resp);
         });

@@ -10,6 +10,7 @@ import java.net.http.HttpRequest;
 import java.net.http.HttpResponse.BodyHandlers;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.security.GeneralSecurityException;
 import java.time.Duration;
 import java.util.Comparator;
 import java.util.List;
@@ -40,6 +41,7 @@ public final class ReferenceRegistry implements AutoCloseable {
   private final Thread shutdownHook = new Thread(this::stop);
   private Process process;
   private Auth auth;
+  private TestCertificate tls;
 
   /** How the registry authenticates its clients. */
   public sealed interface Auth permits TokenAuth, HtpasswdAuth {
@@ -90,7 +92,7 @@ public final class ReferenceRegistry implements AutoCloseable {
   }
 
   public String url() {
-    return "http://127.0.0.1:" + port;
+    return (tls == null ? "http" : "https") + "://127.0.0.1:" + port;
   }
 
   public int port() {
@@ -127,6 +129,16 @@ public final class ReferenceRegistry implements AutoCloseable {
     launch();
   }
 
+  /**
+   * Restarts the registry on the same port and storage serving HTTPS with {@code cert}, as public
+   * registries do; plain HTTP again when it is null.
+   */
+  public void restartTls(TestCertificate cert) throws IOException, InterruptedException {
+    stop();
+    this.tls = cert;
+    launch();
+  }
+
   /** Stops the registry and deletes its directory, storage included. */
   @Override
   public void close() {
@@ -156,6 +168,13 @@ public final class ReferenceRegistry implements AutoCloseable {
         http:
           addr: 127.0.0.1:%d
         """.formatted(storage(), port);
+    if (tls != null) {
+      config += """
+            tls:
+              certificate: %s
+              key: %s
+          """.formatted(tls.certPem(), tls.keyPem());
+    }
     if (auth instanceof TokenAuth token) {
       return config + """
           auth:
@@ -200,7 +219,7 @@ public final class ReferenceRegistry implements AutoCloseable {
         throw new IllegalStateException("registry exited with " + process.exitValue() + ":\n" + logTail());
       }
       try {
-        if (PING_CLIENT.send(ping, BodyHandlers.discarding()).statusCode() == ready) {
+        if (pingClient().send(ping, BodyHandlers.discarding()).statusCode() == ready) {
           return;
         }
       } catch (IOException notListeningYet) {
@@ -210,6 +229,19 @@ public final class ReferenceRegistry implements AutoCloseable {
     }
     stop();
     throw new IllegalStateException("registry not ready within " + STARTUP_TIMEOUT + ":\n" + logTail());
+  }
+
+  /** A client that trusts the registry's certificate when it serves HTTPS. */
+  private HttpClient pingClient() throws IOException {
+    if (tls == null) {
+      return PING_CLIENT;
+    }
+    try {
+      return HttpClient.newBuilder().version(HttpClient.Version.HTTP_1_1)
+          .connectTimeout(Duration.ofSeconds(1)).sslContext(tls.trustingContext()).build();
+    } catch (GeneralSecurityException e) {
+      throw new IOException(e);
+    }
   }
 
   private String logTail() throws IOException {
