@@ -153,7 +153,10 @@ class Report:
         w("## a) Cold pull, fast loopback origin")
         w("")
         w("One client (curl) pulls a blob that the candidate has never seen, a fresh random one per run. "
-          "Origin GETs are the GET requests for that blob in the origin's access log.")
+          "Origin GETs are the GET requests for that blob in the origin's access log. "
+          "CPU per pull is the candidate's user and system time from the request until it is idle again "
+          "(dist-proxy's includes the second GET it stores the blob from, after its client is served): "
+          "on 2 cores shared by origin, candidate and client, CPU seconds are steadier than wall time.")
         w("")
         for size in self.plan.cold_sizes:
             self.cold_table(w, "cold", size, names)
@@ -280,16 +283,18 @@ class Report:
         R = self.meas.results
         w(f"### {size} MiB" if label == "cold" else f"### {size} MiB, throttled")
         w("")
-        w("| candidate | wall s | MiB/s | TTFB ms | origin GETs (HEADs) | wall ÷ origin direct | registry-mirror's throughput ÷ this |")
-        w("|---|---|---|---|---|---|---|")
+        w("| candidate | wall s | MiB/s | TTFB ms | CPU s per pull | origin GETs (HEADs) | wall ÷ origin direct | registry-mirror's throughput ÷ this |")
+        w("|---|---|---|---|---|---|---|---|")
         for n in names:
             ps = R.get((label, size, n), [])
+            cpu = R.get(("cpu", label, size, n), [])
             gets = R.get(("origin-gets", label, size, n), [])
             heads = R.get(("origin-heads", label, size, n), [])
             direct = self.meas.ratio_per_run((label, size, n), (label, size, DIRECT))
             mirror = self.meas.ratio_per_run((label, size, n), (label, size, MIRROR))
             w(f"| {n} | {fmt_range([p.wall for p in ps])} | {fmt_num(med([size / p.wall for p in ps]), 0)} | "
-              f"{fmt_range([p.ttfb for p in ps], 1, 1000)} | {fmt_counts(gets)} ({fmt_counts(heads)}) | "
+              f"{fmt_range([p.ttfb for p in ps], 1, 1000)} | {fmt_range(cpu, 2) if cpu else '–'} | "
+              f"{fmt_counts(gets)} ({fmt_counts(heads)}) | "
               f"{fmt_ratio(direct) if n != DIRECT else '1.00×'} | {fmt_ratio(mirror) if n != MIRROR else ''} |")
         w("")
 
@@ -304,7 +309,9 @@ class Report:
         gets = R.get(("origin-gets", "cold", big, MIRROR), [])
         out.append((f"cold {big} MiB, fast origin: throughput ≥ 1.0× dist-proxy",
                     fmt_ratio(cold) + f" (mirror {fmt_num(med([big / p.wall for p in R.get(('cold', big, MIRROR), [])]), 0)} MiB/s, "
-                    f"dist-proxy {fmt_num(med([big / p.wall for p in R.get(('cold', big, DIST), [])]), 0)} MiB/s)",
+                    f"dist-proxy {fmt_num(med([big / p.wall for p in R.get(('cold', big, DIST), [])]), 0)} MiB/s; "
+                    f"CPU per pull {fmt_num(med(R.get(('cpu', 'cold', big, MIRROR), [])), 2)} s against "
+                    f"{fmt_num(med(R.get(('cpu', 'cold', big, DIST), [])), 2)} s)",
                     med(cold) >= 1.0))
         out.append((f"cold {big} MiB: exactly one origin GET", f"{fmt_counts(gets)} (dist-proxy "
                     f"{fmt_counts(R.get(('origin-gets', 'cold', big, DIST), []))})", bool(gets) and set(gets) == {1}))

@@ -7,7 +7,9 @@ import time
 
 from candidates import ACCEPT, DIRECT, DIST, MIRROR, NGX_CACHE, NGX_STATIC, ORIGIN_OF, REPO, TAG
 from measurement import MiB, Pull, curl, curl_herd, dirty_mib, hey, med, settle, sha256_file, wrk
-from processes import BenchError, log
+from processes import BenchError, cpu_ticks, log
+
+CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 # Each setting as (smoke run, full run).
 SETTINGS = {
@@ -149,10 +151,17 @@ class Scenarios:
                     settle(c.all_servers(), sync=True)
                     for n in rotate(names, r):
                         log(f"{label} {size} MiB run {r + 1}/{runs}: {n} ({dirty_mib()} MiB of dirty pages)")
+                        # CPU per pull: the candidate's user and system time from the request until
+                        # it is idle again, so that work left for after the response (dist-proxy
+                        # stores the blob from a second GET) counts too.
+                        pids = [pid for s in c.servers_for([n], slow) for pid in s.pids()]
+                        ticks = cpu_ticks(pids)
                         p = curl(c.blob_url(n, digest, slow))
                         self.check_pull(f"{label} {n}", p, size * MiB)
                         pairs.append(((label, size, n), p))
                         settle(c.all_servers(), sync=True)
+                        if pids:
+                            pairs.append((("cpu", label, size, n), (cpu_ticks(pids) - ticks) / CLK_TCK))
                         pairs += self.count_origin(label, size, n, digest)
                     return pairs
                 self.meas.gated(f"{label} {size} MiB run {r + 1}", one_run)
