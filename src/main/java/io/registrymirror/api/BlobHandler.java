@@ -1,5 +1,6 @@
 package io.registrymirror.api;
 
+import io.netty.util.internal.PlatformDependent;
 import io.registrymirror.error.OciError;
 import io.registrymirror.log.EventLog;
 import io.registrymirror.metrics.MirrorMetrics.Result;
@@ -22,6 +23,7 @@ import java.nio.channels.FileChannel;
 import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
+import java.time.Duration;
 
 /**
  * {@code GET}/{@code HEAD /v2/<name>/blobs/<digest>}: cached blobs go out zero-copy with
@@ -38,11 +40,16 @@ final class BlobHandler {
   private final BlobService blobs;
   private final MirrorMetrics metrics;
   private final WorkerExecutor files;
+  private final SendMemory sendMemory;
 
-  BlobHandler(Vertx vertx, BlobService blobs, MirrorMetrics metrics) {
+  /** @param sendTimeout how long a client may take to accept a chunk read for it */
+  BlobHandler(Vertx vertx, BlobService blobs, MirrorMetrics metrics, Duration sendTimeout) {
     this.blobs = blobs;
     this.metrics = metrics;
     this.files = vertx.createSharedWorkerExecutor("registry-mirror-blob-files", FILE_THREADS);
+    this.sendMemory = new SendMemory(vertx, SendMemory.defaultLimit(PlatformDependent.maxDirectMemory()),
+        sendTimeout);
+    metrics.watchSendMemory(sendMemory::used, sendMemory.limit());
   }
 
   void handle(RoutingContext ctx, Target target, String reference) {
@@ -135,7 +142,7 @@ final class BlobHandler {
   Future<Void> send(RoutingContext ctx, String file, long offset, long length) {
     HttpServerResponse response = ctx.response();
     return files.executeBlocking(() -> FileChannel.open(Path.of(file), StandardOpenOption.READ), false)
-        .compose(channel -> ctx.request().isSSL() ? sendRead(response, channel, offset, length)
+        .compose(channel -> ctx.request().isSSL() ? sendRead(ctx.request(), channel, offset, length)
             : sendChannel(response, channel, offset, length)
                 .eventually(() -> files.executeBlocking(() -> {
                   channel.close();
@@ -143,12 +150,13 @@ final class BlobHandler {
                 }, false)));
   }
 
-  private Future<Void> sendRead(HttpServerResponse response, FileChannel channel, long offset, long length) {
+  private Future<Void> sendRead(HttpServerRequest request, FileChannel channel, long offset, long length) {
+    HttpServerResponse response = request.response();
     if (!response.headers().contains(HttpHeaders.CONTENT_LENGTH)) {
       response.putHeader(HttpHeaders.CONTENT_LENGTH, Long.toString(length));
     }
     FileBlob blob = new FileBlob(files, channel, offset + length);
-    new FillSender(blob, response, offset, offset + length).start();
+    new FillSender(blob, request, offset, offset + length, sendMemory).start();
     return blob.released().compose(v -> response.ended() ? Future.succeededFuture()
         : Future.failedFuture("the connection closed before the whole file was sent"));
   }
@@ -200,7 +208,7 @@ final class BlobHandler {
     if (end < 0 || end > start) {
       response.writeHead();
     }
-    new FillSender(f.blob(), response, start, end).start();
+    new FillSender(f.blob(), ctx.request(), start, end, sendMemory).start();
   }
 
   /**

@@ -2,8 +2,13 @@ package io.registrymirror.api;
 
 import io.netty.buffer.ByteBuf;
 import io.registrymirror.concurrent.GrowingBlob;
+import io.vertx.core.http.HttpServerRequest;
+import io.vertx.core.http.HttpVersion;
 import io.vertx.core.http.HttpServerResponse;
 import io.vertx.core.internal.buffer.BufferInternal;
+import io.vertx.core.net.SocketAddress;
+import io.vertx.core.net.impl.ConnectionBase;
+import java.util.Objects;
 
 /**
  * Streams a blob that is still being fetched to one client, at the client's own pace: a chunk
@@ -15,6 +20,9 @@ import io.vertx.core.internal.buffer.BufferInternal;
  * <p>The last byte of the response waits until the whole blob is verified, so that no response,
  * whole blob or range, can complete with bytes that turn out not to match the digest. If the
  * fill fails, the connection is reset: the client sees a broken transfer.
+ *
+ * <p>Every chunk is read under {@link SendMemory}, all clients' together; a client that stops
+ * reading is cut and gives its memory back.
  */
 final class FillSender {
 
@@ -25,6 +33,8 @@ final class FillSender {
 
   private final GrowingBlob fill;
   private final HttpServerResponse response;
+  private final HttpServerRequest request;
+  private final SendMemory.Client memory;
   private final long end;
   private long position;
   private boolean done;
@@ -33,11 +43,18 @@ final class FillSender {
   private long inFlight;
 
   /** Sends {@code [start, end)} of the blob; {@code end} -1 means to its end, whatever that is. */
-  FillSender(GrowingBlob fill, HttpServerResponse response, long start, long end) {
+  FillSender(GrowingBlob fill, HttpServerRequest request, long start, long end, SendMemory memory) {
     this.fill = fill;
-    this.response = response;
+    this.request = request;
+    this.response = request.response();
+    this.memory = memory.open(address(request), this::cut);
     this.position = start;
     this.end = end;
+  }
+
+  private static String address(HttpServerRequest request) {
+    SocketAddress client = request.remoteAddress();
+    return client == null ? "" : Objects.requireNonNullElse(client.hostAddress(), client.host());
   }
 
   void start() {
@@ -92,9 +109,29 @@ final class FillSender {
 
   private void send(int length) {
     busy = true;
+    memory.reserve(length).onComplete(reserved -> {
+      if (reserved.failed()) {
+        busy = false;
+        if (!done) {
+          abort();
+        }
+        return;
+      }
+      SendMemory.Lease lease = reserved.result();
+      if (done) {
+        busy = false;
+        lease.release();
+        return;
+      }
+      read(length, lease);
+    });
+  }
+
+  private void read(int length, SendMemory.Lease lease) {
     fill.read(position, length).onComplete(read -> {
       busy = false;
       if (read.failed()) {
+        lease.release();
         if (!done) {
           abort();
         }
@@ -103,13 +140,16 @@ final class FillSender {
       ByteBuf chunk = read.result();
       if (done) {
         chunk.release();
+        lease.release();
         return;
       }
       int n = chunk.readableBytes();
       position += n;
       inFlight += n;
+      memory.sending();
       // Pooled memory goes back once on the wire: Vert.x does not take ownership of it.
       response.write(BufferInternal.buffer(chunk)).onComplete(written -> {
+        memory.sent();
         chunk.release();
         inFlight -= n;
         if (written.succeeded()) {
@@ -117,6 +157,8 @@ final class FillSender {
         } else if (!done) {
           abort();
         }
+        // After the next chunk has asked for memory: what this one gives back can go to it.
+        lease.release();
       });
       next();
     });
@@ -136,6 +178,22 @@ final class FillSender {
     }
   }
 
+  /**
+   * Ends a client that has stalled (see {@link SendMemory}). Over HTTP/1.1 a reset closes the connection
+   * only after what is queued for it is written, which a client that does not read never lets
+   * happen: its socket is closed at once, and the chunks held for it are given back.
+   */
+  private void cut() {
+    if (done) {
+      return;
+    }
+    if (request.version() != HttpVersion.HTTP_2 && request.connection() instanceof ConnectionBase connection) {
+      // Past Vert.x's own handler, whose close would wait for the flush, as its idle timeout does.
+      connection.channelHandlerContext().close();
+    }
+    abort();
+  }
+
   private void abort() {
     response.reset();
     finish();
@@ -144,6 +202,7 @@ final class FillSender {
   private void finish() {
     if (!done) {
       done = true;
+      memory.close();
       fill.release();
     }
   }

@@ -47,7 +47,7 @@ public final class RegistryApi {
 
   /**
    * @param htpasswd the users allowed to pull, or null to let anyone pull
-   * @param limits how often a client may fail to log in
+   * @param limits how often a client may fail to log in, how long it may take to accept a chunk
    * @param adminToken the token the admin endpoints require, or null to answer loopback clients only
    */
   public RegistryApi(Vertx vertx, Upstreams upstreams, BlobService blobs, ManifestService manifests,
@@ -56,7 +56,7 @@ public final class RegistryApi {
     this.vertx = vertx;
     this.upstreams = upstreams;
     this.metrics = metrics;
-    this.blobs = new BlobHandler(vertx, blobs, metrics);
+    this.blobs = new BlobHandler(vertx, blobs, metrics, limits.sendTimeout());
     this.manifests = new ManifestHandler(manifests, metrics, this.blobs);
     this.listings = new ListingHandler(metrics);
     this.ops = new OpsHandler(vertx, prometheus, cache);

@@ -124,7 +124,7 @@ public final class ConfigLoader {
     }
     if (root.has("limits")) {
       config = config.withLimits(limits(section(root, "limits", "headerTimeout", "connections",
-          "connectionsPerClient", "loginFailures", "loginFailureWindow")));
+          "connectionsPerClient", "loginFailures", "loginFailureWindow", "sendTimeout")));
     }
     if (root.has("log")) {
       config = config.withLog(log(section(root, "log", "format", "level", "access")));
@@ -225,7 +225,8 @@ public final class ConfigLoader {
         count(node, "limits", "connections", d.connections(), 1),
         count(node, "limits", "connectionsPerClient", d.connectionsPerClient(), 1),
         count(node, "limits", "loginFailures", d.loginFailures(), 1),
-        duration(node, "limits", "loginFailureWindow", d.loginFailureWindow()));
+        duration(node, "limits", "loginFailureWindow", d.loginFailureWindow()),
+        duration(node, "limits", "sendTimeout", d.sendTimeout()));
     if (limits.connectionsPerClient() > limits.connections()) {
       throw new ConfigException("limits.connectionsPerClient", "must not be more than limits.connections ("
           + limits.connections() + ")");

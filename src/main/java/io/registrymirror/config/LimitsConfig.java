@@ -13,11 +13,13 @@ import java.time.Duration;
  * @param connectionsPerClient connections open at once from one client address
  * @param loginFailures failed logins one client address may make per {@code loginFailureWindow}
  * @param loginFailureWindow how long failed logins count against their address
+ * @param sendTimeout how long a client's socket may take nothing of a blob read for it before
+ *     the client is cut, so that clients that stop reading cannot hold memory
  */
 public record LimitsConfig(Duration headerTimeout, int connections, int connectionsPerClient, int loginFailures,
-    Duration loginFailureWindow) {
+    Duration loginFailureWindow, Duration sendTimeout) {
 
   public static LimitsConfig defaults() {
-    return new LimitsConfig(Duration.ofSeconds(20), 4096, 512, 10, Duration.ofMinutes(1));
+    return new LimitsConfig(Duration.ofSeconds(20), 4096, 512, 10, Duration.ofMinutes(1), Duration.ofSeconds(30));
   }
 }

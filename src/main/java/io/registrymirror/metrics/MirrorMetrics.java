@@ -41,7 +41,7 @@ public final class MirrorMetrics {
   public static final String FILL_SIZE = "mirror.fill.size";
   public static final String FILL_MEMORY = "mirror.fill.memory";
   public static final String BODY_MEMORY = "mirror.body.memory";
-  public static final String BODY_MEMORY_LIMIT = "mirror.body.memory.limit";
+  public static final String SEND_MEMORY = "mirror.send.memory";
   public static final String CACHE_DISK_FREE = "mirror.cache.disk.free";
   public static final String CACHE_DISK_SIZE = "mirror.cache.disk.size";
   public static final String CACHE_WRITE_FAILURES = "mirror.cache.write.failures";
@@ -304,12 +304,19 @@ public final class MirrorMetrics {
 
   /** Watches the memory budget for whole bodies (manifests, listings, tokens, webhook answers). */
   public void watchBodyMemory(Supplier<Number> used, long limit) {
-    Gauge.builder(BODY_MEMORY, used).baseUnit("bytes")
-        .description("Bytes of whole bodies held in memory (manifests, tag lists, referrers, tokens)")
-        .register(registry);
-    Gauge.builder(BODY_MEMORY_LIMIT, () -> limit).baseUnit("bytes")
-        .description("The most whole bodies may hold; beyond it requests wait briefly, then get 503")
-        .register(registry);
+    watchBudget(BODY_MEMORY, "Bytes of whole bodies held in memory (manifests, tag lists, referrers, tokens)",
+        used, limit, "The most whole bodies may hold; beyond it requests wait briefly, then get 503");
+  }
+
+  /** Watches the memory budget for blob chunks on their way to clients' sockets. */
+  public void watchSendMemory(Supplier<Number> used, long limit) {
+    watchBudget(SEND_MEMORY, "Bytes of blob chunks read for clients and not yet taken by their sockets",
+        used, limit, "The most chunks on their way to clients may hold; beyond it a chunk waits its turn");
+  }
+
+  private void watchBudget(String name, String usedMeans, Supplier<Number> used, long limit, String limitMeans) {
+    Gauge.builder(name, used).baseUnit("bytes").description(usedMeans).register(registry);
+    Gauge.builder(name + ".limit", () -> limit).baseUnit("bytes").description(limitMeans).register(registry);
   }
 
   /** A tag seen pointing elsewhere, by a pull or by the refresher. */

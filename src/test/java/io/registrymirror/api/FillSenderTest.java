@@ -14,10 +14,13 @@ import io.vertx.core.Vertx;
 import io.vertx.core.http.HttpServer;
 import java.io.IOException;
 import java.io.InputStream;
+import java.net.InetSocketAddress;
+import java.net.Socket;
 import java.net.URI;
 import java.net.http.HttpClient;
 import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
+import java.nio.charset.StandardCharsets;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.Arrays;
@@ -41,10 +44,24 @@ class FillSenderTest {
   private static final Duration WAIT = Duration.ofSeconds(10);
   private static final int SIZE = 3 * 256 * 1024 + 17;
 
+  /** Room for two chunks on their way to clients, all clients together. */
+  private static final long SEND_MEMORY = 2 * 256 * 1024;
+  /** Longer than any test may take: only memory pressure can cut a client in time. */
+  private static final Duration SEND_TIMEOUT = Duration.ofSeconds(60);
+  /** Far more than loopback's socket buffers take from a client that does not read. */
+  private static final int BIG = 32 * 1024 * 1024;
+
+  /** More than loopback's socket buffers hold: a stalled client that has read this was not cut. */
+  private static final int CUT_SEEN = 8 * 1024 * 1024;
+
   private Vertx vertx;
   private HttpServer server;
   private final byte[] blob = new byte[SIZE];
   private Blob growing;
+  private Blob big;
+  private SendMemory memory;
+  /** Plenty of memory, and a short timeout. */
+  private SendMemory roomy;
   private final HttpClient client = HttpClient.newHttpClient();
 
   @BeforeEach
@@ -55,8 +72,20 @@ class FillSenderTest {
     // the thread on which the test grows, verifies or fails the blob.
     Context loop = vertx.getOrCreateContext();
     growing = new Blob(loop, blob);
+    byte[] bigBytes = new byte[BIG];
+    new Random(8).nextBytes(bigBytes);
+    big = new Blob(loop, bigBytes);
+    big.grow(BIG);
+    big.verify();
+    memory = new SendMemory(vertx, SEND_MEMORY, SEND_TIMEOUT);
+    roomy = new SendMemory(vertx, BIG, Duration.ofSeconds(1));
     Promise<HttpServer> listening = Promise.promise();
     loop.runOnContext(v -> vertx.createHttpServer().requestHandler(req -> {
+      if (req.path().startsWith("/big")) {
+        req.response().putHeader("Content-Length", Integer.toString(BIG)).writeHead();
+        new FillSender(big, req, 0, BIG, req.path().equals("/big") ? memory : roomy).start();
+        return;
+      }
       String range = req.getHeader("Range");
       long start = 0;
       long end = SIZE;
@@ -67,7 +96,7 @@ class FillSenderTest {
         req.response().setStatusCode(206);
       }
       req.response().putHeader("Content-Length", Long.toString(end - start)).writeHead();
-      new FillSender(growing, req.response(), start, end).start();
+      new FillSender(growing, req, start, end, memory).start();
     }).listen(0).onComplete(listening));
     server = listening.future().toCompletionStage().toCompletableFuture().get();
   }
@@ -111,6 +140,89 @@ class FillSenderTest {
     growing.fail();
     assertThatThrownBy(() -> body.readNBytes(SIZE)).isInstanceOf(IOException.class);
     eventually(WAIT, () -> growing.released.get() == 1, "the hold released");
+  }
+
+  /**
+   * Clients that ask for a blob and stop reading hold at most the memory all chunks share, and
+   * only until another client waits for it: then they are cut, long before the send timeout, and
+   * the client from another address that reads is served ahead of their own later chunks and
+   * gets the whole blob.
+   */
+  @Test
+  void clientsThatStopReadingAreCutWhenOthersNeedTheirMemory() throws Exception {
+    List<Socket> stalled = new ArrayList<>();
+    try {
+      for (int i = 0; i < 4; i++) {
+        // From an address of their own: memory goes first to the address that holds least.
+        stalled.add(stalledSocket("/big"));
+      }
+      eventually(WAIT, () -> memory.used() == SEND_MEMORY, "the stalled clients holding all the memory");
+
+      HttpResponse<InputStream> reader = client.send(HttpRequest.newBuilder(
+          URI.create("http://localhost:" + server.actualPort() + "/big")).build(),
+          HttpResponse.BodyHandlers.ofInputStream());
+      byte[] got = reader.body().readAllBytes();
+      assertThat(got.length).isEqualTo(BIG);
+      assertThat(got).isEqualTo(big.bytes);
+
+      // Those that held the memory the reader needed were cut: their answers end after what the
+      // sockets' buffers held (a few MiB). Those still waiting for memory then are sent the blob
+      // once given it, as they read now: reading them stops at CUT_SEEN. One cut is enough.
+      int cut = 0;
+      for (Socket s : stalled) {
+        if (cut > 0) {
+          s.close();
+          continue;
+        }
+        s.setSoTimeout((int) WAIT.toMillis());
+        long seen = 0;
+        int n = 0;
+        try (InputStream in = s.getInputStream()) {
+          while (seen < CUT_SEEN && (n = in.read(new byte[65536])) > 0) {
+            seen += n;
+          }
+        } catch (IOException reset) {
+          n = -1;
+        }
+        cut += n < 0 ? 1 : 0;
+      }
+      assertThat(cut).as("stalled clients cut").isPositive();
+      eventually(WAIT, () -> big.released.get() == 5, "every hold released");
+      assertThat(memory.used()).isZero();
+    } finally {
+      for (Socket s : stalled) {
+        s.close();
+      }
+    }
+  }
+
+  /** With nobody waiting for memory, a client that stops reading is cut after the send timeout. */
+  @Test
+  void aClientThatStopsReadingIsCutAfterTheTimeout() throws Exception {
+    try (Socket s = stalledSocket("/big-roomy")) {
+      eventually(WAIT, () -> big.released.get() == 1, "the stalled client's hold released");
+      assertThat(roomy.used()).isZero();
+      s.setSoTimeout((int) WAIT.toMillis());
+      long seen = 0;
+      try (InputStream in = s.getInputStream()) {
+        for (int n; seen < CUT_SEEN && (n = in.read(new byte[65536])) > 0; ) {
+          seen += n;
+        }
+      } catch (IOException reset) {
+        // cut: as good as the end of the stream
+      }
+      assertThat(seen).as("bytes before the cut").isLessThan(CUT_SEEN);
+    }
+  }
+
+  /** A connection from an address of its own that asks for {@code path} and reads nothing. */
+  private Socket stalledSocket(String path) throws IOException {
+    Socket s = new Socket();
+    s.setReceiveBufferSize(4096);
+    s.bind(new InetSocketAddress("127.0.0.2", 0));
+    s.connect(new InetSocketAddress("127.0.0.1", server.actualPort()));
+    s.getOutputStream().write(("GET " + path + " HTTP/1.1\r\nHost: x\r\n\r\n").getBytes(StandardCharsets.US_ASCII));
+    return s;
   }
 
   private HttpResponse<InputStream> open(String range) throws Exception {
@@ -206,7 +318,9 @@ class FillSenderTest {
 
     @Override
     public Future<ByteBuf> read(long position, int max) {
-      readsAt.add(position + max - 1);
+      if (bytes.length == SIZE) {
+        readsAt.add(position + max - 1);
+      }
       return Future.succeededFuture(Unpooled.wrappedBuffer(bytes, (int) position, max));
     }
 

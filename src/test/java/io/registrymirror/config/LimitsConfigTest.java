@@ -27,14 +27,18 @@ class LimitsConfigTest {
           connectionsPerClient: 10
           loginFailures: 3
           loginFailureWindow: 5m
+          sendTimeout: 2m
         """).limits();
-    assertThat(limits).isEqualTo(new LimitsConfig(Duration.ofSeconds(3), 100, 10, 3, Duration.ofMinutes(5)));
+    assertThat(limits).isEqualTo(new LimitsConfig(Duration.ofSeconds(3), 100, 10, 3, Duration.ofMinutes(5),
+        Duration.ofMinutes(2)));
   }
 
   @Test
   void badValuesNameTheirKey() {
     assertThatThrownBy(() -> ConfigLoader.parse("limits:\n  headerTimeout: 0s\n"))
         .hasMessageStartingWith("limits.headerTimeout: must be more than zero");
+    assertThatThrownBy(() -> ConfigLoader.parse("limits:\n  sendTimeout: 0s\n"))
+        .hasMessageStartingWith("limits.sendTimeout: must be more than zero");
     assertThatThrownBy(() -> ConfigLoader.parse("limits:\n  connections: 0\n"))
         .hasMessageStartingWith("limits.connections: must be a whole number of at least 1");
     assertThatThrownBy(() -> ConfigLoader.parse("limits:\n  connections: 10\n  connectionsPerClient: 11\n"))
