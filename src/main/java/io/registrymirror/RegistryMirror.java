@@ -151,7 +151,6 @@ public final class RegistryMirror {
     Promise<Void> indexed = Promise.promise();
     return blobStore.open()
         .compose(v -> manifestStore.open())
-        .compose(v -> tagStore.open())
         .recover(err -> Future.failedFuture(new ConfigException(
             "cache.dir: " + layout.root() + " cannot be used: " + reason(err), err)))
         // A cache that cannot take files still serves what it holds, and everything else past
@@ -176,11 +175,14 @@ public final class RegistryMirror {
               "scheme", config.tls() == null ? "http" : "https",
               "clients", config.htpasswd() == null ? "anonymous" : "htpasswd", "cache", layout.root(),
               "upstreams", String.join(",", config.upstreams().keySet()), "servers", instances);
+          // The mirror serves while the index and the tags are read (a cache of 100,000 tags
+          // takes seconds); the bound applies once both are complete and what tags keep is
+          // known, so that nothing kept is evicted in between.
+          Future<Void> tags = tagStore.open();
           refresher.start();
-          // The mirror serves while the index is read; the bound applies once it is complete
-          // and what tags keep is known, so that nothing kept is evicted in between.
           blobStore.loadIndex()
               .compose(v -> manifestStore.loadIndex())
+              .compose(v -> tags)
               .compose(v -> retention == null ? Future.<Void>succeededFuture() : retention.start(tagStore.all()))
               .onFailure(e -> LOG.warn("cache.index.failed", "error", e.toString()))
               .onComplete(r -> {

@@ -25,8 +25,8 @@ public record TagsConfig(Duration refreshInterval, int refreshConcurrency, Durat
   }
 
   public static TagsConfig defaults() {
-    return new TagsConfig(Duration.ofSeconds(30), 4, Duration.ofDays(7), 50, List.of(), List.of(),
-        100_000);
+    return new TagsConfig(Duration.ofSeconds(30), 4, Duration.ofDays(7), 10, List.of(), List.of(),
+        20_000);
   }
 
   /** The TTL for a tag: the first matching rule's, else the upstream's. */

@@ -24,7 +24,26 @@ public record TagRecord(Descriptor descriptor, String accept, long firstSeen, lo
     long changedAt, long pulledAt, List<TagMove> moves, Digest pinned) {
 
   public TagRecord {
-    moves = List.copyOf(moves);
+    moves = sharingDigests(descriptor.digest(), moves);
+    // Clients send a few Accept headers, held by every tag: one copy of each.
+    accept = accept == null ? null : accept.intern();
+  }
+
+  /**
+   * The moves, with each digest a neighbour also names held once: a move goes from where the one
+   * before it went, and the last goes to the tag's digest. Half the heap of a long history.
+   */
+  private static List<TagMove> sharingDigests(Digest current, List<TagMove> moves) {
+    TagMove[] shared = moves.toArray(TagMove[]::new);
+    Digest next = current;
+    for (int i = shared.length - 1; i >= 0; i--) {
+      TagMove m = shared[i];
+      if (m.to() != next && m.to().equals(next)) {
+        shared[i] = new TagMove(m.at(), m.from(), next, m.seen());
+      }
+      next = shared[i].from();
+    }
+    return List.of(shared);
   }
 
   /** A tag resolved for the first time; {@code pinned} as for the constructor. */

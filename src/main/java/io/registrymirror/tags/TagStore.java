@@ -57,16 +57,22 @@ public final class TagStore {
     this.content = content;
   }
 
-  /** Reads every record on disk, on a worker, saying how many. */
+  /**
+   * Reads every record on disk, on a worker, saying how many. The store answers meanwhile: a
+   * record not loaded yet is read by {@link #get}.
+   */
   public Future<Void> open() {
     return vertx.executeBlocking(() -> {
       long started = System.nanoTime();
       Path root = layout.tags();
       if (Files.isDirectory(root)) {
+        List<Path> records;
         try (Stream<Path> files = Files.walk(root)) {
-          files.filter(p -> p.getParent() != null && p.getParent().getFileName().toString().equals("_tags"))
-              .forEach(this::load);
+          records = files.filter(p -> p.getParent() != null && p.getParent().getFileName().toString().equals("_tags"))
+              .toList();
         }
+        // Reading and parsing is most of the time, and takes every core (the map is concurrent).
+        records.parallelStream().forEach(this::load);
       }
       LOG.info("tags.loaded", "tags", memory.size(), "ms", (System.nanoTime() - started) / 1_000_000);
       return null;
@@ -80,7 +86,8 @@ public final class TagStore {
       return;
     }
     try {
-      memory.put(key, TagRecord.fromJson(new JsonObject(Files.readString(file))));
+      // The mirror serves while the records load: one a pull has already read or changed stays.
+      memory.putIfAbsent(key, TagRecord.fromJson(new JsonObject(Files.readString(file))));
     } catch (IOException | RuntimeException e) {
       LOG.warn("tags.unreadable", "path", file, "error", e.getClass().getSimpleName());
     }

@@ -249,7 +249,7 @@ class ConfigLoaderTest {
           refreshInterval: 15s
           refreshConcurrency: 2
           forgetAfter: 30d
-          history: 10
+          history: 12
           webhooks: [https://hooks.example/moves]
           rules:
             - tags: latest
@@ -269,7 +269,7 @@ class ConfigLoaderTest {
     assertThat(tags.refreshInterval()).isEqualTo(Duration.ofSeconds(15));
     assertThat(tags.refreshConcurrency()).isEqualTo(2);
     assertThat(tags.forgetAfter()).isEqualTo(Duration.ofDays(30));
-    assertThat(tags.history()).isEqualTo(10);
+    assertThat(tags.history()).isEqualTo(12);
     assertThat(tags.webhooks()).containsExactly(URI.create("https://hooks.example/moves"));
     assertThat(tags.ttl(hub, "library/nginx", "latest")).isEqualTo(Duration.ofSeconds(30));
     assertThat(tags.ttl(hub, "library/nginx", "main-dev")).isEqualTo(Duration.ZERO);
