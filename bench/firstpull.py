@@ -13,8 +13,10 @@ byte of each pull, medians over the starts.
 
 Variants, each with conf/jvm.options:
 - default: as shipped;
-- appcds: with a class-data archive of the classes a pull loads (-XX:SharedArchiveFile), made
-  once here by a training run (-XX:ArchiveClassesAtExit), as an image build would;
+- appcds: with a class-data archive (-XX:SharedArchiveFile) made by the jar's own training run
+  (java -XX:ArchiveClassesAtExit=FILE -jar registry-mirror.jar train), as the image build does;
+- appcds-pulls: with an archive made instead by a mirror that served three real cold pulls from
+  the reference registry and was stopped, to see whether the training leaves anything out;
 - c1: -XX:TieredStopAtLevel=1, the quick compiler only (less to compile, slower code after).
 
 It runs as root on Debian with docker-registry and curl installed (bench/run installs them).
@@ -24,6 +26,7 @@ import argparse
 import os
 import shutil
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -56,7 +59,9 @@ def main():
         c.storage = os.path.join(tmp, "origin-storage")
         c.origins = {"direct": c.start_registry("origin", origin_port, c.storage)}
         archive = os.path.join(tmp, "registry-mirror.jsa")
+        pulls_archive = os.path.join(tmp, "registry-mirror-pulls.jsa")
         variants = [("default", base), ("appcds", base + [f"-XX:SharedArchiveFile={archive}"]),
+                    ("appcds-pulls", base + [f"-XX:SharedArchiveFile={pulls_archive}"]),
                     ("c1", base + ["-XX:TieredStopAtLevel=1"])]
 
         def start(name, options, run):
@@ -72,13 +77,17 @@ def main():
                 raise SystemExit(f"pull answered {r.code} with {r.size} bytes")
             return r
 
-        log("training run for the class-data archive")
-        server, _ = start("training", base + [f"-XX:ArchiveClassesAtExit={archive}"], 0)
+        log("training run for the class-data archive, as the image build does")
+        subprocess.run(["java", f"-XX:ArchiveClassesAtExit={archive}", "-jar", c.jar, "train"], check=True,
+                       stdout=subprocess.DEVNULL)
+        log("real pulls for the other class-data archive")
+        server, _ = start("training", base + [f"-XX:ArchiveClassesAtExit={pulls_archive}"], 0)
         for _ in range(3):
             pull(server)
         server.stop()  # SIGTERM: the archive is written as the JVM exits
-        if not os.path.exists(archive):
-            raise SystemExit("the training run left no class-data archive")
+        for made in (archive, pulls_archive):
+            if not os.path.exists(made):
+                raise SystemExit("no class-data archive at " + made)
 
         results = {}
         for run in range(args.starts):

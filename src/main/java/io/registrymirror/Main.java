@@ -28,12 +28,14 @@ public final class Main {
       usage: java -jar registry-mirror.jar [--config FILE]
              java -jar registry-mirror.jar scrub [--config FILE]   (see scrub --help)
              java -jar registry-mirror.jar prefetch [--mirror URL] [--token TOKEN] [--platform P]... IMAGE...
+             java -XX:ArchiveClassesAtExit=FILE -jar registry-mirror.jar train
 
       With no configuration file the mirror listens on 0.0.0.0:5000, caches into ./cache and
       mirrors Docker Hub. MIRROR_LISTEN and MIRROR_CACHE_DIR override listen and cache.dir,
       MIRROR_LOG_FORMAT (text or json) and MIRROR_LOG_LEVEL log.format and log.level.
       SIGTERM or Ctrl-C stops it, letting downloads in progress finish within shutdownGrace.
       prefetch asks a running mirror to pull images into its cache (prefetch --help for more).
+      train makes a class-data archive for faster starts (train --help for more).
       """;
 
   private static final EventLog LOG = EventLog.of(Main.class);
@@ -45,8 +47,11 @@ public final class Main {
 
   public static void main(String[] args) {
     if (args.length > 0 && args[0].equals("prefetch")) {
-      System.exit(PrefetchCommand.run(java.util.Arrays.copyOfRange(args, 1, args.length), System.getenv(),
+      System.exit(PrefetchCommand.run(Arrays.copyOfRange(args, 1, args.length), System.getenv(),
           System.out, System.err, System.console() != null));
+    }
+    if (args.length > 0 && args[0].equals("train")) {
+      System.exit(TrainCommand.run(Arrays.copyOfRange(args, 1, args.length), System.out, System.err));
     }
     if (args.length > 0 && args[0].equals("scrub")) {
       System.exit(ScrubCommand.run(Arrays.copyOfRange(args, 1, args.length), System.getenv(), System.out, System.err,
@@ -74,14 +79,8 @@ public final class Main {
     }
     LogConfig log = config.log();
     LogSetup.apply(log.format() == LogConfig.Format.JSON, log.level().name(), log.access());
-    // The mirror serves nothing from its class path: no need for Vert.x's file cache, which
-    // would otherwise be a directory written outside the cache directory.
     PrometheusMeterRegistry prometheus = MirrorMetrics.prometheusRegistry();
-    Vertx vertx = Vertx.builder()
-        .with(new VertxOptions().setMetricsOptions(MirrorMetrics.vertxOptions())
-            .setFileSystemOptions(new FileSystemOptions().setClassPathResolvingEnabled(false).setFileCachingEnabled(false)))
-        .withMetrics(new MicrometerMetricsFactory(prometheus))
-        .build();
+    Vertx vertx = vertx(prometheus);
     RegistryMirror.start(vertx, config, prometheus).onFailure(err -> {
       System.err.println("registry-mirror: cannot start: " + err.getMessage());
       vertx.close();
@@ -98,6 +97,17 @@ public final class Main {
       Signal.handle(new Signal("TERM"), stop);
       Signal.handle(new Signal("INT"), stop);
     });
+  }
+
+  /** Vert.x as the mirror runs on it, its metrics in {@code prometheus}. */
+  static Vertx vertx(PrometheusMeterRegistry prometheus) {
+    // The mirror serves nothing from its class path: no need for Vert.x's file cache, which
+    // would otherwise be a directory written outside the cache directory.
+    return Vertx.builder()
+        .with(new VertxOptions().setMetricsOptions(MirrorMetrics.vertxOptions())
+            .setFileSystemOptions(new FileSystemOptions().setClassPathResolvingEnabled(false).setFileCachingEnabled(false)))
+        .withMetrics(new MicrometerMetricsFactory(prometheus))
+        .build();
   }
 
   /**
