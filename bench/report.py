@@ -91,7 +91,8 @@ def machine():
 class Report:
     """The text of RESULTS.md for one run."""
 
-    def __init__(self, plan, candidates, measurements, machine_info, started_at):
+    def __init__(self, plan, candidates, measurements, machine_info, started_at, scale_rows):
+        self.scale_rows = scale_rows
         self.plan = plan
         self.cand = candidates
         self.meas = measurements
@@ -271,6 +272,20 @@ class Report:
                 else:
                     cells.append("–")
             w(f"| {n} | " + " | ".join(cells) + f" | {peak / 1024:.0f} |")
+        w("")
+        w("## g) Start on a large cache, and the heap it takes")
+        w("")
+        w("registry-mirror alone, after the other scenarios, started with `conf/jvm.options` (or the `-Xmx` given) "
+          "on a cache of small blob files and tag records (`bench/startup.py`): when it answers `/v2/`, when its "
+          "index and tags are read (it serves meanwhile), and the heap in use then, after a full GC, against an "
+          "empty cache. The README's \"Sizing the JVM\" is drawn from these.")
+        w("")
+        w("| cache on disk | -Xmx | answers /v2/ after | index and tags read after | heap in use (empty cache) "
+          "| heap per blob or tag |")
+        w("|---|---|---|---|---|---|")
+        for r in self.scale_rows:
+            w(f"| {r['what']} | {r['xmx']} | {r['serving']:.2f} s | {r['indexed']:.2f} s "
+              f"| {r['heap_mib']:.1f} MiB ({r['empty_mib']:.1f} MiB) | {r['per_entry']:.0f} bytes |")
         w("")
         bad = [(what, ok, total) for what, ok, total in self.meas.checks if ok != total]
         w(f"Content checks: {sum(c[1] for c in self.meas.checks)}/{sum(c[2] for c in self.meas.checks)} "

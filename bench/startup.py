@@ -134,6 +134,36 @@ def one_start(jar, cache, work, cold, xmx, tags):
         log.close()
 
 
+# The caches bench/run starts on, for its report: (what, blobs, tags, moves per tag, -Xmx).
+SCALE = [("100,000 blobs", 100_000, 0, 0, None),
+         ("1,000,000 blobs", 1_000_000, 0, 0, "512m"),
+         ("20,000 tags of 10 moves (the defaults' most)", 0, 20_000, 10, None)]
+QUICK_SCALE = [("10,000 blobs", 10_000, 0, 0, None), ("2,000 tags of 10 moves", 0, 2_000, 10, None)]
+
+
+def scale(jar, work, caches, progress=lambda _: None):
+    """One start on each cache of `caches` (SCALE's form), and one on an empty cache for the
+    baseline heap: a row of figures each, for bench/run's report."""
+    empty = os.path.join(work, "scale-empty")
+    os.makedirs(empty, exist_ok=True)
+    rows = []
+    for what, blobs, tags, moves, xmx in caches:
+        progress(f"scale: making a cache of {what}")
+        cache = os.path.join(work, "scale-cache")
+        make_cache(cache, blobs)
+        make_tags(cache, tags, moves)
+        progress(f"scale: starting on {what}")
+        baseline = one_start(jar, empty, work, False, xmx, 0)[5]
+        serving, indexed, index_ms, count, tracked, heap = one_start(jar, cache, work, False, xmx, tags)
+        shutil.rmtree(cache)
+        with open(os.path.join(ROOT, "conf", "jvm.options")) as f:
+            shipped = next((o[4:] for o in f.read().split() if o.startswith("-Xmx")), "the JVM's default")
+        rows.append({"what": what, "xmx": xmx or shipped, "serving": serving, "indexed": indexed, "entries": count + tracked,
+                     "heap_mib": heap / 1024, "empty_mib": baseline / 1024,
+                     "per_entry": (heap - baseline) * 1024 / max(count + tracked, 1)})
+    return rows
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--blobs", type=int, default=100_000)

@@ -20,9 +20,9 @@ import io.registrymirror.oci.Endpoint;
 import io.vertx.micrometer.Label;
 import io.vertx.micrometer.MicrometerMetricsOptions;
 import java.time.Duration;
+import java.util.EnumMap;
 import java.util.EnumSet;
 import java.util.Map;
-import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.function.Supplier;
 import java.util.stream.Stream;
@@ -96,7 +96,9 @@ public final class MirrorMetrics {
   }
 
   private final MeterRegistry registry;
-  private final Map<String, Counter> requests = new ConcurrentHashMap<>();
+  /** Meters counted on every request, looked up once: a registry lookup per request costs. */
+  private final Counter[][] requests = new Counter[Endpoint.values().length][Result.values().length];
+  private final Map<Source, Counter> served = new EnumMap<>(Source.class);
   private final AtomicInteger activeFills = new AtomicInteger();
   private final DistributionSummary fillSize;
   private final Counter scrubFiles;
@@ -142,7 +144,7 @@ public final class MirrorMetrics {
     this.registry = registry;
     for (Endpoint kind : Endpoint.values()) {
       for (Result result : Result.values()) {
-        requestCounter(kind, result);
+        requests[kind.ordinal()][result.ordinal()] = requestCounter(kind, result);
       }
     }
     Gauge.builder(FILLS_ACTIVE, activeFills, AtomicInteger::get)
@@ -159,7 +161,7 @@ public final class MirrorMetrics {
       scrubRemovedCounter(kind);
     }
     for (Source source : Source.values()) {
-      servedCounter(source);
+      served.put(source, servedCounter(source));
     }
     for (String kind : new String[] {"blob", "manifest"}) {
       evictionCounter(kind);
@@ -176,16 +178,15 @@ public final class MirrorMetrics {
   }
 
   public void request(Endpoint kind, Result result) {
-    requestCounter(kind, result).increment();
+    requests[kind.ordinal()][result.ordinal()].increment();
   }
 
   private Counter requestCounter(Endpoint kind, Result result) {
-    String key = kind.name() + result.name();
-    return requests.computeIfAbsent(key, k -> Counter.builder(REQUESTS)
+    return Counter.builder(REQUESTS)
         .description("Registry API requests by kind and how they were answered")
         .tag("kind", kind.label())
         .tag("result", result.label())
-        .register(registry));
+        .register(registry);
   }
 
   /**
@@ -241,7 +242,7 @@ public final class MirrorMetrics {
 
   /** Bytes of a blob or manifest body sent to a client, by where they came from. */
   public void served(Source source, long bytes) {
-    servedCounter(source).increment(bytes);
+    served.get(source).increment(bytes);
   }
 
   private Counter servedCounter(Source source) {
