@@ -7,7 +7,7 @@ import io.registrymirror.config.LogConfig;
 import io.registrymirror.config.MirrorConfig;
 import io.registrymirror.log.EventLog;
 import io.registrymirror.log.LogSetup;
-import io.registrymirror.metrics.MirrorMetrics;
+import io.registrymirror.metrics.MeterRegistries;
 import io.vertx.core.Vertx;
 import io.vertx.core.VertxOptions;
 import io.vertx.core.file.FileSystemOptions;
@@ -79,7 +79,7 @@ public final class Main {
     }
     LogConfig log = config.log();
     LogSetup.apply(log.format() == LogConfig.Format.JSON, log.level().name(), log.access());
-    PrometheusMeterRegistry prometheus = MirrorMetrics.prometheusRegistry();
+    PrometheusMeterRegistry prometheus = MeterRegistries.prometheusRegistry();
     Vertx vertx = vertx(prometheus);
     RegistryMirror.start(vertx, config, prometheus).onFailure(err -> {
       System.err.println("registry-mirror: cannot start: " + err.getMessage());
@@ -104,7 +104,7 @@ public final class Main {
     // The mirror serves nothing from its class path: no need for Vert.x's file cache, which
     // would otherwise be a directory written outside the cache directory.
     return Vertx.builder()
-        .with(new VertxOptions().setMetricsOptions(MirrorMetrics.vertxOptions())
+        .with(new VertxOptions().setMetricsOptions(MeterRegistries.vertxOptions())
             .setFileSystemOptions(new FileSystemOptions().setClassPathResolvingEnabled(false).setFileCachingEnabled(false)))
         .withMetrics(new MicrometerMetricsFactory(prometheus))
         .build();

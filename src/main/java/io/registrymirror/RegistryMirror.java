@@ -8,6 +8,7 @@ import io.registrymirror.config.ConfigException;
 import io.registrymirror.config.MirrorConfig;
 import io.registrymirror.log.EventLog;
 import io.registrymirror.memory.BodyBudget;
+import io.registrymirror.metrics.MeterRegistries;
 import io.registrymirror.metrics.MirrorMetrics;
 import io.registrymirror.proxy.BlobService;
 import io.registrymirror.proxy.CacheAdmin;
@@ -94,7 +95,7 @@ public final class RegistryMirror {
 
   /** Opens the cache and starts one server per event loop on the configured address. */
   public static Future<RegistryMirror> start(Vertx vertx, MirrorConfig config) {
-    return start(vertx, config, MirrorMetrics.prometheusRegistry());
+    return start(vertx, config, MeterRegistries.prometheusRegistry());
   }
 
   /**

@@ -3,7 +3,7 @@ package io.registrymirror;
 import io.micrometer.prometheusmetrics.PrometheusMeterRegistry;
 import io.registrymirror.config.ConfigLoader;
 import io.registrymirror.log.LogSetup;
-import io.registrymirror.metrics.MirrorMetrics;
+import io.registrymirror.metrics.MeterRegistries;
 import io.vertx.core.Future;
 import io.vertx.core.Vertx;
 import io.vertx.core.buffer.Buffer;
@@ -89,7 +89,7 @@ final class TrainCommand {
 
   private int train() {
     Path work = null;
-    PrometheusMeterRegistry prometheus = MirrorMetrics.prometheusRegistry();
+    PrometheusMeterRegistry prometheus = MeterRegistries.prometheusRegistry();
     Vertx vertx = Main.vertx(prometheus);
     try {
       work = Files.createTempDirectory("registry-mirror-train");

@@ -2,7 +2,7 @@ package io.registrymirror.api;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
-import io.registrymirror.metrics.MirrorMetrics;
+import io.registrymirror.metrics.MeterRegistries;
 import io.registrymirror.proxy.CacheHealth;
 import io.registrymirror.store.CacheLayout;
 import io.vertx.core.Vertx;
@@ -37,7 +37,7 @@ class ReadinessTest {
     CacheLayout layout = new CacheLayout(cache);
     Files.createDirectories(layout.tmp());
     health = new CacheHealth(vertx, layout);
-    OpsHandler ops = new OpsHandler(vertx, MirrorMetrics.prometheusRegistry(), health);
+    OpsHandler ops = new OpsHandler(vertx, MeterRegistries.prometheusRegistry(), health);
     Router router = Router.router(vertx);
     router.get("/readyz").handler(ops::ready);
     server = vertx.createHttpServer().requestHandler(router).listen(0, "127.0.0.1")
