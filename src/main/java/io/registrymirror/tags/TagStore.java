@@ -66,13 +66,10 @@ public final class TagStore {
       long started = System.nanoTime();
       Path root = layout.tags();
       if (Files.isDirectory(root)) {
-        List<Path> records;
         try (Stream<Path> files = Files.walk(root)) {
-          records = files.filter(p -> p.getParent() != null && p.getParent().getFileName().toString().equals("_tags"))
-              .toList();
+          files.filter(p -> p.getParent() != null && p.getParent().getFileName().toString().equals("_tags"))
+              .forEach(this::load);
         }
-        // Reading and parsing is most of the time, and takes every core (the map is concurrent).
-        records.parallelStream().forEach(this::load);
       }
       LOG.info("tags.loaded", "tags", memory.size(), "ms", (System.nanoTime() - started) / 1_000_000);
       return null;
