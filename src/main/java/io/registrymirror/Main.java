@@ -1,6 +1,7 @@
 package io.registrymirror;
 
 import io.micrometer.prometheusmetrics.PrometheusMeterRegistry;
+import io.registrymirror.cluster.ClusterVertx;
 import io.registrymirror.config.ConfigException;
 import io.registrymirror.config.ConfigLoader;
 import io.registrymirror.config.LogConfig;
@@ -9,6 +10,7 @@ import io.registrymirror.log.EventLog;
 import io.registrymirror.log.LogSetup;
 import io.registrymirror.metrics.MeterRegistries;
 import io.vertx.core.Vertx;
+import io.vertx.core.VertxBuilder;
 import io.vertx.core.VertxOptions;
 import io.vertx.core.file.FileSystemOptions;
 import io.vertx.micrometer.MicrometerMetricsFactory;
@@ -80,7 +82,14 @@ public final class Main {
     LogConfig log = config.log();
     LogSetup.apply(log.format() == LogConfig.Format.JSON, log.level().name(), log.access());
     PrometheusMeterRegistry prometheus = MeterRegistries.prometheusRegistry();
-    Vertx vertx = vertx(prometheus);
+    Vertx vertx;
+    try {
+      vertx = config.cluster() == null ? vertx(prometheus)
+          : ClusterVertx.start(builder(prometheus), options(), config).await();
+    } catch (RuntimeException e) {
+      exit(1, "registry-mirror: cannot join the cluster: " + e.getMessage());
+      return;
+    }
     RegistryMirror.start(vertx, config, prometheus).onFailure(err -> {
       System.err.println("registry-mirror: cannot start: " + err.getMessage());
       vertx.close();
@@ -101,13 +110,20 @@ public final class Main {
 
   /** Vert.x as the mirror runs on it, its metrics in {@code prometheus}. */
   static Vertx vertx(PrometheusMeterRegistry prometheus) {
+    return builder(prometheus).with(options()).build();
+  }
+
+  /** Vert.x's builder with the mirror's meters: a clustered instance is built from it too. */
+  public static VertxBuilder builder(PrometheusMeterRegistry prometheus) {
+    return Vertx.builder().withMetrics(new MicrometerMetricsFactory(prometheus));
+  }
+
+  /** The mirror's Vert.x options. */
+  public static VertxOptions options() {
     // The mirror serves nothing from its class path: no need for Vert.x's file cache, which
     // would otherwise be a directory written outside the cache directory.
-    return Vertx.builder()
-        .with(new VertxOptions().setMetricsOptions(MeterRegistries.vertxOptions())
-            .setFileSystemOptions(new FileSystemOptions().setClassPathResolvingEnabled(false).setFileCachingEnabled(false)))
-        .withMetrics(new MicrometerMetricsFactory(prometheus))
-        .build();
+    return new VertxOptions().setMetricsOptions(MeterRegistries.vertxOptions())
+        .setFileSystemOptions(new FileSystemOptions().setClassPathResolvingEnabled(false).setFileCachingEnabled(false));
   }
 
   /**

@@ -4,6 +4,9 @@ import io.micrometer.prometheusmetrics.PrometheusMeterRegistry;
 import io.registrymirror.api.ConnectionGuard;
 import io.registrymirror.api.RegistryApi;
 import io.registrymirror.api.RegistryVerticle;
+import io.registrymirror.cluster.ClusterVertx;
+import io.registrymirror.cluster.HazelcastPeers;
+import io.registrymirror.cluster.Peers;
 import io.registrymirror.config.ConfigException;
 import io.registrymirror.config.MirrorConfig;
 import io.registrymirror.log.EventLog;
@@ -29,6 +32,7 @@ import io.registrymirror.tags.TagEvents;
 import io.registrymirror.tags.TagRefresher;
 import io.registrymirror.tags.TagResolver;
 import io.registrymirror.tags.TagStore;
+import io.registrymirror.upstream.PeerClient;
 import io.registrymirror.upstream.UpstreamClient;
 import io.registrymirror.upstream.Upstreams;
 import io.vertx.core.DeploymentOptions;
@@ -74,10 +78,14 @@ public final class RegistryMirror {
   private final String deployment;
   private final int port;
   private final Future<Void> indexed;
+  /** The replicas this one serves with; null when it runs alone. */
+  private final HazelcastPeers cluster;
 
   private RegistryMirror(Vertx vertx, RegistryApi api, List<RegistryVerticle> servers, List<HttpClient> http,
       List<UpstreamClient> clients, BlobService blobs, Prefetcher prefetcher, TagRefresher refresher,
-      ScrubSchedule scrub, long diskTimer, String deployment, int port, Future<Void> indexed) {
+      ScrubSchedule scrub, long diskTimer, String deployment, int port, Future<Void> indexed,
+      HazelcastPeers cluster) {
+    this.cluster = cluster;
     this.vertx = vertx;
     this.api = api;
     this.servers = servers;
@@ -103,7 +111,24 @@ public final class RegistryMirror {
    * reports to, when it was built with metrics.
    */
   public static Future<RegistryMirror> start(Vertx vertx, MirrorConfig config, PrometheusMeterRegistry prometheus) {
+    if (config.cluster() == null) {
+      return start(vertx, config, prometheus, Peers.ALONE, null);
+    }
+    if (!vertx.isClustered()) {
+      return Future.failedFuture(new IllegalStateException("a cluster is configured: Vert.x must be clustered"));
+    }
+    String advertise = ClusterVertx.advertise(config);
+    return HazelcastPeers.of(vertx, advertise, config.cluster().keepCopies())
+        .compose(peers -> start(vertx, config, prometheus, peers, peers));
+  }
+
+  /** @param cluster the replicas this one announces itself to once it listens; null when alone */
+  private static Future<RegistryMirror> start(Vertx vertx, MirrorConfig config, PrometheusMeterRegistry prometheus,
+      Peers peers, HazelcastPeers cluster) {
     MirrorMetrics metrics = new MirrorMetrics(prometheus);
+    if (cluster != null) {
+      metrics.watchReplicas(() -> cluster.replicas().size());
+    }
 
     // Two pools, so that long blob transfers never make manifest and tag requests queue.
     HttpClientOptions options = new HttpClientOptions().setDecompressionSupported(false).setKeepAlive(true);
@@ -130,11 +155,12 @@ public final class RegistryMirror {
     TagRetention retention = config.cache().bounded() ? new TagRetention(vertx, manifestStore, index) : null;
     TagStore tagStore = new TagStore(vertx, layout, writes, config.tags().maxTracked(),
         retention == null ? TagContent.NONE : retention);
-    BlobService blobs = new BlobService(blobStore, writes, metrics);
+    BlobService blobs = new BlobService(blobStore, writes, metrics, peers,
+        cluster == null ? null : new PeerClient(vertx, content, peers::secret, metrics, budget));
     ManifestFetcher fetcher = new ManifestFetcher(manifestStore, writes);
     TagEvents tagEvents = new TagEvents(vertx, web, config.tags(), metrics,
         new MoveWarmer(upstreams, fetcher, blobs));
-    TagResolver resolver = new TagResolver(tagStore, fetcher, config.tags(), tagEvents);
+    TagResolver resolver = new TagResolver(vertx, tagStore, fetcher, config.tags(), tagEvents, peers, upstreams);
     ManifestService manifests = new ManifestService(manifestStore, fetcher, resolver);
     TagRefresher refresher = new TagRefresher(vertx, tagStore, resolver, upstreams, config.tags(), metrics);
     metrics.watchTrackedTags(() -> tagStore.all().size());
@@ -142,7 +168,7 @@ public final class RegistryMirror {
     CacheHealth health = new CacheHealth(vertx, layout);
     RegistryApi api = new RegistryApi(vertx, upstreams, blobs, manifests, metrics, prometheus, health,
         config.htpasswd(), config.limits(), tagStore, prefetcher,
-        new CacheAdmin(index, blobStore, manifestStore, tagStore), config.adminToken());
+        new CacheAdmin(index, blobStore, manifestStore, tagStore), config.adminToken(), peers);
     ConnectionGuard guard = new ConnectionGuard(config.limits());
 
     int instances = Math.max(1, Runtime.getRuntime().availableProcessors());
@@ -170,6 +196,8 @@ public final class RegistryMirror {
             ? new ConfigException("listen: cannot listen on " + config.host() + ":" + config.port()
                 + ": " + reason(err), err)
             : err)))
+        // Listening: from now on, this replica owns its share of the blobs.
+        .compose(id -> cluster == null ? Future.succeededFuture(id) : cluster.announce().map(id))
         .map(id -> {
           int port = servers.get(0).actualPort();
           LOG.info("mirror.started", "listen", config.host() + ":" + port,
@@ -196,7 +224,7 @@ public final class RegistryMirror {
           long diskTimer = vertx.setPeriodic(0, DISK_CHECK.toMillis(), t -> blobStore.checkDisk()
               .onFailure(e -> LOG.warn("cache.disk.unreadable", "error", e.toString())));
           return new RegistryMirror(vertx, api, List.copyOf(servers), List.of(metadata, content), clients, blobs,
-              prefetcher, refresher, scrub, diskTimer, id, port, indexed.future());
+              prefetcher, refresher, scrub, diskTimer, id, port, indexed.future(), cluster);
         });
   }
 
@@ -255,7 +283,13 @@ public final class RegistryMirror {
     api.close();
     vertx.cancelTimer(diskTimer);
     Future<Void> scrubStopped = scrub.close();
-    return Future.all(servers.stream().map(server -> server.shutdown(grace)).toList())
+    // First of all, the other replicas stop sending requests here.
+    Future<Void> left = cluster == null ? Future.succeededFuture()
+        : cluster.leave().recover(err -> {
+          LOG.warn("cluster.leave.failed", "error", err.toString());
+          return Future.succeededFuture();
+        });
+    return left.compose(v -> Future.all(servers.stream().map(server -> server.shutdown(grace)).toList()))
         .compose(v -> vertx.undeploy(deployment))
         .compose(v -> blobs.close())
         .compose(v -> scrubStopped)

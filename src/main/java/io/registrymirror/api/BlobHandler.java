@@ -10,6 +10,7 @@ import io.registrymirror.oci.Endpoint;
 import io.registrymirror.proxy.BlobService;
 import io.registrymirror.proxy.BlobSource;
 import io.registrymirror.upstream.BlobDownload;
+import io.registrymirror.upstream.PeerClient;
 import io.registrymirror.upstream.Target;
 import io.vertx.core.Future;
 import io.vertx.core.Vertx;
@@ -78,7 +79,9 @@ final class BlobHandler {
 
   /** Sends the blob from the cache, or from upstream as it arrives; {@code again} after a missing file. */
   private void get(RoutingContext ctx, Target target, Digest digest, String range, boolean again) {
-    blobs.open(target, digest).onComplete(opened -> {
+    // A request from another replica (or any that says it is) is answered here, never sent on.
+    boolean forPeer = ctx.request().headers().contains(PeerClient.HEADER);
+    blobs.open(target, digest, forPeer).onComplete(opened -> {
       if (opened.failed()) {
         ctx.fail(opened.cause());
         return;

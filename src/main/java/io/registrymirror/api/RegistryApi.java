@@ -1,6 +1,7 @@
 package io.registrymirror.api;
 
 import io.micrometer.prometheusmetrics.PrometheusMeterRegistry;
+import io.registrymirror.cluster.Peers;
 import io.registrymirror.config.Htpasswd;
 import io.registrymirror.config.LimitsConfig;
 import io.registrymirror.error.OciError;
@@ -14,6 +15,7 @@ import io.registrymirror.proxy.CacheHealth;
 import io.registrymirror.proxy.ManifestService;
 import io.registrymirror.proxy.Prefetcher;
 import io.registrymirror.tags.TagStore;
+import io.registrymirror.upstream.PeerClient;
 import io.registrymirror.upstream.Target;
 import io.registrymirror.upstream.Upstreams;
 import io.vertx.core.MultiMap;
@@ -24,6 +26,8 @@ import io.vertx.core.json.JsonObject;
 import io.vertx.ext.web.Router;
 import io.vertx.ext.web.RoutingContext;
 import io.vertx.ext.web.handler.BodyHandler;
+import java.nio.charset.StandardCharsets;
+import java.security.MessageDigest;
 
 /** The HTTP surface: the read side of the distribution API under {@code /v2/}, and ops endpoints. */
 public final class RegistryApi {
@@ -44,16 +48,20 @@ public final class RegistryApi {
   private final UpstreamHealth upstreamHealth;
   private final StatusHandler status;
   private final AccessLog accessLog = new AccessLog();
+  private final Peers peers;
 
   /**
    * @param htpasswd the users allowed to pull, or null to let anyone pull
    * @param limits how often a client may fail to log in, how long it may take to accept a chunk
    * @param adminToken the token the admin endpoints require, or null to answer loopback clients only
+   * @param peers the other replicas, whose requests carry the cluster's secret in place of credentials
    */
   public RegistryApi(Vertx vertx, Upstreams upstreams, BlobService blobs, ManifestService manifests,
       MirrorMetrics metrics, PrometheusMeterRegistry prometheus, CacheHealth cache, Htpasswd htpasswd,
-      LimitsConfig limits, TagStore tagStore, Prefetcher prefetcher, CacheAdmin cacheAdmin, String adminToken) {
+      LimitsConfig limits, TagStore tagStore, Prefetcher prefetcher, CacheAdmin cacheAdmin, String adminToken,
+      Peers peers) {
     this.vertx = vertx;
+    this.peers = peers;
     this.upstreams = upstreams;
     this.metrics = metrics;
     this.blobs = new BlobHandler(vertx, blobs, metrics, limits.sendTimeout());
@@ -83,7 +91,13 @@ public final class RegistryApi {
       ctx.next();
     });
     if (auth != null) {
-      router.route("/v2*").handler(auth);
+      router.route("/v2*").handler(ctx -> {
+        if (fromReplica(ctx)) {
+          ctx.next();
+        } else {
+          auth.handle(ctx);
+        }
+      });
       router.route(TagsHandler.PREFIX + "*").handler(auth);
       // The status page shows what the tag API does: to the same clients.
       router.route(StatusPage.PATH).handler(auth);
@@ -105,6 +119,14 @@ public final class RegistryApi {
     router.route().handler(ctx -> ctx.fail(OciError.NAME_UNKNOWN.exception("no such endpoint")))
         .failureHandler(errors);
     return router;
+  }
+
+  /** Whether the request comes from another replica of the cluster: it carries the cluster's secret. */
+  private boolean fromReplica(RoutingContext ctx) {
+    String secret = peers.secret();
+    String marker = ctx.request().getHeader(PeerClient.HEADER);
+    return secret != null && marker != null && MessageDigest.isEqual(
+        secret.getBytes(StandardCharsets.UTF_8), marker.getBytes(StandardCharsets.UTF_8));
   }
 
   /** Stops re-reading the htpasswd file and sampling upstream answers. */

@@ -47,6 +47,8 @@ public final class ConfigLoader {
   public static final String ENV_HTPASSWD = "MIRROR_HTPASSWD";
   public static final String ENV_LOG_FORMAT = "MIRROR_LOG_FORMAT";
   public static final String ENV_LOG_LEVEL = "MIRROR_LOG_LEVEL";
+  /** Where other replicas reach this one; set from the pod's address in Kubernetes. */
+  public static final String ENV_CLUSTER_ADVERTISE = "MIRROR_CLUSTER_ADVERTISE";
 
   private ConfigLoader() {}
 
@@ -84,7 +86,7 @@ public final class ConfigLoader {
     }
     requireObject(root, "(top level)");
     checkKeys(root, "", Set.of("listen", "cache", "upstreams", "tls", "auth", "tags", "limits", "admin", "log",
-        "shutdownGrace"));
+        "shutdownGrace", "cluster"));
     if (root.has("listen")) {
       ConfigValues.HostPort listen = hostPort("listen", text(root.get("listen"), "listen"));
       config = config.withListen(listen.host(), listen.port());
@@ -130,6 +132,9 @@ public final class ConfigLoader {
       config = config.withLog(log(section(root, "log", "format", "level", "access")));
     }
     config = config.withShutdownGrace(duration(root, "", "shutdownGrace", config.shutdownGrace()));
+    if (root.has("cluster")) {
+      config = config.withCluster(ClusterSection.parse(section(root, "cluster", ClusterSection.KEYS)));
+    }
     return config;
   }
 
@@ -199,6 +204,14 @@ public final class ConfigLoader {
     String level = env.get(ENV_LOG_LEVEL);
     if (level != null && !level.isBlank()) {
       config = config.withLog(config.log().withLevel(choice(ENV_LOG_LEVEL, level.trim(), LogConfig.Level.class)));
+    }
+    String advertise = env.get(ENV_CLUSTER_ADVERTISE);
+    if (advertise != null && !advertise.isBlank()) {
+      if (config.cluster() == null) {
+        throw new ConfigException(ENV_CLUSTER_ADVERTISE, "is set, but the configuration has no cluster section");
+      }
+      config = config.withCluster(config.cluster().withAdvertise(
+          ClusterSection.advertise(ENV_CLUSTER_ADVERTISE, advertise.trim())));
     }
     return config;
   }

@@ -21,10 +21,11 @@ import java.util.Map;
  * @param log what is logged, and in which format
  * @param shutdownGrace how long answers in progress may take to finish once the mirror is told to
  *     stop; past it they are cut
+ * @param cluster how this replica finds the others; null when it runs alone
  */
 public record MirrorConfig(String host, int port, CacheConfig cache, Map<String, UpstreamConfig> upstreams,
     TlsConfig tls, Htpasswd htpasswd, TagsConfig tags, LimitsConfig limits, String adminToken, LogConfig log,
-    Duration shutdownGrace) {
+    Duration shutdownGrace, ClusterConfig cluster) {
 
   /** Shorter than the 30 s Kubernetes waits after SIGTERM before it kills a pod. */
   public static final Duration DEFAULT_SHUTDOWN_GRACE = Duration.ofSeconds(20);
@@ -37,7 +38,7 @@ public record MirrorConfig(String host, int port, CacheConfig cache, Map<String,
   public static MirrorConfig defaults() {
     UpstreamConfig hub = UpstreamConfig.dockerHub();
     return new MirrorConfig("0.0.0.0", 5000, CacheConfig.defaults(), Map.of(hub.name(), hub), null, null,
-        TagsConfig.defaults(), LimitsConfig.defaults(), null, LogConfig.defaults(), DEFAULT_SHUTDOWN_GRACE);
+        TagsConfig.defaults(), LimitsConfig.defaults(), null, LogConfig.defaults(), DEFAULT_SHUTDOWN_GRACE, null);
   }
 
   public UpstreamConfig defaultUpstream() {
@@ -47,7 +48,7 @@ public record MirrorConfig(String host, int port, CacheConfig cache, Map<String,
   }
 
   public MirrorConfig withListen(String host, int port) {
-    return new MirrorConfig(host, port, cache, upstreams, tls, htpasswd, tags, limits, adminToken, log, shutdownGrace);
+    return new MirrorConfig(host, port, cache, upstreams, tls, htpasswd, tags, limits, adminToken, log, shutdownGrace, cluster);
   }
 
   /** The cache's root directory. */
@@ -60,38 +61,42 @@ public record MirrorConfig(String host, int port, CacheConfig cache, Map<String,
   }
 
   public MirrorConfig withCache(CacheConfig cache) {
-    return new MirrorConfig(host, port, cache, upstreams, tls, htpasswd, tags, limits, adminToken, log, shutdownGrace);
+    return new MirrorConfig(host, port, cache, upstreams, tls, htpasswd, tags, limits, adminToken, log, shutdownGrace, cluster);
   }
 
   public MirrorConfig withAdminToken(String adminToken) {
-    return new MirrorConfig(host, port, cache, upstreams, tls, htpasswd, tags, limits, adminToken, log, shutdownGrace);
+    return new MirrorConfig(host, port, cache, upstreams, tls, htpasswd, tags, limits, adminToken, log, shutdownGrace, cluster);
   }
 
   public MirrorConfig withUpstreams(Map<String, UpstreamConfig> upstreams) {
-    return new MirrorConfig(host, port, cache, upstreams, tls, htpasswd, tags, limits, adminToken, log, shutdownGrace);
+    return new MirrorConfig(host, port, cache, upstreams, tls, htpasswd, tags, limits, adminToken, log, shutdownGrace, cluster);
   }
 
   public MirrorConfig withTls(TlsConfig tls) {
-    return new MirrorConfig(host, port, cache, upstreams, tls, htpasswd, tags, limits, adminToken, log, shutdownGrace);
+    return new MirrorConfig(host, port, cache, upstreams, tls, htpasswd, tags, limits, adminToken, log, shutdownGrace, cluster);
   }
 
   public MirrorConfig withTags(TagsConfig tags) {
-    return new MirrorConfig(host, port, cache, upstreams, tls, htpasswd, tags, limits, adminToken, log, shutdownGrace);
+    return new MirrorConfig(host, port, cache, upstreams, tls, htpasswd, tags, limits, adminToken, log, shutdownGrace, cluster);
   }
 
   public MirrorConfig withHtpasswd(Htpasswd htpasswd) {
-    return new MirrorConfig(host, port, cache, upstreams, tls, htpasswd, tags, limits, adminToken, log, shutdownGrace);
+    return new MirrorConfig(host, port, cache, upstreams, tls, htpasswd, tags, limits, adminToken, log, shutdownGrace, cluster);
   }
 
   public MirrorConfig withLimits(LimitsConfig limits) {
-    return new MirrorConfig(host, port, cache, upstreams, tls, htpasswd, tags, limits, adminToken, log, shutdownGrace);
+    return new MirrorConfig(host, port, cache, upstreams, tls, htpasswd, tags, limits, adminToken, log, shutdownGrace, cluster);
   }
 
   public MirrorConfig withLog(LogConfig log) {
-    return new MirrorConfig(host, port, cache, upstreams, tls, htpasswd, tags, limits, adminToken, log, shutdownGrace);
+    return new MirrorConfig(host, port, cache, upstreams, tls, htpasswd, tags, limits, adminToken, log, shutdownGrace, cluster);
   }
 
   public MirrorConfig withShutdownGrace(Duration shutdownGrace) {
-    return new MirrorConfig(host, port, cache, upstreams, tls, htpasswd, tags, limits, adminToken, log, shutdownGrace);
+    return new MirrorConfig(host, port, cache, upstreams, tls, htpasswd, tags, limits, adminToken, log, shutdownGrace, cluster);
+  }
+
+  public MirrorConfig withCluster(ClusterConfig cluster) {
+    return new MirrorConfig(host, port, cache, upstreams, tls, htpasswd, tags, limits, adminToken, log, shutdownGrace, cluster);
   }
 }

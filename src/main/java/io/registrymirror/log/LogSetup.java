@@ -85,6 +85,12 @@ public final class LogSetup extends ContextAwareBase implements Configurator {
     // Micrometer warns of at every start though the gauge is shared and right
     // (vert-x3/vertx-micrometer-metrics#259).
     context.getLogger("io.micrometer.core.instrument.MeterRegistry").setLevel(Level.ERROR);
+    // Hazelcast tells of every connection attempt, and draws its logo, at info; the mirror logs
+    // which replicas serve (event cluster.replicas) itself.
+    context.getLogger("com.hazelcast").setLevel(Level.WARN);
+    // And warns at every start that its CP subsystem (consensus-backed locks, which the mirror
+    // does not use) is off.
+    context.getLogger("com.hazelcast.cp.CPSubsystem").setLevel(Level.ERROR);
     context.getLogger(ACCESS).setLevel(access ? Level.INFO : Level.OFF);
   }
 

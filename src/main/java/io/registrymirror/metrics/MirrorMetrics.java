@@ -45,6 +45,9 @@ public final class MirrorMetrics {
   public static final String PREFETCH_FINISHED = "mirror.prefetch.finished";
   public static final String SERVED = "mirror.served";
   public static final String TAG_STALE_SERVES = "mirror.tag.stale.serves";
+  public static final String CLUSTER_REPLICAS = "mirror.cluster.replicas";
+  public static final String PEER_REQUESTS = "mirror.peer.requests";
+  public static final String PEER_RECEIVED = "mirror.peer.received";
   public static final String UPSTREAM_RATELIMIT_REMAINING = "mirror.upstream.ratelimit.remaining";
 
   /**
@@ -180,6 +183,21 @@ public final class MirrorMetrics {
         .register(registry);
   }
 
+  /** One blob request to the replica that owns the blob; {@code status} 0 when no response came. */
+  public void peerRequest(int status) {
+    Counter.builder(PEER_REQUESTS)
+        .description("Blob requests sent to the replica that owns the blob, by status class")
+        .tag("status", status == 0 ? "none" : (status / 100) + "xx")
+        .register(registry).increment();
+  }
+
+  /** Blob bytes a fill took from the replica that owns the blob. */
+  public void peerReceived(long bytes) {
+    Counter.builder(PEER_RECEIVED).baseUnit("bytes")
+        .description("Blob bytes received from the replicas that own them")
+        .register(registry).increment(bytes);
+  }
+
   public void upstreamReceived(String upstream, long bytes) {
     upstreamReceivedCounter(upstream).increment(bytes);
   }
@@ -303,6 +321,12 @@ public final class MirrorMetrics {
 
   public void watchTrackedTags(Supplier<Number> count) {
     Gauge.builder(TAGS_TRACKED, count).description("Tags the mirror tracks and refreshes").register(registry);
+  }
+
+  /** The replicas of the cluster that serve blobs, this one included once it does. */
+  public void watchReplicas(Supplier<Number> count) {
+    Gauge.builder(CLUSTER_REPLICAS, count).description("Replicas of the cluster that serve blobs, as this one sees them")
+        .register(registry);
   }
 
   public void fillStarted() {

@@ -9,6 +9,7 @@ import io.registrymirror.store.BlobStore;
 import io.registrymirror.store.CacheWrites;
 import io.registrymirror.store.NotStored;
 import io.registrymirror.upstream.BlobDownload;
+import io.registrymirror.upstream.PeerClient;
 import io.registrymirror.upstream.Target;
 import io.vertx.core.Future;
 
@@ -30,8 +31,10 @@ final class BlobFetch {
   private final BlobStore store;
   private final CacheWrites writes;
   private final MirrorMetrics metrics;
+  private final PeerClient peers;
 
-  BlobFetch(BlobStore store, CacheWrites writes, MirrorMetrics metrics) {
+  BlobFetch(BlobStore store, CacheWrites writes, MirrorMetrics metrics, PeerClient peers) {
+    this.peers = peers;
     this.store = store;
     this.writes = writes;
     this.metrics = metrics;
@@ -47,14 +50,23 @@ final class BlobFetch {
    * briefly, could lose its end or its error and hang the fill.
    */
   Future<BlobFill> start(Target target, Digest digest) {
+    return start(target, digest, null, true);
+  }
+
+  /**
+   * As {@link #start(Target, Digest)}, from the replica {@code peer} rather than upstream when
+   * it is not null, and installing the blob only if {@code keep}.
+   */
+  Future<BlobFill> start(Target target, Digest digest, String peer, boolean keep) {
     long started = System.nanoTime();
-    return store.create(digest)
+    return store.create(digest, keep)
         .recover(err -> {
           writes.failed("blob", err);
           return Future.failedFuture(new Unstorable(err));
         })
         .map(fill -> fill.onWriteFailure(err -> writes.failed("blob", err)))
-        .compose(fill -> target.upstream().getBlob(target.name(), digest)
+        .compose(fill -> (peer == null ? target.upstream().getBlob(target.name(), digest)
+                : peers.getBlob(peer, target, digest))
             .map(download -> {
               long length = download.expectedSize();
               if (length == 0 && !digest.matches(new byte[0])) {
@@ -63,13 +75,16 @@ final class BlobFetch {
                 throw OciError.UNAVAILABLE.exception("upstream sent an empty body for " + digest);
               }
               fill.expect(length);
-              pipe(target, download, fill, started);
+              pipe(target, peer, download, fill, started);
               return fill;
             })
             .onFailure(fill::abort));
   }
 
-  private void pipe(Target target, BlobDownload download, BlobFill fill, long started) {
+  private void pipe(Target target, String peer, BlobDownload download, BlobFill fill, long started) {
+    String upstream = target.upstream().name();
+    // Where the bytes came from: upstream itself, or the replica that owns the blob.
+    String source = peer == null ? "upstream" : peer;
     metrics.fillStarted();
     download.pipeTo(fill.input(), fill::received).onFailure(fill::abort);
     fill.completion().onComplete(r -> {
@@ -78,8 +93,12 @@ final class BlobFetch {
         writes.succeeded();
         long size = fill.size();
         metrics.fillEnded(true, size);
-        metrics.upstreamReceived(target.upstream().name(), size);
-        LOG.info("blob.filled", "upstream", target.upstream().name(), "repository", target.name(),
+        if (peer == null) {
+          metrics.upstreamReceived(target.upstream().name(), size);
+        } else {
+          metrics.peerReceived(size);
+        }
+        LOG.info("blob.filled", "upstream", upstream, "source", source, "repository", target.name(),
             "digest", fill.digest(), "bytes", size, "ms", ms);
       } else {
         // Stop the transfer if the fill failed on our side (digest, no reader left) while it still runs.
@@ -87,12 +106,11 @@ final class BlobFetch {
         metrics.fillEnded(false, 0);
         if (r.cause() instanceof NotStored) {
           // Said once per episode by CacheWrites; its readers got the blob.
-          LOG.debug("blob.fill.unstored", "upstream", target.upstream().name(), "repository", target.name(),
+          LOG.debug("blob.fill.unstored", "upstream", upstream, "source", source, "repository", target.name(),
               "digest", fill.digest(), "bytes", fill.size(), "ms", ms, "error", r.cause().getMessage());
           return;
         }
-        LOG.warn("blob.fill.failed", "upstream", target.upstream().name(), "repository",
-            target.name(), "digest", fill.digest(), "ms", ms, "error", r.cause().getMessage());
+        LOG.warn("blob.fill.failed", "upstream", upstream, "source", source, "repository", target.name(), "digest", fill.digest(), "ms", ms, "error", r.cause().getMessage());
       }
     });
   }

@@ -1,5 +1,6 @@
 package io.registrymirror.proxy;
 
+import io.registrymirror.cluster.Peers;
 import io.registrymirror.concurrent.GrowingBlob;
 import io.registrymirror.concurrent.SingleFlight;
 import io.registrymirror.error.OciError;
@@ -10,6 +11,7 @@ import io.registrymirror.oci.Digest;
 import io.registrymirror.store.BlobFill;
 import io.registrymirror.store.BlobStore;
 import io.registrymirror.store.CacheWrites;
+import io.registrymirror.upstream.PeerClient;
 import io.registrymirror.upstream.Target;
 import io.vertx.core.Future;
 import io.vertx.core.Promise;
@@ -22,6 +24,12 @@ import java.util.concurrent.atomic.AtomicBoolean;
 /**
  * Blobs through the cache: a hit is a file; a miss starts one upstream fetch that every
  * concurrent request for the same digest shares, whichever repository it names.
+ *
+ * <p>In a cluster, a miss on a blob another replica owns is fetched from that owner instead (its
+ * own fetch from upstream then serves the whole cluster), shared the same way by this replica's
+ * clients, and kept only with {@code cluster.keepCopies}. The fetches of the two kinds are kept
+ * apart: a request from another replica never joins a fetch from a replica, so two replicas
+ * that each take the other for the owner cannot wait on each other.
  */
 public final class BlobService {
 
@@ -29,11 +37,24 @@ public final class BlobService {
 
   private final BlobStore store;
   private final BlobFetch fetch;
+  private final Peers peers;
+  private final PeerClient peerClient;
+  /** Fetches from upstream: of blobs this replica owns, or that another replica asked for. */
   private final Map<Digest, Flight> fills = new ConcurrentHashMap<>();
+  /** Fetches from the replica that owns the blob, for this replica's clients. */
+  private final Map<Digest, Flight> relays = new ConcurrentHashMap<>();
 
   public BlobService(BlobStore store, CacheWrites writes, MirrorMetrics metrics) {
+    this(store, writes, metrics, Peers.ALONE, null);
+  }
+
+  /** @param peerClient how blobs are fetched from the other replicas; null when there are none */
+  public BlobService(BlobStore store, CacheWrites writes, MirrorMetrics metrics, Peers peers,
+      PeerClient peerClient) {
     this.store = store;
-    this.fetch = new BlobFetch(store, writes, metrics);
+    this.peers = peers;
+    this.peerClient = peerClient;
+    this.fetch = new BlobFetch(store, writes, metrics, peerClient);
   }
 
   /** An upstream fetch in progress, and the request it is made for. */
@@ -68,7 +89,7 @@ public final class BlobService {
   }
 
   private Future<BlobStat> statUncached(Target target, Digest digest) {
-    Flight flight = fills.get(digest);
+    Flight flight = flight(digest);
     Future<BlobFill> fill = flight == null ? null : flight.fill().future();
     if (fill != null && fill.succeeded() && fill.result().expectedSize() >= 0) {
       return Future.succeededFuture(new BlobStat(fill.result().expectedSize(), false));
@@ -87,18 +108,43 @@ public final class BlobService {
 
   /** Opens the blob for reading, joining or starting a fill on a miss. */
   public Future<BlobSource> open(Target target, Digest digest) {
-    if (!store.loaded()) {
-      return store.probe(digest).compose(v -> openIndexed(target, digest));
-    }
-    return openIndexed(target, digest);
+    return open(target, digest, false);
   }
 
-  private Future<BlobSource> openIndexed(Target target, Digest digest) {
+  /**
+   * As {@link #open(Target, Digest)}; {@code forPeer} when another replica asks, which is never
+   * sent on to a third: this replica answers it from its cache or from upstream.
+   */
+  public Future<BlobSource> open(Target target, Digest digest, boolean forPeer) {
+    if (!store.loaded()) {
+      return store.probe(digest).compose(v -> openIndexed(target, digest, forPeer));
+    }
+    return openIndexed(target, digest, forPeer);
+  }
+
+  private Future<BlobSource> openIndexed(Target target, Digest digest, boolean forPeer) {
+    String owner = forPeer ? null : peers.owner(digest);
+    // A fetch from upstream under way here serves every request, whoever owns the blob.
+    if (owner == null || fills.containsKey(digest)) {
+      return openFrom(fills, target, digest, null, forPeer);
+    }
+    // The owner gone, upstream is the way; the fetch from it is shared like any other.
+    return openFrom(relays, target, digest, owner, false).recover(err -> err instanceof PeerClient.PeerUnavailable
+        ? openFrom(fills, target, digest, null, false)
+        : Future.failedFuture(err));
+  }
+
+  /**
+   * Opens the blob from the cache, or from a fetch in {@code flights}: joined when one is under
+   * way, started from {@code peer} (or upstream when null) when none is.
+   */
+  private Future<BlobSource> openFrom(Map<Digest, Flight> flights, Target target, Digest digest, String peer,
+      boolean forPeer) {
     // The index is consulted once, under the map's lock: a fill that just finished has indexed
     // its blob before it leaves the map, so no second fetch can start for it.
     Long[] size = {null};
     Flight ours = new Flight(target, Promise.promise());
-    Flight flight = fills.computeIfAbsent(digest, d -> {
+    Flight flight = flights.computeIfAbsent(digest, d -> {
       size[0] = store.hold(d);
       return size[0] != null ? null : ours;
     });
@@ -106,9 +152,9 @@ public final class BlobService {
       return Future.succeededFuture(cached(digest, size[0]));
     }
     if (flight == ours) {
-      Future<BlobFill> fill = fetch.start(target, digest);
-      fill.onFailure(err -> fills.remove(digest, flight));
-      fill.onSuccess(f -> f.completion().onComplete(r -> fills.remove(digest, flight)));
+      Future<BlobFill> fill = fetch.start(target, digest, peer, peer == null || peers.keepCopies());
+      fill.onFailure(err -> flights.remove(digest, flight));
+      fill.onSuccess(f -> f.completion().onComplete(r -> flights.remove(digest, flight)));
       fill.onComplete(flight.fill());
     }
     Future<BlobSource> source = flight.fill().future().compose(f -> {
@@ -118,22 +164,28 @@ public final class BlobService {
       }
       if (f.writeFailed()) {
         // The disk failed under the fill: it serves the readers it has, but the start of the
-        // blob may be gone from memory. This client gets it from upstream like any blob the
+        // blob may be gone from memory. This client gets it past the cache like any blob the
         // cache cannot take.
         return Future.failedFuture(new BlobFetch.Unstorable(OciError.UNAVAILABLE.exception(
             "the cache could not store " + digest)));
       }
-      // The fill ended between the lookup and now: its blob is in the index, or it failed.
+      // The fill ended between the lookup and now: its blob is in the index, or it failed, or
+      // it was a copy not kept, whose readers are done; this request starts the next.
       Long done = store.hold(digest);
-      return done != null ? Future.succeededFuture(cached(digest, done))
-          : Future.failedFuture(OciError.UNAVAILABLE.exception("fetching " + digest + " from upstream failed"));
+      if (done != null) {
+        return Future.succeededFuture(cached(digest, done));
+      }
+      if (peer != null && f.completion().succeeded()) {
+        return openIndexed(target, digest, forPeer);
+      }
+      return Future.failedFuture(OciError.UNAVAILABLE.exception("fetching " + digest + " from upstream failed"));
     }, err -> {
       // Upstream scopes blobs by repository: a fetch joined through another repository (or
       // registry) may fail there and still succeed through this one.
       if (!flight.target().equals(target) && err instanceof RegistryException e
           && e.error() == OciError.BLOB_UNKNOWN) {
-        fills.remove(digest, flight);
-        return openIndexed(target, digest);
+        flights.remove(digest, flight);
+        return openIndexed(target, digest, forPeer);
       }
       return Future.failedFuture(err);
     });
@@ -141,8 +193,15 @@ public final class BlobService {
     // the caller's context, so that the response reaches the caller in the tick it arrives and
     // nothing of it can pass before the caller reads it.
     return SingleFlight.onCallerContext(source).recover(err -> err instanceof BlobFetch.Unstorable
-        ? target.upstream().getBlob(target.name(), digest).map(BlobSource.Uncached::new)
+        ? (peer == null ? target.upstream().getBlob(target.name(), digest) : peerClient.getBlob(peer, target, digest))
+            .map(BlobSource.Uncached::new)
         : Future.failedFuture(err));
+  }
+
+  /** The fetch of {@code digest} under way, from upstream or else from its owner; null if none. */
+  private Flight flight(Digest digest) {
+    Flight flight = fills.get(digest);
+    return flight != null ? flight : relays.get(digest);
   }
 
   /** A held cached blob, released once by whoever sends it. */
@@ -162,7 +221,7 @@ public final class BlobService {
   public Future<Void> warm(Target target, Digest digest) {
     return open(target, digest).compose(source -> {
       if (source instanceof BlobSource.Filling filling) {
-        Flight flight = fills.get(digest);
+        Flight flight = flight(digest);
         // Not read: held, it would keep bytes in memory for nothing should the disk fail.
         filling.blob().release();
         return flight == null ? Future.succeededFuture() : flight.fill().future().compose(BlobFill::completion);
@@ -182,7 +241,9 @@ public final class BlobService {
    */
   public Future<Void> close() {
     List<Future<Void>> done = new ArrayList<>();
-    for (Flight flight : fills.values()) {
+    List<Flight> all = new ArrayList<>(fills.values());
+    all.addAll(relays.values());
+    for (Flight flight : all) {
       done.add(flight.fill().future()
           .compose(f -> {
             f.abort(OciError.UNAVAILABLE.exception("the mirror is shutting down"));

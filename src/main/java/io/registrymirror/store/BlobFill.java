@@ -58,6 +58,8 @@ public final class BlobFill {
   private final FillFile file;
   private final FillWriter writes;
   private final Promise<Void> done = Promise.promise();
+  /** Whether the verified blob is installed, or only read by this fill's readers and deleted. */
+  private final boolean keep;
   private volatile long expectedSize = -1;
   private Handler<Throwable> onWriteFailure = cause -> { };
 
@@ -74,8 +76,9 @@ public final class BlobFill {
   private final Waiters waiters = new Waiters();
 
   BlobFill(Vertx vertx, Context writer, BlobStore store, FillMemory memory, Digest digest, Path tmp,
-      FileChannel channel) {
+      FileChannel channel, boolean keep) {
     this.vertx = vertx;
+    this.keep = keep;
     this.writer = writer;
     this.store = store;
     this.memory = memory;
@@ -117,7 +120,7 @@ public final class BlobFill {
   }
 
   /**
-   * Completes once the blob is verified and in the cache; fails when the fill fails, or with
+   * Completes once the blob is verified and in the cache (or, not kept, verified); fails when the fill fails, or with
    * {@link NotStored} once a fill whose disk failed is over.
    */
   public Future<Void> completion() {
@@ -365,6 +368,13 @@ public final class BlobFill {
     wakeReaders();
     if (lost != null) {
       unstored();
+      return;
+    }
+    if (!keep) {
+      // Complete for its readers, who read on from the file; it goes with the last of them.
+      dropRecent();
+      releaseWriter();
+      done.complete();
       return;
     }
     store.install(file.path(), file.channel(), digest, size()).onComplete(installed -> {

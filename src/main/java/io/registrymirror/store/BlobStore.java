@@ -200,11 +200,20 @@ public final class BlobStore {
    * returned fill, whose writer context is the caller's.
    */
   public Future<BlobFill> create(Digest digest) {
+    return create(digest, true);
+  }
+
+  /**
+   * Starts writing a blob that is installed only if {@code keep}: otherwise it is verified, read
+   * by the readers it has, and deleted (a copy for one round of clients, of a blob another
+   * replica stores).
+   */
+  public Future<BlobFill> create(Digest digest, boolean keep) {
     Context writer = vertx.getOrCreateContext();
     return vertx.executeBlocking(() -> {
       Path tmp = Files.createTempFile(layout.tmp(), digest.hex().substring(0, 12) + "-", ".part");
       FileChannel channel = FileChannel.open(tmp, StandardOpenOption.READ, StandardOpenOption.WRITE);
-      return new BlobFill(vertx, writer, this, memory, digest, tmp, channel);
+      return new BlobFill(vertx, writer, this, memory, digest, tmp, channel, keep);
     });
   }
 

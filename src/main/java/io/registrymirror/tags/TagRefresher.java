@@ -96,6 +96,10 @@ public final class TagRefresher {
         LOG.info("tag.forgotten", "tag", key, "lastPulled", r.pulledAt());
         continue;
       }
+      // In a cluster, the tag's owner keeps it fresh for all; the others record what it finds.
+      if (!resolver.owns(key)) {
+        continue;
+      }
       long ttl = resolver.ttlMillis(upstream, key);
       // A TTL of zero revalidates on every pull: there is nothing to keep fresh.
       if (ttl > 0 && now >= r.checkedAt() + ttl - interval) {

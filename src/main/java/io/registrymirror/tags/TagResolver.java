@@ -1,5 +1,6 @@
 package io.registrymirror.tags;
 
+import io.registrymirror.cluster.Peers;
 import io.registrymirror.config.TagRule;
 import io.registrymirror.config.TagsConfig;
 import io.registrymirror.error.OciError;
@@ -12,6 +13,8 @@ import io.registrymirror.oci.Reference;
 import io.registrymirror.concurrent.SingleFlight;
 import io.registrymirror.upstream.Target;
 import io.registrymirror.upstream.UpstreamClient;
+import io.registrymirror.upstream.Upstreams;
+import io.vertx.core.Vertx;
 import io.vertx.core.Future;
 import java.util.Optional;
 
@@ -22,20 +25,32 @@ import java.util.Optional;
  * stale. Every answer from upstream is compared with the last one: a move is recorded in the
  * tag's history and reported, whether a pull or the refresher saw it.
  */
-public final class TagResolver {
+public final class TagResolver implements TagExchange.Local {
 
   private final TagStore tags;
   private final ManifestSource manifests;
   private final TagsConfig config;
   private final TagEvents events;
+  private final TagExchange exchange;
   private final SingleFlight<String, Resolution> revalidations = new SingleFlight<>();
 
-  /** @param manifests fetches and stores the manifest of a tag whose HEAD names no digest */
-  public TagResolver(TagStore tags, ManifestSource manifests, TagsConfig config, TagEvents events) {
+  /**
+   * @param manifests fetches and stores the manifest of a tag whose HEAD names no digest
+   * @param peers the other replicas, whose tags they own; {@link Peers#ALONE} without a cluster
+   */
+  public TagResolver(Vertx vertx, TagStore tags, ManifestSource manifests, TagsConfig config, TagEvents events,
+      Peers peers, Upstreams upstreams) {
     this.tags = tags;
     this.manifests = manifests;
     this.config = config;
     this.events = events;
+    this.exchange = new TagExchange(vertx, peers, upstreams);
+    exchange.serve(this);
+  }
+
+  /** Whether this replica asks upstream about the tag: it owns it, or runs alone. */
+  boolean owns(TagKey key) {
+    return exchange.owner(key) == null;
   }
 
   /** The answer from memory alone, when it is fresh and acceptable; otherwise null. */
@@ -73,35 +88,65 @@ public final class TagResolver {
     return revalidate(upstream, key, record.accept(), TagMove.Seen.REFRESH);
   }
 
-  /** One upstream question per tag and Accept header at a time, however many ask at once. */
+  /**
+   * One upstream question per tag and Accept header at a time, however many ask at once; in a
+   * cluster, asked by the tag's owner only, unless it does not answer.
+   */
   private Future<Resolution> revalidate(UpstreamClient upstream, TagKey key, String accept, TagMove.Seen seen) {
+    return revalidations.run(key + " " + accept, () -> {
+      String owner = exchange.owner(key);
+      if (owner == null) {
+        return ask(upstream, key, accept, seen);
+      }
+      return exchange.ask(owner, key, accept, seen)
+          .compose(found -> record(key, accept, found, seen, false))
+          .map(next -> new Resolution(next.descriptor(), Result.MISS, next.pinned()))
+          .recover(err -> TagExchange.unanswered(err) ? ask(upstream, key, accept, seen) : Future.failedFuture(err));
+    });
+  }
+
+  @Override
+  public Future<Resolution> revalidateHere(UpstreamClient upstream, TagKey key, String accept, TagMove.Seen seen) {
     return revalidations.run(key + " " + accept, () -> ask(upstream, key, accept, seen));
+  }
+
+  @Override
+  public Future<Void> record(TagKey key, String accept, Descriptor found, TagMove.Seen seen) {
+    return record(key, accept, found, seen, false).mapEmpty();
   }
 
   private Future<Resolution> ask(UpstreamClient upstream, TagKey key, String accept, TagMove.Seen seen) {
     Reference.Tag tag = new Reference.Tag(key.tag());
     return upstream.headManifest(key.name(), tag, accept).compose(head -> {
       if (head.isPresent()) {
-        return Future.succeededFuture(new Resolution(head.get(), Result.MISS, null));
+        return Future.succeededFuture(head.get());
       }
       // Upstream gave no digest on HEAD: the body is needed to know what the tag names.
       // Stored, the bytes are served from the store: the resolution does not keep them.
-      return manifests.fetch(new Target(upstream, key.name()), tag, accept)
-          .map(d -> new Resolution(d, Result.MISS, null));
-    }).compose(answer -> tags.get(key).compose(loaded -> {
+      return manifests.fetch(new Target(upstream, key.name()), tag, accept);
+    }).compose(found -> {
+      exchange.publish(key, accept, found, seen);
+      return record(key, accept, found, seen, true);
+    }).map(next -> new Resolution(next.descriptor(), Result.MISS, next.pinned()));
+  }
+
+  /**
+   * Records what upstream says the tag names now, and reports a move if {@code report} (this
+   * replica asked upstream; the others record the owner's answer quietly).
+   */
+  private Future<TagRecord> record(TagKey key, String accept, Descriptor d, TagMove.Seen seen, boolean report) {
+    return tags.get(key).compose(loaded -> {
       // Read first, so that a record on disk (a tag no longer tracked) is the one updated.
       long now = System.currentTimeMillis();
-      Descriptor d = answer.descriptor();
       TagStore.Update update = tags.update(key, previous -> withPin(key, previous == null
           ? TagRecord.first(d, accept, now, null)
           : previous.checked(d, accept, now, seen, config.history()), previous));
       TagRecord next = update.next();
-      if (update.previous() != null && !update.previous().digest().equals(d.digest())) {
+      if (report && update.previous() != null && !update.previous().digest().equals(d.digest())) {
         events.moved(key, next.moves().get(next.moves().size() - 1));
       }
-      Resolution resolution = new Resolution(d, answer.result(), next.pinned());
-      return tags.save(key).map(resolution);
-    }));
+      return tags.save(key).map(next);
+    });
   }
 
   /**

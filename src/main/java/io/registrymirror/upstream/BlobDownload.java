@@ -32,21 +32,46 @@ public final class BlobDownload {
   private final Digest digest;
   private final UpstreamExchange.Tapped first;
   private final long expectedSize;
-  private final String validator;
+  /** Where the rest of a broken transfer comes from; null when it cannot be resumed. */
+  private final Rest rest;
+  /** Whether a transfer below the upstream's minimum rate is cut (and resumed). */
+  private final boolean rateWatched;
   /** The request whose response is being piped; null between resumes. */
   private HttpClientRequest running;
   private boolean piped;
   private boolean cancelled;
 
+  /** The rest of the blob from an offset, as a 206 whose body is tapped. */
+  interface Rest {
+    Future<UpstreamExchange.Tapped> from(long offset);
+  }
+
+  /** A download from upstream itself, resumed from upstream when it named its content's version. */
   BlobDownload(Vertx vertx, UpstreamClient client, RepositoryName name, Digest digest,
       UpstreamExchange.Tapped first) {
+    this(vertx, client, name, digest, first, resumable(client, name, digest, first), true);
+  }
+
+  /**
+   * @param rest where a break is resumed from, or null
+   * @param rateWatched whether to cut (and resume) a transfer below upstream's minimum rate
+   */
+  BlobDownload(Vertx vertx, UpstreamClient client, RepositoryName name, Digest digest,
+      UpstreamExchange.Tapped first, Rest rest, boolean rateWatched) {
     this.vertx = vertx;
     this.client = client;
     this.name = name;
     this.digest = digest;
     this.first = first;
     this.expectedSize = UpstreamResponses.contentLength(first.response());
-    this.validator = validator(first.response());
+    this.rest = rest;
+    this.rateWatched = rateWatched;
+  }
+
+  private static Rest resumable(UpstreamClient client, RepositoryName name, Digest digest,
+      UpstreamExchange.Tapped first) {
+    String validator = validator(first.response());
+    return validator == null ? null : offset -> client.getBlobFrom(name, digest, offset, validator);
   }
 
   /** The length upstream announced, or -1 when it sent none. */
@@ -64,7 +89,9 @@ public final class BlobDownload {
     Promise<Void> done = Promise.promise();
     piped = true;
     transfer(first, sink, received, RESUMES, done);
-    watchRate(received, done.future());
+    if (rateWatched) {
+      watchRate(received, done.future());
+    }
     return done.future();
   }
 
@@ -83,21 +110,21 @@ public final class BlobDownload {
       }
       Throwable err = r.cause();
       long offset = received.getAsLong();
-      if (resumesLeft == 0 || validator == null || cancelled || expectedSize < 0
+      if (resumesLeft == 0 || rest == null || cancelled || expectedSize < 0
           || offset >= expectedSize) {
         done.tryFail(err);
         return;
       }
       LOG.info("blob.fill.resuming", "upstream", client.name(), "digest", digest, "offset", offset,
           "of", expectedSize, "error", err.getMessage());
-      client.getBlobFrom(name, digest, offset, validator).onComplete(rest -> {
-        if (rest.failed()) {
+      rest.from(offset).onComplete(next -> {
+        if (next.failed()) {
           done.tryFail(err);
         } else if (cancelled) {
-          UpstreamResponses.abandon(rest.result().response());
+          UpstreamResponses.abandon(next.result().response());
           done.tryFail(err);
         } else {
-          transfer(rest.result(), sink, received, resumesLeft - 1, done);
+          transfer(next.result(), sink, received, resumesLeft - 1, done);
         }
       });
     });

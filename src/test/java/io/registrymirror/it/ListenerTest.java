@@ -121,7 +121,8 @@ class ListenerTest extends MirrorTestBase {
     String path = "/v2/team/secure/blobs/" + layer;
     assertThat(https.send(request(path, basic(USER, PASSWORD)).build(), BodyHandlers.ofByteArray()).body())
         .isEqualTo(content);
-    eventually(Duration.ofSeconds(10), () -> Files.exists(secured.blobFile(layer)), "the blob to be cached");
+    // The file is in place a moment before its fill is over: until then a request joins the fill.
+    eventually(Duration.ofSeconds(10), () -> hit(path), "the blob to be served from the cache");
 
     // From the cache: TLS cannot take sendFile's path, so the file is read in chunks off the loop.
     HttpResponse<byte[]> whole = https.send(request(path, basic(USER, PASSWORD)).build(), BodyHandlers.ofByteArray());
@@ -190,5 +191,15 @@ class ListenerTest extends MirrorTestBase {
 
   private static String basic(String user, String password) {
     return "Basic " + Base64.getEncoder().encodeToString((user + ":" + password).getBytes(StandardCharsets.UTF_8));
+  }
+
+  /** Whether a GET of {@code path} is answered from the cache. */
+  private boolean hit(String path) {
+    try {
+      return https.send(request(path, basic(USER, PASSWORD)).build(), BodyHandlers.discarding())
+          .headers().firstValue("X-Mirror-Cache").orElse("").equals("hit");
+    } catch (IOException | InterruptedException e) {
+      throw new IllegalStateException(e);
+    }
   }
 }

@@ -86,8 +86,7 @@ public final class MirrorProcess implements AutoCloseable {
   private static MirrorProcess start(String upstreamUrl, Path cacheDir, Path workDir, List<String> prefix,
       List<String> jvmOptions, String upstreamKeys, String topLevelYaml) throws IOException, InterruptedException {
     int port = freePort();
-    Path config = workDir.resolve("mirror.yaml");
-    Files.writeString(config, """
+    return startConfigured(port, workDir, prefix, jvmOptions, """
         listen: 127.0.0.1:%d
         cache:
           dir: %s
@@ -95,6 +94,16 @@ public final class MirrorProcess implements AutoCloseable {
           local:
             url: %s
         """.formatted(port, cacheDir, upstreamUrl) + upstreamKeys + topLevelYaml);
+  }
+
+  /**
+   * Starts a mirror configured by a whole YAML document that listens on 127.0.0.1:{@code port},
+   * and waits until it answers.
+   */
+  public static MirrorProcess startConfigured(int port, Path workDir, List<String> prefix, List<String> jvmOptions,
+      String yaml) throws IOException, InterruptedException {
+    Path config = workDir.resolve("mirror-" + port + ".yaml");
+    Files.writeString(config, yaml);
     Path log = workDir.resolve("mirror-" + port + ".log");
     List<String> command = new ArrayList<>(prefix);
     command.add(Path.of(System.getProperty("java.home"), "bin", "java").toString());
@@ -178,7 +187,7 @@ public final class MirrorProcess implements AutoCloseable {
     }
   }
 
-  private static int freePort() throws IOException {
+  public static int freePort() throws IOException {
     try (ServerSocket s = new ServerSocket(0)) {
       return s.getLocalPort();
     }

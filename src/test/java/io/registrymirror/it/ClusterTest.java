@@ -1,0 +1,262 @@
+package io.registrymirror.it;
+
+import static io.registrymirror.testing.MirrorUnderTest.eventually;
+import static org.assertj.core.api.Assertions.assertThat;
+
+import io.registrymirror.Main;
+import io.registrymirror.cluster.ClusterVertx;
+import io.registrymirror.config.ConfigLoader;
+import io.registrymirror.config.MirrorConfig;
+import io.registrymirror.metrics.MeterRegistries;
+import io.registrymirror.testing.CacheContents;
+import io.registrymirror.testing.ClusterPlan;
+import io.registrymirror.testing.Forwarder;
+import io.registrymirror.testing.ImageSeeder;
+import io.registrymirror.testing.ImageSeeder.Image;
+import io.registrymirror.testing.MirrorUnderTest;
+import io.registrymirror.testing.ReferenceRegistry;
+import io.registrymirror.testing.Required;
+import io.registrymirror.testing.TestLimits;
+import io.registrymirror.cluster.Rendezvous;
+import io.vertx.core.Vertx;
+import io.vertx.core.http.HttpServer;
+import io.vertx.core.json.JsonArray;
+import io.vertx.core.json.JsonObject;
+import java.util.Queue;
+import java.util.concurrent.ConcurrentLinkedQueue;
+import java.net.http.HttpResponse;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * Three replicas in a cluster (Hazelcast on loopback) in front of the real reference registry,
+ * whose blob requests are counted: a blob is fetched from upstream once for the whole cluster,
+ * whichever replicas its clients ask, and stored only by its owner.
+ */
+class ClusterTest {
+
+  private static final String DOCKER = "application/vnd.docker.distribution.manifest.v2+json";
+
+  private static ReferenceRegistry registry;
+  private static Image image;
+
+  private Forwarder upstream;
+  private ClusterPlan plan;
+  private final List<Replica> replicas = new ArrayList<>();
+
+  /** One replica: its own Vert.x, a member of the cluster, and the mirror on it. */
+  private record Replica(Vertx vertx, MirrorUnderTest mirror) {}
+
+  @BeforeAll
+  static void startRegistry() throws Exception {
+    Required.referenceRegistry();
+    registry = ReferenceRegistry.start();
+    image = new ImageSeeder(registry.url()).pushImage("team/app", "1.0", 3, 8 * 1024 * 1024, "docker");
+  }
+
+  @AfterAll
+  static void stopRegistry() {
+    if (registry != null) {
+      registry.close();
+    }
+  }
+
+  @AfterEach
+  void stop() {
+    for (Replica replica : replicas) {
+      stop(replica);
+    }
+    if (upstream != null) {
+      upstream.close();
+    }
+  }
+
+  private void startCluster(int n, Path dir, String clusterKeys) throws Exception {
+    startCluster(n, dir, clusterKeys, "", "");
+  }
+
+  /**
+   * Starts {@code n} replicas that know each other's member ports, with more keys for the
+   * upstream and more top-level configuration, and waits until each sees all.
+   */
+  private void startCluster(int n, Path dir, String clusterKeys, String upstreamKeys, String topLevel)
+      throws Exception {
+    upstream = Forwarder.start(registry.port());
+    plan = new ClusterPlan(n);
+    List<CompletableFuture<Replica>> starting = new ArrayList<>();
+    for (int i = 0; i < n; i++) {
+      Path cache = dir.resolve("replica-" + i);
+      String yaml = plan.yaml(i, cache, upstream.url(), TestLimits.upstreamTimeoutsYaml() + upstreamKeys, clusterKeys)
+          + topLevel;
+      starting.add(CompletableFuture.supplyAsync(() -> {
+        MirrorConfig config = ConfigLoader.parse(yaml);
+        Vertx vertx = ClusterVertx.start(Main.builder(MeterRegistries.prometheusRegistry()), Main.options(), config)
+            .await();
+        return new Replica(vertx, MirrorUnderTest.startWithConfig(vertx, yaml, cache));
+      }));
+    }
+    for (CompletableFuture<Replica> replica : starting) {
+      replicas.add(replica.get());
+    }
+    for (Replica replica : replicas) {
+      eventually(Duration.ofSeconds(30), () -> ClusterPlan.servingReplicas(
+          new String(replica.mirror().get("/metrics").body())) == n, "every replica to see " + n);
+    }
+  }
+
+  @Test
+  void aBlobPulledThroughEachReplicaInTurnIsFetchedFromUpstreamOnce(@TempDir Path dir) throws Exception {
+    startCluster(3, dir, "");
+    String digest = image.layerDigests().get(0);
+    byte[] content = image.blobs().get(digest);
+
+    for (Replica replica : replicas) {
+      HttpResponse<byte[]> got = replica.mirror().get("/v2/team/app/blobs/" + digest);
+      assertThat(got.statusCode()).isEqualTo(200);
+      assertThat(ImageSeeder.sha256(got.body())).isEqualTo(digest);
+      assertThat(got.body()).isEqualTo(content);
+    }
+    assertThat(upstream.count("GET", ".*/blobs/" + digest)).isEqualTo(1);
+    // Stored once in the cluster: by its owner, not by the replicas that fetched it from there.
+    eventually(Duration.ofSeconds(10), () -> holders(digest) == 1, "the copies not kept to be deleted");
+  }
+
+  @Test
+  void thirtyConcurrentColdClientsOverThreeReplicasMakeOneUpstreamGet(@TempDir Path dir) throws Exception {
+    startCluster(3, dir, "");
+    String digest = image.layerDigests().get(1);
+    ExecutorService clients = Executors.newFixedThreadPool(30);
+    try {
+      List<CompletableFuture<HttpResponse<byte[]>>> pulls = new ArrayList<>();
+      for (int i = 0; i < 30; i++) {
+        MirrorUnderTest mirror = replicas.get(i % replicas.size()).mirror();
+        pulls.add(CompletableFuture.supplyAsync(() -> mirror.get("/v2/team/app/blobs/" + digest), clients));
+      }
+      for (CompletableFuture<HttpResponse<byte[]>> pull : pulls) {
+        HttpResponse<byte[]> got = pull.get();
+        assertThat(got.statusCode()).isEqualTo(200);
+        assertThat(ImageSeeder.sha256(got.body())).isEqualTo(digest);
+      }
+    } finally {
+      clients.shutdownNow();
+    }
+    assertThat(upstream.count("GET", ".*/blobs/" + digest)).isEqualTo(1);
+    eventually(Duration.ofSeconds(10), () -> holders(digest) == 1, "the copies not kept to be deleted");
+  }
+
+  @Test
+  void withKeepCopiesEveryReplicaThatServedTheBlobKeepsIt(@TempDir Path dir) throws Exception {
+    startCluster(3, dir, "keepCopies: true");
+    String digest = image.layerDigests().get(2);
+    for (Replica replica : replicas) {
+      assertThat(replica.mirror().get("/v2/team/app/blobs/" + digest).statusCode()).isEqualTo(200);
+    }
+    assertThat(upstream.count("GET", ".*/blobs/" + digest)).isEqualTo(1);
+    eventually(Duration.ofSeconds(10), () -> holders(digest) == 3, "a copy on every replica");
+    upstream.clear();
+    for (Replica replica : replicas) {
+      HttpResponse<byte[]> again = replica.mirror().get("/v2/team/app/blobs/" + digest);
+      assertThat(again.headers().firstValue("X-Mirror-Cache")).hasValue("hit");
+    }
+    assertThat(upstream.seen()).isEmpty();
+  }
+
+  @Test
+  void aTagMoveIsReportedOnceForTheClusterAndItsHistoryOutlivesTheOwner(@TempDir Path dir) throws Exception {
+    Vertx vertx = Vertx.vertx();
+    Queue<JsonObject> events = new ConcurrentLinkedQueue<>();
+    HttpServer receiver = vertx.createHttpServer().requestHandler(req -> req.body().onSuccess(body -> {
+      events.add(body.toJsonObject());
+      req.response().setStatusCode(204).end();
+    }));
+    receiver.listen(0, "127.0.0.1").await();
+    try {
+      ImageSeeder seeder = new ImageSeeder(registry.url(), System.nanoTime());
+      Image first = seeder.pushImage("moving/app", "latest", 1, 20_000, "docker");
+      // Revalidated on every pull: every pull through any replica asks the tag's owner.
+      startCluster(3, dir, "", "tagTtl: 0s\n", """
+          tags:
+            refreshInterval: 0s
+            webhooks: ["http://127.0.0.1:%d/hook"]
+          """.formatted(receiver.actualPort()));
+      for (Replica replica : replicas) {
+        assertThat(replica.mirror().get("/v2/moving/app/manifests/latest", "Accept", DOCKER).body())
+            .isEqualTo(first.manifest());
+      }
+      Image second = seeder.pushImage("moving/app", "latest", 1, 20_000, "docker");
+      for (Replica replica : replicas) {
+        HttpResponse<byte[]> got = replica.mirror().get("/v2/moving/app/manifests/latest", "Accept", DOCKER);
+        assertThat(got.body()).isEqualTo(second.manifest());
+      }
+      // Counted before any pull is answered: the sum is final.
+      assertThat(replicas.stream().mapToDouble(r -> moves(r.mirror())).sum()).isEqualTo(1);
+      eventually(Duration.ofSeconds(10), () -> !events.isEmpty(), "the webhook");
+      assertThat(events).hasSize(1);
+      assertThat(events.peek().getString("to")).isEqualTo(second.manifestDigest());
+      // Every replica keeps the history: the owner's loss does not take it away.
+      for (Replica replica : replicas) {
+        assertThat(history(replica.mirror())).hasSize(1);
+      }
+
+      int owner = plan.advertised().indexOf(Rendezvous.owner(plan.advertised(), "local/moving/app:latest"));
+      Replica gone = replicas.remove(owner);
+      stop(gone);
+      for (Replica replica : replicas) {
+        eventually(Duration.ofSeconds(30), () -> ClusterPlan.servingReplicas(
+            new String(replica.mirror().get("/metrics").body())) == 2, "the owner to be gone");
+      }
+      Image third = seeder.pushImage("moving/app", "latest", 1, 20_000, "docker");
+      double before = replicas.stream().mapToDouble(r -> moves(r.mirror())).sum();
+      for (Replica replica : replicas) {
+        HttpResponse<byte[]> got = replica.mirror().get("/v2/moving/app/manifests/latest", "Accept", DOCKER);
+        assertThat(got.body()).isEqualTo(third.manifest());
+      }
+      assertThat(replicas.stream().mapToDouble(r -> moves(r.mirror())).sum()).isEqualTo(before + 1);
+      for (Replica replica : replicas) {
+        JsonArray history = history(replica.mirror());
+        assertThat(history).hasSize(2);
+        assertThat(history.getJsonObject(1).getString("to")).isEqualTo(third.manifestDigest());
+      }
+    } finally {
+      receiver.close().await();
+      vertx.close().await();
+    }
+  }
+
+  private static void stop(Replica replica) {
+    replica.mirror().close();
+    replica.vertx().close().await();
+  }
+
+  /** The tag moves the replica reported. */
+  private static double moves(MirrorUnderTest mirror) {
+    String series = "mirror_tag_moves_total{seen=\"pull\",upstream=\"local\"} ";
+    return new String(mirror.get("/metrics").body()).lines().filter(l -> l.startsWith(series)).findFirst()
+        .map(l -> Double.parseDouble(l.substring(series.length()).trim())).orElse(0.0);
+  }
+
+  private static JsonArray history(MirrorUnderTest mirror) {
+    HttpResponse<byte[]> r = mirror.get("/api/v1/tags/local/moving/app/latest");
+    assertThat(r.statusCode()).isEqualTo(200);
+    return new JsonObject(new String(r.body())).getJsonArray("history");
+  }
+
+  /** How many replicas' caches hold the blob's file. */
+  private long holders(String digest) {
+    String hex = digest.substring(digest.indexOf(':') + 1);
+    return replicas.stream()
+        .filter(r -> CacheContents.files(r.mirror().cacheDir()).stream()
+            .anyMatch(f -> f.getFileName().toString().equals(hex)))
+        .count();
+  }
+}
