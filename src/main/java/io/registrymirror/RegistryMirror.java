@@ -32,6 +32,7 @@ import io.registrymirror.tags.TagEvents;
 import io.registrymirror.tags.TagRefresher;
 import io.registrymirror.tags.TagResolver;
 import io.registrymirror.tags.TagStore;
+import io.registrymirror.tier.S3Tier;
 import io.registrymirror.upstream.PeerClient;
 import io.registrymirror.upstream.UpstreamClient;
 import io.registrymirror.upstream.Upstreams;
@@ -65,6 +66,9 @@ public final class RegistryMirror {
   /** How long a request may wait for memory for a whole body before it gets 503 and Retry-After. */
   private static final Duration BODY_WAIT = Duration.ofSeconds(2);
 
+  /** How long a stop waits for the writes to the object storage tier under way. */
+  private static final Duration TIER_WRITES = Duration.ofSeconds(5);
+
   private final Vertx vertx;
   private final RegistryApi api;
   private final List<RegistryVerticle> servers;
@@ -80,12 +84,15 @@ public final class RegistryMirror {
   private final Future<Void> indexed;
   /** The replicas this one serves with; null when it runs alone. */
   private final HazelcastPeers cluster;
+  /** The object storage tier; null without one. */
+  private final S3Tier tier;
 
   private RegistryMirror(Vertx vertx, RegistryApi api, List<RegistryVerticle> servers, List<HttpClient> http,
       List<UpstreamClient> clients, BlobService blobs, Prefetcher prefetcher, TagRefresher refresher,
       ScrubSchedule scrub, long diskTimer, String deployment, int port, Future<Void> indexed,
-      HazelcastPeers cluster) {
+      HazelcastPeers cluster, S3Tier tier) {
     this.cluster = cluster;
+    this.tier = tier;
     this.vertx = vertx;
     this.api = api;
     this.servers = servers;
@@ -155,9 +162,10 @@ public final class RegistryMirror {
     TagRetention retention = config.cache().bounded() ? new TagRetention(vertx, manifestStore, index) : null;
     TagStore tagStore = new TagStore(vertx, layout, writes, config.tags().maxTracked(),
         retention == null ? TagContent.NONE : retention);
-    BlobService blobs = new BlobService(blobStore, writes, metrics, peers,
-        cluster == null ? null : new PeerClient(vertx, content, peers::secret, metrics, budget));
-    ManifestFetcher fetcher = new ManifestFetcher(manifestStore, writes);
+    S3Tier tier = config.s3() == null ? null : S3Tier.create(vertx, config.s3(), budget, metrics);
+    BlobService blobs = new BlobService(vertx, blobStore, writes, metrics, peers,
+        cluster == null ? null : new PeerClient(vertx, content, peers::secret, metrics, budget), tier);
+    ManifestFetcher fetcher = new ManifestFetcher(manifestStore, writes, tier);
     TagEvents tagEvents = new TagEvents(vertx, web, config.tags(), metrics,
         new MoveWarmer(upstreams, fetcher, blobs));
     TagResolver resolver = new TagResolver(vertx, tagStore, fetcher, config.tags(), tagEvents, peers, upstreams);
@@ -203,7 +211,8 @@ public final class RegistryMirror {
           LOG.info("mirror.started", "listen", config.host() + ":" + port,
               "scheme", config.tls() == null ? "http" : "https",
               "clients", config.htpasswd() == null ? "anonymous" : "htpasswd", "cache", layout.root(),
-              "upstreams", String.join(",", config.upstreams().keySet()), "servers", instances);
+              "upstreams", String.join(",", config.upstreams().keySet()), "servers", instances,
+              "s3", tier == null ? "none" : tier.bucket(), "cluster", cluster == null ? "none" : cluster.self());
           // The mirror serves while the index and the tags are read (a cache of 100,000 tags
           // takes seconds); the bound applies once both are complete and what tags keep is
           // known, so that nothing kept is evicted in between.
@@ -224,7 +233,7 @@ public final class RegistryMirror {
           long diskTimer = vertx.setPeriodic(0, DISK_CHECK.toMillis(), t -> blobStore.checkDisk()
               .onFailure(e -> LOG.warn("cache.disk.unreadable", "error", e.toString())));
           return new RegistryMirror(vertx, api, List.copyOf(servers), List.of(metadata, content), clients, blobs,
-              prefetcher, refresher, scrub, diskTimer, id, port, indexed.future(), cluster);
+              prefetcher, refresher, scrub, diskTimer, id, port, indexed.future(), cluster, tier);
         });
   }
 
@@ -292,6 +301,7 @@ public final class RegistryMirror {
     return left.compose(v -> Future.all(servers.stream().map(server -> server.shutdown(grace)).toList()))
         .compose(v -> vertx.undeploy(deployment))
         .compose(v -> blobs.close())
+        .compose(v -> tier == null ? Future.<Void>succeededFuture() : tier.close(TIER_WRITES))
         .compose(v -> scrubStopped)
         .compose(v -> Future.all(http.stream().map(HttpClient::close).toList()).<Void>mapEmpty())
         .onSuccess(v -> LOG.info("mirror.stopped", "port", port,

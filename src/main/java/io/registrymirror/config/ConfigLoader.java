@@ -49,6 +49,11 @@ public final class ConfigLoader {
   public static final String ENV_LOG_LEVEL = "MIRROR_LOG_LEVEL";
   /** Where other replicas reach this one; set from the pod's address in Kubernetes. */
   public static final String ENV_CLUSTER_ADVERTISE = "MIRROR_CLUSTER_ADVERTISE";
+  /** The object storage tier, from a Secret in Kubernetes: a bucket turns it on. */
+  public static final String ENV_S3_BUCKET = "MIRROR_S3_BUCKET";
+  public static final String ENV_S3_ENDPOINT = "MIRROR_S3_ENDPOINT";
+  public static final String ENV_S3_REGION = "MIRROR_S3_REGION";
+  public static final String ENV_S3_PATH_STYLE = "MIRROR_S3_PATH_STYLE";
 
   private ConfigLoader() {}
 
@@ -86,7 +91,7 @@ public final class ConfigLoader {
     }
     requireObject(root, "(top level)");
     checkKeys(root, "", Set.of("listen", "cache", "upstreams", "tls", "auth", "tags", "limits", "admin", "log",
-        "shutdownGrace", "cluster"));
+        "shutdownGrace", "cluster", "s3"));
     if (root.has("listen")) {
       ConfigValues.HostPort listen = hostPort("listen", text(root.get("listen"), "listen"));
       config = config.withListen(listen.host(), listen.port());
@@ -134,6 +139,9 @@ public final class ConfigLoader {
     config = config.withShutdownGrace(duration(root, "", "shutdownGrace", config.shutdownGrace()));
     if (root.has("cluster")) {
       config = config.withCluster(ClusterSection.parse(section(root, "cluster", ClusterSection.KEYS)));
+    }
+    if (root.has("s3")) {
+      config = config.withS3(S3Section.parse(section(root, "s3", S3Section.KEYS)));
     }
     return config;
   }
@@ -205,6 +213,7 @@ public final class ConfigLoader {
     if (level != null && !level.isBlank()) {
       config = config.withLog(config.log().withLevel(choice(ENV_LOG_LEVEL, level.trim(), LogConfig.Level.class)));
     }
+    config = s3Env(config, env);
     String advertise = env.get(ENV_CLUSTER_ADVERTISE);
     if (advertise != null && !advertise.isBlank()) {
       if (config.cluster() == null) {
@@ -214,6 +223,30 @@ public final class ConfigLoader {
           ClusterSection.advertise(ENV_CLUSTER_ADVERTISE, advertise.trim())));
     }
     return config;
+  }
+
+  /** The s3 section's keys from the environment, each over the file's; a bucket from either is needed. */
+  private static MirrorConfig s3Env(MirrorConfig config, Map<String, String> env) {
+    String bucket = blankless(env.get(ENV_S3_BUCKET));
+    String endpoint = blankless(env.get(ENV_S3_ENDPOINT));
+    String region = blankless(env.get(ENV_S3_REGION));
+    String pathStyle = blankless(env.get(ENV_S3_PATH_STYLE));
+    if (bucket == null && endpoint == null && region == null && pathStyle == null) {
+      return config;
+    }
+    S3Config file = config.s3();
+    if (bucket == null && file == null) {
+      throw new ConfigException(ENV_S3_BUCKET, "missing: the other MIRROR_S3_ variables need a bucket, here or as s3.bucket");
+    }
+    return config.withS3(new S3Config(
+        endpoint != null ? S3Section.endpoint(ENV_S3_ENDPOINT, endpoint) : file == null ? null : file.endpoint(),
+        bucket != null ? S3Section.bucket(ENV_S3_BUCKET, bucket) : file.bucket(),
+        region != null ? S3Section.region(ENV_S3_REGION, region) : file == null ? null : file.region(),
+        pathStyle != null ? S3Section.bool(ENV_S3_PATH_STYLE, pathStyle) : file != null && file.pathStyle()));
+  }
+
+  private static String blankless(String value) {
+    return value == null || value.isBlank() ? null : value.trim();
   }
 
   private static TlsConfig tls(String certKey, String cert, String keyKey, String key) {

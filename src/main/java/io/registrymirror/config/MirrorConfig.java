@@ -22,10 +22,11 @@ import java.util.Map;
  * @param shutdownGrace how long answers in progress may take to finish once the mirror is told to
  *     stop; past it they are cut
  * @param cluster how this replica finds the others; null when it runs alone
+ * @param s3 the shared object storage tier; null for none
  */
 public record MirrorConfig(String host, int port, CacheConfig cache, Map<String, UpstreamConfig> upstreams,
     TlsConfig tls, Htpasswd htpasswd, TagsConfig tags, LimitsConfig limits, String adminToken, LogConfig log,
-    Duration shutdownGrace, ClusterConfig cluster) {
+    Duration shutdownGrace, ClusterConfig cluster, S3Config s3) {
 
   /** Shorter than the 30 s Kubernetes waits after SIGTERM before it kills a pod. */
   public static final Duration DEFAULT_SHUTDOWN_GRACE = Duration.ofSeconds(20);
@@ -38,7 +39,7 @@ public record MirrorConfig(String host, int port, CacheConfig cache, Map<String,
   public static MirrorConfig defaults() {
     UpstreamConfig hub = UpstreamConfig.dockerHub();
     return new MirrorConfig("0.0.0.0", 5000, CacheConfig.defaults(), Map.of(hub.name(), hub), null, null,
-        TagsConfig.defaults(), LimitsConfig.defaults(), null, LogConfig.defaults(), DEFAULT_SHUTDOWN_GRACE, null);
+        TagsConfig.defaults(), LimitsConfig.defaults(), null, LogConfig.defaults(), DEFAULT_SHUTDOWN_GRACE, null, null);
   }
 
   public UpstreamConfig defaultUpstream() {
@@ -48,7 +49,7 @@ public record MirrorConfig(String host, int port, CacheConfig cache, Map<String,
   }
 
   public MirrorConfig withListen(String host, int port) {
-    return new MirrorConfig(host, port, cache, upstreams, tls, htpasswd, tags, limits, adminToken, log, shutdownGrace, cluster);
+    return new MirrorConfig(host, port, cache, upstreams, tls, htpasswd, tags, limits, adminToken, log, shutdownGrace, cluster, s3);
   }
 
   /** The cache's root directory. */
@@ -61,42 +62,47 @@ public record MirrorConfig(String host, int port, CacheConfig cache, Map<String,
   }
 
   public MirrorConfig withCache(CacheConfig cache) {
-    return new MirrorConfig(host, port, cache, upstreams, tls, htpasswd, tags, limits, adminToken, log, shutdownGrace, cluster);
+    return new MirrorConfig(host, port, cache, upstreams, tls, htpasswd, tags, limits, adminToken, log, shutdownGrace, cluster, s3);
   }
 
   public MirrorConfig withAdminToken(String adminToken) {
-    return new MirrorConfig(host, port, cache, upstreams, tls, htpasswd, tags, limits, adminToken, log, shutdownGrace, cluster);
+    return new MirrorConfig(host, port, cache, upstreams, tls, htpasswd, tags, limits, adminToken, log, shutdownGrace, cluster, s3);
   }
 
   public MirrorConfig withUpstreams(Map<String, UpstreamConfig> upstreams) {
-    return new MirrorConfig(host, port, cache, upstreams, tls, htpasswd, tags, limits, adminToken, log, shutdownGrace, cluster);
+    return new MirrorConfig(host, port, cache, upstreams, tls, htpasswd, tags, limits, adminToken, log, shutdownGrace, cluster, s3);
   }
 
   public MirrorConfig withTls(TlsConfig tls) {
-    return new MirrorConfig(host, port, cache, upstreams, tls, htpasswd, tags, limits, adminToken, log, shutdownGrace, cluster);
+    return new MirrorConfig(host, port, cache, upstreams, tls, htpasswd, tags, limits, adminToken, log, shutdownGrace, cluster, s3);
   }
 
   public MirrorConfig withTags(TagsConfig tags) {
-    return new MirrorConfig(host, port, cache, upstreams, tls, htpasswd, tags, limits, adminToken, log, shutdownGrace, cluster);
+    return new MirrorConfig(host, port, cache, upstreams, tls, htpasswd, tags, limits, adminToken, log, shutdownGrace, cluster, s3);
   }
 
   public MirrorConfig withHtpasswd(Htpasswd htpasswd) {
-    return new MirrorConfig(host, port, cache, upstreams, tls, htpasswd, tags, limits, adminToken, log, shutdownGrace, cluster);
+    return new MirrorConfig(host, port, cache, upstreams, tls, htpasswd, tags, limits, adminToken, log, shutdownGrace, cluster, s3);
   }
 
   public MirrorConfig withLimits(LimitsConfig limits) {
-    return new MirrorConfig(host, port, cache, upstreams, tls, htpasswd, tags, limits, adminToken, log, shutdownGrace, cluster);
+    return new MirrorConfig(host, port, cache, upstreams, tls, htpasswd, tags, limits, adminToken, log, shutdownGrace, cluster, s3);
   }
 
   public MirrorConfig withLog(LogConfig log) {
-    return new MirrorConfig(host, port, cache, upstreams, tls, htpasswd, tags, limits, adminToken, log, shutdownGrace, cluster);
+    return new MirrorConfig(host, port, cache, upstreams, tls, htpasswd, tags, limits, adminToken, log, shutdownGrace, cluster, s3);
   }
 
   public MirrorConfig withShutdownGrace(Duration shutdownGrace) {
-    return new MirrorConfig(host, port, cache, upstreams, tls, htpasswd, tags, limits, adminToken, log, shutdownGrace, cluster);
+    return new MirrorConfig(host, port, cache, upstreams, tls, htpasswd, tags, limits, adminToken, log, shutdownGrace, cluster, s3);
   }
 
   public MirrorConfig withCluster(ClusterConfig cluster) {
-    return new MirrorConfig(host, port, cache, upstreams, tls, htpasswd, tags, limits, adminToken, log, shutdownGrace, cluster);
+    return new MirrorConfig(host, port, cache, upstreams, tls, htpasswd, tags, limits, adminToken, log, shutdownGrace, cluster, s3);
+  }
+
+  public MirrorConfig withS3(S3Config s3) {
+    return new MirrorConfig(host, port, cache, upstreams, tls, htpasswd, tags, limits, adminToken, log, shutdownGrace,
+        cluster, s3);
   }
 }

@@ -46,6 +46,7 @@ public final class MirrorMetrics {
   public static final String SERVED = "mirror.served";
   public static final String TAG_STALE_SERVES = "mirror.tag.stale.serves";
   public static final String CLUSTER_REPLICAS = "mirror.cluster.replicas";
+  public static final String S3_REQUESTS = "mirror.s3.requests";
   public static final String PEER_REQUESTS = "mirror.peer.requests";
   public static final String PEER_RECEIVED = "mirror.peer.received";
   public static final String UPSTREAM_RATELIMIT_REMAINING = "mirror.upstream.ratelimit.remaining";
@@ -181,6 +182,15 @@ public final class MirrorMetrics {
         .tag("status", status)
         .serviceLevelObjectives(LATENCY_BUCKETS)
         .register(registry);
+  }
+
+  /** One request to the object storage tier: a get that hit, missed or failed, a put that did or failed. */
+  public void s3Request(String operation, String result) {
+    Counter.builder(S3_REQUESTS)
+        .description("Requests to the shared object storage tier, by operation and result")
+        .tag("operation", operation)
+        .tag("result", result)
+        .register(registry).increment();
   }
 
   /** One blob request to the replica that owns the blob; {@code status} 0 when no response came. */

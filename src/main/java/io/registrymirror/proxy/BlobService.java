@@ -11,10 +11,14 @@ import io.registrymirror.oci.Digest;
 import io.registrymirror.store.BlobFill;
 import io.registrymirror.store.BlobStore;
 import io.registrymirror.store.CacheWrites;
+import io.registrymirror.tier.S3Tier;
 import io.registrymirror.upstream.PeerClient;
 import io.registrymirror.upstream.Target;
 import io.vertx.core.Future;
 import io.vertx.core.Promise;
+import io.vertx.core.Vertx;
+import java.time.Duration;
+import java.util.Set;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
@@ -35,6 +39,10 @@ public final class BlobService {
 
   private static final EventLog LOG = EventLog.of(BlobService.class);
 
+  /** How long a copy of a blob another replica owns stays joinable after its fill. */
+  static final Duration COPY_LINGER = Duration.ofSeconds(60);
+
+  private final Vertx vertx;
   private final BlobStore store;
   private final BlobFetch fetch;
   private final Peers peers;
@@ -43,18 +51,20 @@ public final class BlobService {
   private final Map<Digest, Flight> fills = new ConcurrentHashMap<>();
   /** Fetches from the replica that owns the blob, for this replica's clients. */
   private final Map<Digest, Flight> relays = new ConcurrentHashMap<>();
+  /** What ends each copy that lingers, run by its timer or by a close. */
+  private final Set<Runnable> lingering = ConcurrentHashMap.newKeySet();
 
-  public BlobService(BlobStore store, CacheWrites writes, MirrorMetrics metrics) {
-    this(store, writes, metrics, Peers.ALONE, null);
-  }
-
-  /** @param peerClient how blobs are fetched from the other replicas; null when there are none */
-  public BlobService(BlobStore store, CacheWrites writes, MirrorMetrics metrics, Peers peers,
-      PeerClient peerClient) {
+  /**
+   * @param peerClient how blobs are fetched from the other replicas; null when there are none
+   * @param tier the object storage tier; null without one
+   */
+  public BlobService(Vertx vertx, BlobStore store, CacheWrites writes, MirrorMetrics metrics, Peers peers,
+      PeerClient peerClient, S3Tier tier) {
+    this.vertx = vertx;
     this.store = store;
     this.peers = peers;
     this.peerClient = peerClient;
-    this.fetch = new BlobFetch(store, writes, metrics, peerClient);
+    this.fetch = new BlobFetch(store, writes, metrics, peerClient, tier);
   }
 
   /** An upstream fetch in progress, and the request it is made for. */
@@ -152,9 +162,16 @@ public final class BlobService {
       return Future.succeededFuture(cached(digest, size[0]));
     }
     if (flight == ours) {
-      Future<BlobFill> fill = fetch.start(target, digest, peer, peer == null || peers.keepCopies());
+      boolean keep = peer == null || peers.keepCopies();
+      Future<BlobFill> fill = fetch.start(target, digest, peer, keep);
       fill.onFailure(err -> flights.remove(digest, flight));
-      fill.onSuccess(f -> f.completion().onComplete(r -> flights.remove(digest, flight)));
+      fill.onSuccess(f -> f.completion().onComplete(r -> {
+        if (r.succeeded() && !keep) {
+          linger(flights, digest, flight, f);
+        } else {
+          flights.remove(digest, flight);
+        }
+      }));
       fill.onComplete(flight.fill());
     }
     Future<BlobSource> source = flight.fill().future().compose(f -> {
@@ -196,6 +213,30 @@ public final class BlobService {
         ? (peer == null ? target.upstream().getBlob(target.name(), digest) : peerClient.getBlob(peer, target, digest))
             .map(BlobSource.Uncached::new)
         : Future.failedFuture(err));
+  }
+
+  /**
+   * Keeps a copy that is not kept (a blob another replica owns) for {@link #COPY_LINGER} after
+   * its fill, joinable by the requests that come meanwhile: a rollout's clients come over a
+   * minute or more, and without it every gap between them would fetch the blob from its owner
+   * again. Then the copy goes with its last reader.
+   */
+  private void linger(Map<Digest, Flight> flights, Digest digest, Flight flight, BlobFill fill) {
+    GrowingBlob hold = fill.open();
+    if (hold == null) {
+      flights.remove(digest, flight);
+      return;
+    }
+    Runnable end = () -> {
+      flights.remove(digest, flight);
+      hold.release();
+    };
+    lingering.add(end);
+    vertx.setTimer(COPY_LINGER.toMillis(), id -> {
+      if (lingering.remove(end)) {
+        end.run();
+      }
+    });
   }
 
   /** The fetch of {@code digest} under way, from upstream or else from its owner; null if none. */
@@ -240,6 +281,11 @@ public final class BlobService {
    * already verified, installed its blob): nothing is left half-written behind a shutdown.
    */
   public Future<Void> close() {
+    for (Runnable end : List.copyOf(lingering)) {
+      if (lingering.remove(end)) {
+        end.run();
+      }
+    }
     List<Future<Void>> done = new ArrayList<>();
     List<Flight> all = new ArrayList<>(fills.values());
     all.addAll(relays.values());

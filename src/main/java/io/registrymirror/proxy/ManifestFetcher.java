@@ -10,12 +10,14 @@ import io.registrymirror.store.ManifestStore;
 import io.registrymirror.tags.ManifestSource;
 import io.registrymirror.concurrent.SingleFlight;
 import io.registrymirror.upstream.Target;
+import io.registrymirror.tier.S3Tier;
 import io.vertx.core.Future;
+import java.util.Optional;
 
 /**
- * The one way manifests get into the store: by digest from the store, else one upstream GET per
- * manifest and repository however many ask at once (clients, or the warming of a moved tag); by
- * tag for a tag whose HEAD named no digest. Verified, then stored for good. The fetched bytes are
+ * The one way manifests get into the store: by digest from the store, else from the object
+ * storage tier, else one upstream GET per manifest and repository however many ask at once
+ * (clients, or the warming of a moved tag); by tag for a tag whose HEAD named no digest. Verified, then stored for good. The fetched bytes are
  * held only until stored: clients are served from the store.
  */
 public final class ManifestFetcher implements ManifestSource {
@@ -29,22 +31,36 @@ public final class ManifestFetcher implements ManifestSource {
 
   private final ManifestStore store;
   private final CacheWrites writes;
+  private final S3Tier tier;
   /** Keyed by repository too: upstream may know a digest in one repository and not another. */
   private final SingleFlight<String, Descriptor> fetches = new SingleFlight<>();
 
-  /** @param writes how a failed write is reported: the verified manifest is served all the same */
-  public ManifestFetcher(ManifestStore store, CacheWrites writes) {
+  /**
+   * @param writes how a failed write is reported: the verified manifest is served all the same
+   * @param tier the object storage tier; null without one
+   */
+  public ManifestFetcher(ManifestStore store, CacheWrites writes, S3Tier tier) {
     this.store = store;
     this.writes = writes;
+    this.tier = tier;
   }
 
-  /** The stored manifest, fetched into the store first, with {@code accept}, when it is not there. */
+  /**
+   * The stored manifest, fetched into the store first when it is not there: from the object
+   * storage tier when it holds it, else from upstream with {@code accept}.
+   */
   public Future<Found> find(Target target, Digest digest, String accept) {
     return store.find(digest).compose(found -> found.isPresent()
         ? Future.succeededFuture(new Found(found.get(), false))
-        : fetches.run(target + "@" + digest,
-            () -> fetch(target, new Reference.ByDigest(digest), accept))
+        : fetches.run(target + "@" + digest, () -> fromTier(digest).compose(stored -> stored.isPresent()
+                ? Future.succeededFuture(stored.get())
+                : fetch(target, new Reference.ByDigest(digest), accept)))
             .map(d -> new Found(d, true)));
+  }
+
+  private Future<Optional<Descriptor>> fromTier(Digest digest) {
+    return tier == null ? Future.succeededFuture(Optional.empty())
+        : tier.getManifest(digest, m -> writes.optional("manifest", store.put(m)).map(v -> m.descriptor()));
   }
 
   /** The bytes, for a caller that reads them: from the store when it is there, else fetched first. */
@@ -60,6 +76,16 @@ public final class ManifestFetcher implements ManifestSource {
   @Override
   public Future<Descriptor> fetch(Target target, Reference ref, String accept) {
     return target.upstream().getManifest(target.name(), ref, accept,
-        m -> writes.optional("manifest", store.put(m)).map(v -> m.descriptor()));
+        m -> writes.optional("manifest", store.put(m)).map(v -> {
+          writeThrough(m);
+          return m.descriptor();
+        }));
+  }
+
+  /** Copies a manifest just stored, from its file, to the object storage tier. */
+  private void writeThrough(Manifest m) {
+    if (tier != null) {
+      tier.putManifest(m.digest(), m.mediaType(), store.file(m.digest()), m.body().length());
+    }
   }
 }

@@ -158,15 +158,19 @@ final class FillWriter implements BodySink {
     long expected = fill.expectedSize();
     Digest digest = fill.digest();
     if (expected >= 0 && size != expected) {
-      fill.abort(OciError.UNAVAILABLE.exception("upstream sent " + size + " bytes of " + expected + " for " + digest));
+      wrong("upstream sent " + size + " bytes of " + expected + " for " + digest);
       return;
     }
     Digest actual = Digest.finish(digest.algorithm(), file.hash());
     if (!actual.equals(digest)) {
-      fill.abort(OciError.UNAVAILABLE.exception("upstream content for " + digest + " hashed to " + actual));
+      wrong("upstream content for " + digest + " hashed to " + actual);
       return;
     }
     fill.verified();
+  }
+
+  private void wrong(String what) {
+    fill.abort(OciError.UNAVAILABLE.exception(what, new WrongContent(what)));
   }
 
   private void flushed(AsyncResult<Long> result, boolean disk, long n) {

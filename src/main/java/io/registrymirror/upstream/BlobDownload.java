@@ -1,6 +1,7 @@
 package io.registrymirror.upstream;
 
 import io.registrymirror.concurrent.BodySink;
+import io.registrymirror.concurrent.BodySource;
 import io.registrymirror.log.EventLog;
 import io.registrymirror.oci.Digest;
 import io.registrymirror.oci.RepositoryName;
@@ -19,7 +20,7 @@ import java.util.function.LongSupplier;
  * the sink sees no error. Only a response that named its version can be resumed: without a
  * validator to send in {@code If-Range}, a rest could come from another version of the content.
  */
-public final class BlobDownload {
+public final class BlobDownload implements BodySource {
 
   private static final EventLog LOG = EventLog.of(BlobDownload.class);
 
@@ -75,6 +76,7 @@ public final class BlobDownload {
   }
 
   /** The length upstream announced, or -1 when it sent none. */
+  @Override
   public long expectedSize() {
     return expectedSize;
   }
@@ -85,6 +87,7 @@ public final class BlobDownload {
    * when the sink's end does; fails with the break that could not be resumed, and the sink is
    * then not ended.
    */
+  @Override
   public Future<Void> pipeTo(BodySink sink, LongSupplier received) {
     Promise<Void> done = Promise.promise();
     piped = true;
@@ -155,6 +158,7 @@ public final class BlobDownload {
   }
 
   /** Stops the download for good: the response being piped is cut, and nothing is resumed. */
+  @Override
   public void cancel() {
     cancelled = true;
     if (piped) {

@@ -16,8 +16,11 @@ import io.registrymirror.testing.ImageSeeder.Image;
 import io.registrymirror.testing.MirrorUnderTest;
 import io.registrymirror.testing.ReferenceRegistry;
 import io.registrymirror.testing.Required;
+import io.registrymirror.testing.S3Server;
 import io.registrymirror.testing.TestLimits;
 import io.registrymirror.cluster.Rendezvous;
+import io.registrymirror.oci.Digest;
+import java.nio.file.Files;
 import io.vertx.core.Vertx;
 import io.vertx.core.http.HttpServer;
 import io.vertx.core.json.JsonArray;
@@ -29,6 +32,7 @@ import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Map;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
@@ -93,8 +97,13 @@ class ClusterTest {
       throws Exception {
     upstream = Forwarder.start(registry.port());
     plan = new ClusterPlan(n);
+    start(n, dir, clusterKeys, upstreamKeys, topLevel);
+  }
+
+  /** Starts the next {@code count} replicas of the plan, and waits until every replica sees all started. */
+  private void start(int count, Path dir, String clusterKeys, String upstreamKeys, String topLevel) throws Exception {
     List<CompletableFuture<Replica>> starting = new ArrayList<>();
-    for (int i = 0; i < n; i++) {
+    for (int i = replicas.size(); i < replicas.size() + count; i++) {
       Path cache = dir.resolve("replica-" + i);
       String yaml = plan.yaml(i, cache, upstream.url(), TestLimits.upstreamTimeoutsYaml() + upstreamKeys, clusterKeys)
           + topLevel;
@@ -108,11 +117,51 @@ class ClusterTest {
     for (CompletableFuture<Replica> replica : starting) {
       replicas.add(replica.get());
     }
+    int n = replicas.size();
     for (Replica replica : replicas) {
       eventually(Duration.ofSeconds(30), () -> ClusterPlan.servingReplicas(
           new String(replica.mirror().get("/metrics").body())) == n, "every replica to see " + n);
     }
   }
+
+  @Test
+  void withTheObjectStorageTierAFreshReplicaServesABlobWithoutAskingUpstream(@TempDir Path dir) throws Exception {
+    try (S3Server s3 = S3Server.start(Files.createDirectories(dir.resolve("s3")))) {
+      s3.createBucket("cluster");
+      upstream = Forwarder.start(registry.port());
+      plan = new ClusterPlan(4);
+      start(3, dir, "", "", s3.yaml("cluster"));
+      // A blob that the fourth replica will own, once it is there: it must come from the bucket.
+      String fourth = plan.advertised(3);
+      ImageSeeder seeder = new ImageSeeder(registry.url(), System.nanoTime());
+      byte[] content;
+      String digest;
+      java.util.Random random = new java.util.Random();
+      do {
+        content = new byte[2 * 1024 * 1024];
+        random.nextBytes(content);
+        digest = ImageSeeder.sha256(content);
+      } while (!Rendezvous.owner(plan.advertised(), Digest.parse(digest)).equals(fourth));
+      seeder.pushBlob("team/app", content);
+      assertThat(replicas.get(0).mirror().get("/v2/team/app/blobs/" + digest).body()).isEqualTo(content);
+      String key = "blobs/" + digest.replace(':', '/');
+      String blob = digest;
+      eventually(Duration.ofSeconds(20), () -> s3.exists("cluster", key), "the blob in the bucket");
+      upstream.clear();
+
+      start(1, dir, "", "", s3.yaml("cluster"));
+      for (Replica replica : List.of(replicas.get(3), replicas.get(1))) {
+        HttpResponse<byte[]> got = replica.mirror().get("/v2/team/app/blobs/" + blob);
+        assertThat(got.statusCode()).isEqualTo(200);
+        assertThat(got.body()).isEqualTo(content);
+      }
+      assertThat(upstream.count("GET", ".*/blobs/.*")).isZero();
+      // The new owner filled from the bucket, and keeps it.
+      assertThat(CacheContents.files(replicas.get(3).mirror().cacheDir()).stream()
+          .anyMatch(f -> f.getFileName().toString().equals(blob.substring("sha256:".length())))).isTrue();
+    }
+  }
+
 
   @Test
   void aBlobPulledThroughEachReplicaInTurnIsFetchedFromUpstreamOnce(@TempDir Path dir) throws Exception {
@@ -128,7 +177,20 @@ class ClusterTest {
     }
     assertThat(upstream.count("GET", ".*/blobs/" + digest)).isEqualTo(1);
     // Stored once in the cluster: by its owner, not by the replicas that fetched it from there.
-    eventually(Duration.ofSeconds(10), () -> holders(digest) == 1, "the copies not kept to be deleted");
+    assertThat(holders(digest)).isEqualTo(1);
+    // Each of the others asked the owner once, and the next client of each joins that copy.
+    for (Replica replica : replicas) {
+      assertThat(replica.mirror().get("/v2/team/app/blobs/" + digest).body()).isEqualTo(content);
+    }
+    assertThat(replicas.stream().mapToDouble(r -> peerRequests(r.mirror())).sum()).isEqualTo(2);
+    assertThat(upstream.count("GET", ".*/blobs/" + digest)).isEqualTo(1);
+  }
+
+  /** The blob requests a replica sent to owners that answered 200. */
+  private static double peerRequests(MirrorUnderTest mirror) {
+    String series = "mirror_peer_requests_total{status=\"2xx\"} ";
+    return new String(mirror.get("/metrics").body()).lines().filter(l -> l.startsWith(series)).findFirst()
+        .map(l -> Double.parseDouble(l.substring(series.length()).trim())).orElse(0.0);
   }
 
   @Test
@@ -151,7 +213,9 @@ class ClusterTest {
       clients.shutdownNow();
     }
     assertThat(upstream.count("GET", ".*/blobs/" + digest)).isEqualTo(1);
-    eventually(Duration.ofSeconds(10), () -> holders(digest) == 1, "the copies not kept to be deleted");
+    assertThat(holders(digest)).isEqualTo(1);
+    // One transfer from the owner per other replica, shared by its ten clients.
+    assertThat(replicas.stream().mapToDouble(r -> peerRequests(r.mirror())).sum()).isEqualTo(2);
   }
 
   @Test
@@ -251,7 +315,7 @@ class ClusterTest {
     return new JsonObject(new String(r.body())).getJsonArray("history");
   }
 
-  /** How many replicas' caches hold the blob's file. */
+  /** How many replicas' caches hold the blob's file (copies not kept are never installed). */
   private long holders(String digest) {
     String hex = digest.substring(digest.indexOf(':') + 1);
     return replicas.stream()
