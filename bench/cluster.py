@@ -10,14 +10,16 @@ the mirror's); curl is the client. For a fresh random blob of --size MiB (256 by
 measures the user + system CPU seconds of each replica, and the wall time, of:
 
   cold, at the owner       a client asks the blob's owner: the owner fills from upstream
+  cold, at the owner,      four clients at once: one fill, sent four times as it arrives (with
+    4 clients              the one-client case, what sending from a fill costs apart)
   cold, at the other       a client asks the other replica: it fills from the owner, which
                            fills from upstream (both replicas' CPU)
   warm, at the owner       the owner holds the blob: sendfile (--warm pulls, 5 by default)
-  warm, at the other       the owner holds it, the other does not keep copies: it fills from
-                           the owner again for each client round
+  copy, at the other       the other fetched it from the owner a moment ago: its copy lingers,
+                           and is sent as a cached file
 
 Each is run --runs times (3), on fresh blobs, and the median run (by both replicas' CPU) is
-reported: on a machine of 2 cores that client, origin and both replicas share, single runs vary
+reported: on a machine of 2 cores that clients, origin and both replicas share, single runs vary
 by half. Every body is checked against its digest; the origin's GETs are counted (one per
 blob). Prints a table and, with --json FILE, writes the figures.
 """
@@ -41,6 +43,8 @@ from processes import Server, cpu_ticks, free_ports, stop_all  # noqa: E402
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TICK = os.sysconf("SC_CLK_TCK")
 GIB = 1024 ** 3
+PATHS = ("cold, at the owner", "cold, at the owner, 4 clients", "cold, at the other", "warm, at the owner",
+         "copy, at the other")
 
 
 def rendezvous(replicas, digest):
@@ -227,19 +231,32 @@ log:
             pull(url(1 - index, d), d)
             pull(url(index, d), d)
 
-        runs = {name: [] for name in ("cold, at the owner", "cold, at the other", "warm, at the owner",
-                                      "warm, at the other")}
+        def together(index, digest, clients):
+            """`clients` pulls of one blob at once; the wall time of the slowest."""
+            threads = [threading.Thread(target=pull, args=(url(index, digest), digest)) for _ in range(clients)]
+            started = time.monotonic()
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join()
+            return time.monotonic() - started
+
+        runs = {name: [] for name in PATHS}
         blobs = []
         for _ in range(args.runs):
             owner_blob = blob_owned_by(0)
             runs["cold, at the owner"].append(measure(replicas, lambda: pull(url(0, owner_blob), owner_blob)))
+            herd_blob = blob_owned_by(0)
+            runs["cold, at the owner, 4 clients"].append(measure(replicas, lambda: together(0, herd_blob, 4)))
             other_blob = blob_owned_by(0)
             runs["cold, at the other"].append(measure(replicas, lambda: pull(url(1, other_blob), other_blob)))
             runs["warm, at the owner"].append(measure(
                 replicas, lambda: sum(pull(url(0, owner_blob), owner_blob) for _ in range(args.warm))))
-            runs["warm, at the other"].append(measure(
+            # The other fetches the blob from the owner once (not measured); its copy then lingers.
+            pull(url(1, owner_blob), owner_blob)
+            runs["copy, at the other"].append(measure(
                 replicas, lambda: sum(pull(url(1, owner_blob), owner_blob) for _ in range(args.warm))))
-            blobs += [owner_blob, other_blob]
+            blobs += [owner_blob, herd_blob, other_blob]
         # The median run of each path, by the CPU of both replicas together.
         results = {name: sorted(r, key=lambda m: sum(m[1]))[len(r) // 2] for name, r in runs.items()}
         gets = {d: origin.gets.get(d, 0) for d in blobs}
@@ -247,17 +264,17 @@ log:
         stop_all()
         origin.shutdown()
 
-    pulls = {"cold, at the owner": 1, "cold, at the other": 1,
-             "warm, at the owner": args.warm, "warm, at the other": args.warm}
+    pulls = {"cold, at the owner": 1, "cold, at the owner, 4 clients": 4, "cold, at the other": 1,
+             "warm, at the owner": args.warm, "copy, at the other": args.warm}
     print(f"{args.size} MiB blobs, two replicas on loopback, median of {args.runs} runs; "
           f"CPU seconds per GiB served to clients")
-    print(f"{'path':<22} {'wall s/pull':>12} {'owner CPU s/GiB':>16} {'other CPU s/GiB':>16}")
+    print(f"{'path':<30} {'wall s/pull':>12} {'owner CPU s/GiB':>16} {'other CPU s/GiB':>16}")
     figures = {}
     for name, (wall, cpu) in results.items():
         gib = pulls[name] * size / GIB
         figures[name] = {"wallPerPull": wall / pulls[name], "ownerCpuPerGiB": cpu[0] / gib,
                          "otherCpuPerGiB": cpu[1] / gib}
-        print(f"{name:<22} {wall / pulls[name]:>12.3f} {cpu[0] / gib:>16.2f} {cpu[1] / gib:>16.2f}")
+        print(f"{name:<30} {wall / pulls[name]:>12.3f} {cpu[0] / gib:>16.2f} {cpu[1] / gib:>16.2f}")
     print("origin GETs per blob: " + ", ".join(str(n) for n in gets.values()))
     if any(n != 1 for n in gets.values()):
         raise SystemExit("a blob was fetched from the origin more than once")

@@ -20,9 +20,9 @@ last reader is done and --linger seconds have passed since its fill (the mirror'
 later client of that replica has it fetched from the owner again.
 
 CPU per GiB (--figures, the JSON of bench/cluster.py; otherwise the defaults, its figures on
-the 2-core machine of bench/RESULTS.md): filling (receiving, hashing, writing), sending from a
-cached file (sendfile), and sending from a fill or a copy (chunks read and written). A replica
-that would need more CPU than its --cores slows everything it does alike.
+the 2-core machine of bench/RESULTS.md): filling (receiving, hashing, writing), sending a cached
+file or a complete copy (sendfile), and sending from a fill under way (chunks read and
+written). A replica that would need more CPU than its --cores slows everything it does alike.
 """
 
 import argparse
@@ -63,6 +63,8 @@ class Flow:
         self.upstream = upstream
         self.got = 0.0
         self.rate = 0.0
+        # A complete copy is sent as a cached file is; a fill under way, as it arrives.
+        self.from_file = source_fill is None or source_fill.done
 
 
 def simulate(args, replicas_n, costs):
@@ -112,8 +114,8 @@ def simulate(args, replicas_n, costs):
         return fill
 
     def send_cost(f):
-        """Sending from a file is sendfile; from a fill or a copy, chunks read and written."""
-        return costs["sendFile"] if f.fill is None else costs["sendFill"]
+        """Sending a file or a complete copy is sendfile; from a fill under way, chunks read and written."""
+        return costs["sendFile"] if f.from_file else costs["sendFill"]
 
     def request(n, layer):
         r = nodes[n]["replica"]
@@ -268,11 +270,11 @@ def main():
     parser.add_argument("--upstream-mibs", type=float, default=100.0, help="per connection to upstream")
     parser.add_argument("--cores", type=float, default=2.0, help="CPU cores per replica")
     parser.add_argument("--figures", help="bench/cluster.py's JSON, for the CPU costs")
-    parser.add_argument("--fill-cpu", type=float, default=3.8, help="CPU s per GiB filled (without --figures)")
-    parser.add_argument("--send-file-cpu", type=float, default=0.36,
-                        help="CPU s per GiB sent from a cached file (without --figures)")
-    parser.add_argument("--send-fill-cpu", type=float, default=1.5,
-                        help="CPU s per GiB sent from a fill or a copy (without --figures)")
+    parser.add_argument("--fill-cpu", type=float, default=4.4, help="CPU s per GiB filled (without --figures)")
+    parser.add_argument("--send-file-cpu", type=float, default=0.42,
+                        help="CPU s per GiB sent from a cached file or a complete copy (without --figures)")
+    parser.add_argument("--send-fill-cpu", type=float, default=1.05,
+                        help="CPU s per GiB sent from a fill under way (without --figures)")
     parser.add_argument("--keep-copies", action="store_true")
     parser.add_argument("--linger", type=float, default=60.0,
                         help="seconds a copy not kept stays joinable after its fill (the mirror's: 60)")
@@ -286,11 +288,13 @@ def main():
     if args.figures:
         with open(args.figures) as f:
             figures = json.load(f)["figures"]
-        # A warm pull at the owner is sendfile; a warm pull at the other replica reads its copy
-        # through the fill's path; a cold pull at the owner is a fill and a send from it.
+        # A warm pull at the owner is sendfile. A cold pull at the owner is a fill and one send
+        # from it; with four clients, a fill and four: the difference is three sends from a fill.
+        one = figures["cold, at the owner"]["ownerCpuPerGiB"]
+        four = 4 * figures["cold, at the owner, 4 clients"]["ownerCpuPerGiB"]
         costs["sendFile"] = figures["warm, at the owner"]["ownerCpuPerGiB"]
-        costs["sendFill"] = figures["warm, at the other"]["otherCpuPerGiB"]
-        costs["fill"] = max(0.0, figures["cold, at the owner"]["ownerCpuPerGiB"] - costs["sendFill"])
+        costs["sendFill"] = max(0.0, (four - one) / 3)
+        costs["fill"] = max(0.0, one - costs["sendFill"])
 
     print(f"{args.nodes} nodes pull one image of {args.image_gib:g} GiB in {args.layers} layers, starting over "
           f"{args.arrival:g} s, {args.concurrent} layers at once; replicas with a {args.nic_gbit:g} Gbit/s NIC and "

@@ -163,9 +163,9 @@ public final class RegistryMirror {
     TagStore tagStore = new TagStore(vertx, layout, writes, config.tags().maxTracked(),
         retention == null ? TagContent.NONE : retention);
     S3Tier tier = config.s3() == null ? null : S3Tier.create(vertx, config.s3(), budget, metrics);
-    BlobService blobs = new BlobService(vertx, blobStore, writes, metrics, peers,
-        cluster == null ? null : new PeerClient(vertx, content, peers::secret, metrics, budget), tier);
-    ManifestFetcher fetcher = new ManifestFetcher(manifestStore, writes, tier);
+    PeerClient peerClient = cluster == null ? null : new PeerClient(vertx, content, peers::secret, metrics, budget);
+    BlobService blobs = new BlobService(vertx, blobStore, writes, metrics, peers, peerClient, tier);
+    ManifestFetcher fetcher = new ManifestFetcher(manifestStore, writes, tier, peers, peerClient);
     TagEvents tagEvents = new TagEvents(vertx, web, config.tags(), metrics,
         new MoveWarmer(upstreams, fetcher, blobs));
     TagResolver resolver = new TagResolver(vertx, tagStore, fetcher, config.tags(), tagEvents, peers, upstreams);

@@ -8,6 +8,7 @@ import io.registrymirror.oci.Endpoint;
 import io.registrymirror.oci.Reference;
 import io.registrymirror.proxy.ManifestAnswer;
 import io.registrymirror.proxy.ManifestService;
+import io.registrymirror.upstream.PeerClient;
 import io.registrymirror.upstream.Target;
 import io.vertx.core.http.HttpHeaders;
 import io.vertx.core.http.HttpMethod;
@@ -41,7 +42,9 @@ final class ManifestHandler {
       send(ctx, hot, head);
       return;
     }
-    manifests.get(target, ref, accept, !head).onSuccess(a -> send(ctx, a, head)).onFailure(ctx::fail);
+    // A request from another replica (or any that says it is) is answered here, never sent on.
+    boolean forPeer = ctx.request().headers().contains(PeerClient.HEADER);
+    manifests.get(target, ref, accept, !head, forPeer).onSuccess(a -> send(ctx, a, head)).onFailure(ctx::fail);
   }
 
   private void send(RoutingContext ctx, ManifestAnswer answer, boolean head) {

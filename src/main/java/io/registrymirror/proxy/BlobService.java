@@ -177,7 +177,10 @@ public final class BlobService {
     Future<BlobSource> source = flight.fill().future().compose(f -> {
       GrowingBlob blob = f.open();
       if (blob != null) {
-        return Future.succeededFuture(new BlobSource.Filling(blob));
+        // A complete copy goes out as a cached file does (sendfile), held until it is sent.
+        String copy = f.copyFile();
+        return Future.succeededFuture(copy == null ? new BlobSource.Filling(blob)
+            : new BlobSource.Cached(copy, f.size(), once(blob::release)));
       }
       if (f.writeFailed()) {
         // The disk failed under the fill: it serves the readers it has, but the start of the
@@ -247,12 +250,16 @@ public final class BlobService {
 
   /** A held cached blob, released once by whoever sends it. */
   private BlobSource.Cached cached(Digest digest, long size) {
+    return new BlobSource.Cached(store.file(digest), size, once(() -> store.release(digest)));
+  }
+
+  private static Runnable once(Runnable release) {
     AtomicBoolean released = new AtomicBoolean();
-    return new BlobSource.Cached(store.file(digest), size, () -> {
+    return () -> {
       if (released.compareAndSet(false, true)) {
-        store.release(digest);
+        release.run();
       }
-    });
+    };
   }
 
   /**

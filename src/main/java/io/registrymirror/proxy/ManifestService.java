@@ -48,16 +48,20 @@ public final class ManifestService {
     return m == null ? null : answer(m.descriptor(), Result.HIT);
   }
 
-  /** Resolves and, when {@code body} is set or the bytes are at hand, fetches the manifest. */
-  public Future<ManifestAnswer> get(Target target, Reference ref, AcceptedTypes accept, boolean body) {
+  /**
+   * Resolves and, when {@code body} is set or the bytes are at hand, fetches the manifest;
+   * {@code forPeer} when another replica asks (by digest), which is never sent on.
+   */
+  public Future<ManifestAnswer> get(Target target, Reference ref, AcceptedTypes accept, boolean body,
+      boolean forPeer) {
     if (ref instanceof Reference.ByDigest d) {
-      return byDigest(target, d.digest(), accept);
+      return byDigest(target, d.digest(), accept, forPeer);
     }
     return tags.resolve(target.upstream(), key(target, ref), accept).compose(r -> {
       Result result = r.result();
       if (r.pinned() != null && !r.pinned().equals(r.descriptor().digest())) {
         // A frozen tag: what upstream says now is recorded, the pinned manifest is served.
-        return byDigest(target, r.pinned(), accept)
+        return byDigest(target, r.pinned(), accept, false)
             .map(a -> new ManifestAnswer(a.descriptor(), a.manifest(), a.file(), result));
       }
       if (!body) {
@@ -69,8 +73,8 @@ public final class ManifestService {
     });
   }
 
-  private Future<ManifestAnswer> byDigest(Target target, Digest digest, AcceptedTypes accept) {
-    return fetcher.find(target, digest, accept.upstreamHeaderForDigest())
+  private Future<ManifestAnswer> byDigest(Target target, Digest digest, AcceptedTypes accept, boolean forPeer) {
+    return fetcher.find(target, digest, accept.upstreamHeaderForDigest(), forPeer)
         .map(f -> answer(f.descriptor(), f.fetched() ? Result.MISS : Result.HIT));
   }
 

@@ -117,7 +117,7 @@ public final class PrefetchJob {
       started = Instant.now();
     }
     return Future.<Void>succeededFuture()
-        .compose(v -> services.manifests().get(target, reference, ACCEPT_ANY, true))
+        .compose(v -> services.manifests().get(target, reference, ACCEPT_ANY, true, false))
         .compose(answer -> {
           synchronized (this) {
             digest = answer.descriptor().digest();

@@ -127,6 +127,15 @@ public final class BlobFill {
     return done.future();
   }
 
+  /**
+   * The file of a verified copy that is not kept (a blob another replica owns), which stays where
+   * it is until its last holder lets go: a holder may send it as it would a cached file. Null for
+   * any other fill.
+   */
+  public synchronized String copyFile() {
+    return !keep && state == State.VERIFIED ? file.path().toString() : null;
+  }
+
   /** Called, once at most, on the writer context when the disk fails under this fill. */
   public BlobFill onWriteFailure(Handler<Throwable> handler) {
     this.onWriteFailure = handler;

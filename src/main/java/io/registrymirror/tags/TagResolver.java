@@ -105,8 +105,16 @@ public final class TagResolver implements TagExchange.Local {
     });
   }
 
+  /**
+   * For another replica: the owner's record when it is within the TTL (the asker's may have
+   * lapsed first), else upstream's answer.
+   */
   @Override
   public Future<Resolution> revalidateHere(UpstreamClient upstream, TagKey key, String accept, TagMove.Seen seen) {
+    TagRecord r = tags.cached(key);
+    if (r != null && accept.equals(r.accept()) && isFresh(upstream, key, r)) {
+      return Future.succeededFuture(new Resolution(r.descriptor(), Result.HIT, r.pinned()));
+    }
     return revalidations.run(key + " " + accept, () -> ask(upstream, key, accept, seen));
   }
 

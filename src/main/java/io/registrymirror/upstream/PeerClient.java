@@ -1,24 +1,29 @@
 package io.registrymirror.upstream;
 
 import io.registrymirror.error.OciError;
-import io.registrymirror.error.RegistryException;
 import io.registrymirror.memory.BodyBudget;
 import io.registrymirror.metrics.MirrorMetrics;
 import io.registrymirror.oci.Digest;
+import io.registrymirror.oci.Manifest;
+import io.registrymirror.oci.MediaTypes;
 import io.vertx.core.Future;
 import io.vertx.core.Vertx;
 import io.vertx.core.http.HttpClient;
+import io.vertx.core.http.HttpClientRequest;
 import io.vertx.core.http.HttpClientResponse;
+import io.vertx.core.http.HttpHeaders;
 import io.vertx.core.http.HttpMethod;
 import io.vertx.core.http.RequestOptions;
 import java.net.URLEncoder;
 import java.nio.charset.StandardCharsets;
 import java.time.Duration;
+import java.util.function.Consumer;
+import java.util.function.Function;
 import java.util.function.Supplier;
 
 /**
- * Blobs from the replica that owns them, as a client of that replica's own blob path: the
- * owner's single flight, cache and verification apply as to any client. Every request carries
+ * Blobs and manifests from the replica that owns them, as a client of that replica's own registry
+ * API: the owner's single flight, cache and verification apply as to any client. Every request carries
  * the marker header, with the cluster's secret: the owner answers it from its cache or its
  * upstream and never forwards it again, so no request can go round in circles, even while two
  * replicas disagree about who owns a blob.
@@ -65,7 +70,52 @@ public final class PeerClient {
    */
   public Future<BlobDownload> getBlob(String peer, Target target, Digest digest) {
     UpstreamClient upstream = target.upstream();
-    String uri = "http://" + peer + "/v2/" + target.name() + "/blobs/" + digest + "?ns="
+    BodyTap[] tap = {null};
+    return send(peer, target, "/blobs/" + digest, null, req -> tap[0] = BodyTap.install(req)).compose(resp -> {
+      if (resp.statusCode() == 200) {
+        UpstreamExchange.Tapped first = new UpstreamExchange.Tapped(resp, tap[0]);
+        return Future.succeededFuture(new BlobDownload(vertx, upstream, target.name(), digest, first,
+            offset -> upstream.getBlobFrom(target.name(), digest, offset, null), false));
+      }
+      return failure(peer, resp, OciError.BLOB_UNKNOWN);
+    });
+  }
+
+  /**
+   * GETs a manifest by digest from {@code peer}, with {@code accept}, and checks it against the
+   * digest; the body is held under the memory budget while {@code use} runs. Fails with
+   * {@link PeerUnavailable} when the peer cannot be reached, or with the peer's answer.
+   */
+  public <T> Future<T> getManifest(String peer, Target target, Digest digest, String accept,
+      Function<Manifest, Future<T>> use) {
+    return send(peer, target, "/manifests/" + digest, accept, null).compose(resp -> {
+      if (resp.statusCode() != 200) {
+        return failure(peer, resp, OciError.MANIFEST_UNKNOWN);
+      }
+      String type = MediaTypes.bare(resp.getHeader(HttpHeaders.CONTENT_TYPE));
+      return UpstreamResponses.readBody(resp, Manifest.MAX_SIZE, OciError.MANIFEST_INVALID, budget)
+          .compose(held -> {
+            Future<T> used;
+            if (type.isEmpty() || !Manifest.hash(digest.algorithm(), held.body()).equals(digest)) {
+              used = Future.failedFuture(OciError.UNAVAILABLE.exception("replica " + peer
+                  + " sent a manifest that does not match " + digest));
+            } else {
+              try {
+                used = use.apply(new Manifest(digest, type, held.body()));
+              } catch (RuntimeException e) {
+                used = Future.failedFuture(e);
+              }
+            }
+            return used.andThen(r -> held.lease().release());
+          });
+    });
+  }
+
+  /** One GET of the peer's registry API, marked; {@code sending} sees the request before it goes. */
+  private Future<HttpClientResponse> send(String peer, Target target, String suffix, String accept,
+      Consumer<HttpClientRequest> sending) {
+    UpstreamClient upstream = target.upstream();
+    String uri = "http://" + peer + "/v2/" + target.name() + suffix + "?ns="
         + URLEncoder.encode(upstream.name(), StandardCharsets.UTF_8);
     RequestOptions options = new RequestOptions()
         .setMethod(HttpMethod.GET)
@@ -74,10 +124,14 @@ public final class PeerClient {
         .setConnectTimeout(CONNECT_TIMEOUT.toMillis())
         .setIdleTimeout(upstream.config().idleTimeout().toMillis())
         .setFollowRedirects(false);
-    BodyTap[] tap = {null};
+    if (accept != null) {
+      options.putHeader(HttpHeaders.ACCEPT, accept);
+    }
     return http.request(options)
         .compose(req -> {
-          tap[0] = BodyTap.install(req);
+          if (sending != null) {
+            sending.accept(req);
+          }
           return req.send();
         })
         .recover(err -> {
@@ -85,25 +139,18 @@ public final class PeerClient {
           return Future.failedFuture(new PeerUnavailable("replica " + peer + " is unreachable ("
               + UpstreamResponses.describe(err) + ")", err));
         })
-        .compose(resp -> {
+        .map(resp -> {
           resp.pause();
           resp.request().idleTimeout(upstream.config().idleTimeout().toMillis());
           metrics.peerRequest(resp.statusCode());
-          if (resp.statusCode() == 200) {
-            UpstreamExchange.Tapped first = new UpstreamExchange.Tapped(resp, tap[0]);
-            return Future.succeededFuture(new BlobDownload(vertx, upstream, target.name(), digest, first,
-                offset -> upstream.getBlobFrom(target.name(), digest, offset, null), false));
-          }
-          return failure(peer, resp);
+          return resp;
         });
   }
 
   /** The owner's refusal, as the owner gave it: it is upstream's answer, which asking upstream would repeat. */
-  private <T> Future<T> failure(String peer, HttpClientResponse resp) {
+  private <T> Future<T> failure(String peer, HttpClientResponse resp, OciError missing) {
     return UpstreamResponses.errorBody(resp, budget).map(body -> {
-      RegistryException e = UpstreamResponses.failure("replica " + peer, resp.statusCode(), resp.headers(), body,
-          OciError.BLOB_UNKNOWN);
-      throw e;
+      throw UpstreamResponses.failure("replica " + peer, resp.statusCode(), resp.headers(), body, missing);
     });
   }
 }

@@ -156,9 +156,9 @@ class ClusterTest {
         assertThat(got.body()).isEqualTo(content);
       }
       assertThat(upstream.count("GET", ".*/blobs/.*")).isZero();
-      // The new owner filled from the bucket, and keeps it.
-      assertThat(CacheContents.files(replicas.get(3).mirror().cacheDir()).stream()
-          .anyMatch(f -> f.getFileName().toString().equals(blob.substring("sha256:".length())))).isTrue();
+      // The new owner filled from the bucket, and keeps it (installed a moment after it was verified).
+      eventually(Duration.ofSeconds(10), () -> CacheContents.files(replicas.get(3).mirror().cacheDir()).stream()
+          .anyMatch(f -> f.getFileName().toString().equals(blob.substring("sha256:".length()))), "the blob installed");
     }
   }
 
@@ -178,12 +178,40 @@ class ClusterTest {
     assertThat(upstream.count("GET", ".*/blobs/" + digest)).isEqualTo(1);
     // Stored once in the cluster: by its owner, not by the replicas that fetched it from there.
     assertThat(holders(digest)).isEqualTo(1);
-    // Each of the others asked the owner once, and the next client of each joins that copy.
+    // Each of the others asked the owner once, and the next client of each is sent that copy
+    // as a cached file; a range of it too.
     for (Replica replica : replicas) {
-      assertThat(replica.mirror().get("/v2/team/app/blobs/" + digest).body()).isEqualTo(content);
+      HttpResponse<byte[]> again = replica.mirror().get("/v2/team/app/blobs/" + digest);
+      assertThat(again.body()).isEqualTo(content);
+      assertThat(again.headers().firstValue("X-Mirror-Cache")).hasValue("hit");
+      HttpResponse<byte[]> part = replica.mirror().get("/v2/team/app/blobs/" + digest, "Range", "bytes=100-199");
+      assertThat(part.statusCode()).isEqualTo(206);
+      assertThat(part.body()).isEqualTo(java.util.Arrays.copyOfRange(content, 100, 200));
     }
     assertThat(replicas.stream().mapToDouble(r -> peerRequests(r.mirror())).sum()).isEqualTo(2);
     assertThat(upstream.count("GET", ".*/blobs/" + digest)).isEqualTo(1);
+  }
+
+  @Test
+  void anImagePulledByTagThroughEveryReplicaIsOnePullUpstream(@TempDir Path dir) throws Exception {
+    startCluster(3, dir, "");
+    ImageSeeder seeder = new ImageSeeder(registry.url(), System.nanoTime());
+    Image pulled = seeder.pushImage("team/once", "2.0", 2, 256 * 1024, "docker");
+    for (Replica replica : replicas) {
+      HttpResponse<byte[]> manifest = replica.mirror().get("/v2/team/once/manifests/2.0", "Accept", DOCKER);
+      assertThat(manifest.statusCode()).isEqualTo(200);
+      assertThat(manifest.body()).isEqualTo(pulled.manifest());
+      for (Map.Entry<String, byte[]> blob : pulled.blobs().entrySet()) {
+        assertThat(replica.mirror().get("/v2/team/once/blobs/" + blob.getKey()).body()).isEqualTo(blob.getValue());
+      }
+    }
+    // What Docker Hub would count: one manifest GET (and one HEAD, by the tag's owner), and
+    // each blob once, for the whole cluster.
+    assertThat(upstream.count("HEAD", ".*/manifests/2.0")).isEqualTo(1);
+    assertThat(upstream.count("GET", ".*/manifests/.*")).isEqualTo(1);
+    for (String digest : pulled.blobs().keySet()) {
+      assertThat(upstream.count("GET", ".*/blobs/" + digest)).isEqualTo(1);
+    }
   }
 
   /** The blob requests a replica sent to owners that answered 200. */
