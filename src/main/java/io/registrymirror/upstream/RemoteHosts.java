@@ -17,11 +17,11 @@ import java.util.Set;
 import java.util.stream.Collectors;
 
 /**
- * Where the mirror may go when an upstream's answer names another host: a blob redirect's target
- * (a CDN) or a token realm. Such a host may not resolve to a loopback, link-local or private
- * address, so that an upstream cannot turn the mirror against its own network (a cloud metadata
- * service, an admin port on localhost), unless the upstream itself lives on such an address or
- * the host is listed in {@code allowPrivateHosts}.
+ * Where the mirror may go when an upstream's answer names another host: a redirect's target (a
+ * CDN, a regional registry) or a token realm. Such a host may not resolve to a loopback,
+ * link-local or private address, so that an upstream cannot turn the mirror against its own
+ * network (a cloud metadata service, an admin port on localhost), unless the upstream itself
+ * lives on such an address or the host is listed in {@code allowPrivateHosts}.
  *
  * <p>The name is resolved once, off the event loop, and the request then goes to exactly the
  * address that was checked: a DNS answer that changes between check and connect (rebinding)
@@ -55,7 +55,7 @@ final class RemoteHosts {
 
   /**
    * The address to send a request for {@code url} to, or a failure that says why the host may not
-   * be contacted; {@code what} names the request for the message, e.g. "a blob redirect".
+   * be contacted; {@code what} names the request for the message, e.g. "a redirect".
    */
   Future<SocketAddress> address(URI url, String what) {
     String host = bare(url.getHost());

@@ -20,14 +20,11 @@ import java.util.function.Consumer;
 
 /**
  * One request to an upstream and what it takes to get a usable answer: the connection pool,
- * timeouts, one answer to an auth challenge, redirects (for blobs only), and the quota upstream
- * reports. The endpoints built on it are in {@link UpstreamClient}.
+ * timeouts, one answer to an auth challenge, redirects, and the quota upstream reports. The endpoints built on it are in {@link UpstreamClient}.
  */
 final class UpstreamExchange {
 
   private static final int MAX_REDIRECTS = 5;
-  /** The redirects left to a request whose redirects are refused, not followed. */
-  private static final int NOT_FOLLOWED = -1;
 
   private final HttpClient metadata;
   private final HttpClient content;
@@ -71,17 +68,18 @@ final class UpstreamExchange {
   }
 
   /**
-   * Only blob requests follow redirects: registries send blob downloads to a CDN, while a
-   * redirected manifest, tag list or referrers request would let an upstream have the mirror
-   * fetch, and pass on to its clients, whatever another host answers. Blob GETs go through
-   * {@link #getBody} instead.
+   * Any request may be redirected: registries send blob downloads to a CDN, and registry.k8s.io
+   * sends every request, manifests included, to a regional registry. A target on another host
+   * gets no credentials, and must pass {@link RemoteHosts}: an upstream cannot have the mirror
+   * fetch, and pass on to its clients, what a host on the mirror's own network answers. What
+   * comes back is checked as an answer from the upstream itself would be (a manifest against
+   * its digest, a listing as bounded JSON). Blob GETs go through {@link #getBody} instead.
    */
   Future<HttpClientResponse> send(HttpMethod method, RepositoryName name, String suffix,
       MultiMap headers) {
     URI url = URI.create(config.url() + "/v2/" + name + suffix);
-    boolean blob = suffix.startsWith("/blobs/");
     return send(metadata, method, "repository:" + name + ":pull", url, null, headers,
-        blob ? MAX_REDIRECTS : NOT_FOLLOWED, false, null);
+        MAX_REDIRECTS, false, null);
   }
 
   /** A blob GET's answer: the response, and the tap that holds its body on a 200 or 206. */
@@ -157,10 +155,6 @@ final class UpstreamExchange {
           String location = resp.getHeader(HttpHeaders.LOCATION);
           if (isRedirect(status) && location != null) {
             resp.resume();
-            if (redirectsLeft == NOT_FOLLOWED) {
-              return Future.failedFuture(OciError.UNAVAILABLE.exception("upstream " + name()
-                  + " redirected a request that is not for a blob; only blob downloads follow redirects"));
-            }
             if (redirectsLeft == 0) {
               return Future.failedFuture(OciError.UNAVAILABLE.exception(
                   "upstream " + name() + " redirected more than " + MAX_REDIRECTS + " times"));
@@ -173,7 +167,7 @@ final class UpstreamExchange {
             if (HttpUrl.sameOrigin(next, config.url())) {
               return send(pool, method, scope, next, null, headers, redirectsLeft - 1, challenged, sending);
             }
-            return hosts.address(next, "a blob redirect").compose(address ->
+            return hosts.address(next, "a redirect").compose(address ->
                 send(pool, method, scope, next, address, headers, redirectsLeft - 1, challenged, sending));
           }
           return Future.succeededFuture(resp);

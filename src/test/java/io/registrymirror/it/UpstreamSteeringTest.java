@@ -27,9 +27,9 @@ import org.junit.jupiter.api.Timeout;
 import org.junit.jupiter.api.io.TempDir;
 
 /**
- * An upstream cannot steer the mirror: redirects are followed for blob downloads only, a listing
- * or a token answer must be JSON of bounded size, and credentials go to the upstream's own origin
- * only. Every host here is on loopback and the upstream too, so the refusals shown are those that
+ * An upstream cannot steer the mirror: what a redirect leads to is checked as the upstream's own
+ * answer would be, and redirects end; a listing or a token answer must be JSON of bounded size,
+ * and credentials go to the upstream's own origin only. Every host here is on loopback and the upstream too, so the refusals shown are those that
  * hold whatever the address: the address rule itself, and names that do not resolve, are
  * {@code RemoteHostsTest}'s, with a fake resolver (a real lookup would reach a DNS server). Each
  * refused target counts its requests, to show that the mirror never even connected to it.
@@ -47,33 +47,65 @@ class UpstreamSteeringTest extends MirrorTestBase {
     app = new ImageSeeder(registry.url()).pushImage("team/app", "1.0", 1, 20_000, "docker");
   }
 
+  /**
+   * A redirected manifest request is followed (registry.k8s.io redirects them all), and what the
+   * other host answers is checked as an answer of the upstream would be: a manifest by digest
+   * that does not match is refused and not kept, and so is a tag's that does not match the
+   * upstream's Docker-Content-Digest.
+   */
   @Test
-  void aRedirectedManifestRequestIsNotFollowed(Vertx vertx) {
+  void aRedirectedManifestIsCheckedLikeTheUpstreamsOwn(Vertx vertx) {
     AtomicInteger contacted = new AtomicInteger();
+    byte[] tampered = new String(app.manifest(), StandardCharsets.UTF_8).replace("\"size\"", "\"size\" ")
+        .getBytes(StandardCharsets.UTF_8);
     HttpServer elsewhere = serve(vertx, contacted, r -> r.response()
-        .putHeader("Content-Type", DOCKER).end(Buffer.buffer(app.manifest())));
+        .putHeader("Content-Type", DOCKER)
+        .putHeader("Docker-Content-Digest", app.manifestDigest())
+        .end(Buffer.buffer(tampered)));
     try {
       for (String method : new String[] {"HEAD", "GET"}) {
         upstream.fault(Forwarder.matching(method, ".*/manifests/.*"), Fault.status(307, "",
             Map.of("Location", url(elsewhere) + "/v2/team/app/manifests/1.0")));
       }
-      for (String path : new String[] {"/v2/team/app/manifests/1.0", "/v2/team/app/manifests/" + app.manifestDigest()}) {
+      for (String path : new String[] {"/v2/team/app/manifests/" + app.manifestDigest(), "/v2/team/app/manifests/1.0"}) {
         HttpResponse<byte[]> answer = mirror.get(path, "Accept", DOCKER);
         assertThat(answer.statusCode()).as(path).isEqualTo(503);
         assertThat(errorCode(answer)).isEqualTo("UNAVAILABLE");
-        assertThat(text(answer)).contains("only blob downloads follow redirects");
+        assertThat(text(answer)).contains("does not match " + app.manifestDigest());
       }
-      assertThat(contacted).hasValue(0);
+      assertThat(contacted.get()).isGreaterThanOrEqualTo(2);
+
+      upstream.clearFaults();
+      HttpResponse<byte[]> real = mirror.get("/v2/team/app/manifests/" + app.manifestDigest(), "Accept", DOCKER);
+      assertThat(real.statusCode()).isEqualTo(200);
+      assertThat(real.body()).isEqualTo(app.manifest());
     } finally {
       elsewhere.close().await();
     }
   }
 
   @Test
-  void aRedirectedListingIsNotFollowed(Vertx vertx) {
+  void aRedirectLoopEndsAfterFiveHops(Vertx vertx) {
+    AtomicInteger contacted = new AtomicInteger();
+    HttpServer elsewhere = serve(vertx, contacted, r -> r.response().setStatusCode(302)
+        .putHeader("Location", "/again" + contacted.get()).end());
+    try {
+      upstream.fault(Forwarder.matching("GET", ".*/tags/list.*"), Fault.status(302, "",
+          Map.of("Location", url(elsewhere) + "/start")));
+      HttpResponse<byte[]> answer = mirror.get("/v2/team/app/tags/list");
+      assertThat(answer.statusCode()).isEqualTo(503);
+      assertThat(text(answer)).contains("redirected more than 5 times");
+      assertThat(contacted).hasValue(5);
+    } finally {
+      elsewhere.close().await();
+    }
+  }
+
+  @Test
+  void aRedirectedListingMustStillBeJson(Vertx vertx) {
     AtomicInteger contacted = new AtomicInteger();
     HttpServer elsewhere = serve(vertx, contacted, r -> r.response()
-        .putHeader("Content-Type", "application/json").end("{\"name\":\"team/app\",\"tags\":[\"" + SECRET + "\"]}"));
+        .putHeader("Content-Type", "text/plain").end("root:x:0:0 " + SECRET));
     try {
       upstream.fault(Forwarder.matching("GET", ".*/tags/list.*"), Fault.status(302, "",
           Map.of("Location", url(elsewhere) + "/admin/tags")));
@@ -82,9 +114,9 @@ class UpstreamSteeringTest extends MirrorTestBase {
       for (String path : new String[] {"/v2/team/app/tags/list", "/v2/team/app/referrers/" + app.manifestDigest()}) {
         HttpResponse<byte[]> answer = mirror.get(path);
         assertThat(answer.statusCode()).as(path).isEqualTo(503);
-        assertThat(text(answer)).doesNotContain(SECRET);
+        assertThat(text(answer)).doesNotContain(SECRET).contains("not JSON");
       }
-      assertThat(contacted).hasValue(0);
+      assertThat(contacted).hasValue(2);
     } finally {
       elsewhere.close().await();
     }
