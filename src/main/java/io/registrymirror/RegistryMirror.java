@@ -43,8 +43,6 @@ import io.vertx.core.Vertx;
 import io.vertx.core.http.HttpClient;
 import io.vertx.core.http.HttpClientOptions;
 import io.vertx.core.http.PoolOptions;
-import io.vertx.ext.web.client.WebClient;
-import io.vertx.ext.web.client.WebClientOptions;
 import java.net.BindException;
 import java.nio.file.AccessDeniedException;
 import java.nio.file.FileAlreadyExistsException;
@@ -142,12 +140,10 @@ public final class RegistryMirror {
     HttpClient metadata = vertx.createHttpClient(options, new PoolOptions().setHttp1MaxSize(16));
     HttpClient content = vertx.createHttpClient(new HttpClientOptions(options).setMaxChunkSize(256 * 1024),
         new PoolOptions().setHttp1MaxSize(64));
-    // Token requests and webhooks: small JSON exchanges, with the web client's codecs and timeouts.
-    WebClient web = WebClient.wrap(metadata, new WebClientOptions().setFollowRedirects(false));
     BodyBudget budget = new BodyBudget(vertx, BodyBudget.defaultLimit(), BODY_WAIT);
     metrics.watchBodyMemory(budget::used, budget.limit());
     List<UpstreamClient> clients = config.upstreams().values().stream()
-        .map(u -> new UpstreamClient(vertx, metadata, content, web, u, metrics, budget)).toList();
+        .map(u -> new UpstreamClient(vertx, metadata, content, u, metrics, budget)).toList();
     clients.forEach(c -> metrics.watchUpstream(c.name(), c::rateLimitRemaining));
     Upstreams upstreams = new Upstreams(clients);
 
@@ -166,7 +162,7 @@ public final class RegistryMirror {
     PeerClient peerClient = cluster == null ? null : new PeerClient(vertx, content, peers::secret, metrics, budget);
     BlobService blobs = new BlobService(vertx, blobStore, writes, metrics, peers, peerClient, tier);
     ManifestFetcher fetcher = new ManifestFetcher(manifestStore, writes, tier, peers, peerClient);
-    TagEvents tagEvents = new TagEvents(vertx, web, config.tags(), metrics,
+    TagEvents tagEvents = new TagEvents(vertx, metadata, config.tags(), metrics,
         new MoveWarmer(upstreams, fetcher, blobs));
     TagResolver resolver = new TagResolver(vertx, tagStore, fetcher, config.tags(), tagEvents, peers, upstreams);
     ManifestService manifests = new ManifestService(manifestStore, fetcher, resolver);

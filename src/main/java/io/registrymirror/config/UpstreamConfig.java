@@ -15,7 +15,8 @@ import java.util.Locale;
  * @param tagTtl how long a tag's resolution is trusted before it is revalidated upstream
  * @param connectTimeout bound on opening a connection
  * @param idleTimeout bound on waiting for response headers and between body chunks, so that a
- *     stalled upstream fails while a large blob that keeps flowing never does
+ *     stalled upstream fails while a large blob that keeps flowing never does; and on an answer
+ *     read whole (a manifest, a listing, a token), from its headers to its end
  * @param minRate bytes per second below which a blob transfer counts as stalled (0: never)
  * @param rateWindow how long a transfer may stay below {@code minRate}: a drip that keeps the
  *     idle timeout from firing is cut after this, and resumed

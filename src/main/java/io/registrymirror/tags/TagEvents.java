@@ -3,20 +3,25 @@ package io.registrymirror.tags;
 import io.registrymirror.config.TagsConfig;
 import io.registrymirror.log.EventLog;
 import io.registrymirror.metrics.MirrorMetrics;
+import io.registrymirror.upstream.UpstreamResponses;
 import io.vertx.core.Future;
 import io.vertx.core.Vertx;
+import io.vertx.core.http.HttpClient;
+import io.vertx.core.http.HttpHeaders;
+import io.vertx.core.http.HttpMethod;
+import io.vertx.core.http.RequestOptions;
 import io.vertx.core.json.JsonObject;
-import io.vertx.ext.web.client.WebClient;
-import io.vertx.ext.web.codec.BodyCodec;
 import java.net.URI;
+import java.time.Duration;
 import java.util.List;
 
 /**
  * Reports each tag move: one structured log event, a metric, and a JSON POST to every
  * configured webhook. Deliveries are retried a few times with growing delays, and run apart
  * from the request that saw the move: a slow or failing receiver never holds a pull, and its
- * answer is read and thrown away, so that no receiver can make the mirror hold its body. Where a
- * rule says so, the new image is fetched into the cache, also apart from any pull.
+ * answer is read and thrown away and must end within a timeout, so that no receiver can make
+ * the mirror hold its body or a connection. Where a rule says so, the new image is fetched into
+ * the cache, also apart from any pull.
  */
 public final class TagEvents {
 
@@ -25,14 +30,14 @@ public final class TagEvents {
   private static final long TIMEOUT_MS = 10_000;
 
   private final Vertx vertx;
-  private final WebClient web;
+  private final HttpClient client;
   private final TagsConfig config;
   private final MirrorMetrics metrics;
   private final TagWarmer warmer;
 
-  public TagEvents(Vertx vertx, WebClient web, TagsConfig config, MirrorMetrics metrics, TagWarmer warmer) {
+  public TagEvents(Vertx vertx, HttpClient client, TagsConfig config, MirrorMetrics metrics, TagWarmer warmer) {
     this.vertx = vertx;
-    this.web = web;
+    this.client = client;
     this.config = config;
     this.metrics = metrics;
     this.warmer = warmer;
@@ -64,15 +69,22 @@ public final class TagEvents {
   }
 
   private void deliver(URI url, JsonObject event, int attempt) {
-    web.postAbs(url.toString())
-        .as(BodyCodec.none())
-        .followRedirects(false)
-        .connectTimeout(TIMEOUT_MS)
-        .idleTimeout(TIMEOUT_MS)
-        .sendJsonObject(event)
-        .compose(resp -> resp.statusCode() / 100 == 2
-            ? Future.succeededFuture()
-            : Future.failedFuture("answered " + resp.statusCode()))
+    RequestOptions options = new RequestOptions()
+        .setMethod(HttpMethod.POST)
+        .setAbsoluteURI(url.toString())
+        .setFollowRedirects(false)
+        .setConnectTimeout(TIMEOUT_MS)
+        .setIdleTimeout(TIMEOUT_MS)
+        .putHeader(HttpHeaders.CONTENT_TYPE, "application/json");
+    client.request(options)
+        .compose(req -> req.send(event.toBuffer()))
+        .compose(resp -> {
+          UpstreamResponses.endWithin(vertx, resp, Duration.ofMillis(TIMEOUT_MS), "webhook " + url);
+          resp.handler(ignored -> { });
+          return resp.end().compose(v -> resp.statusCode() / 100 == 2
+              ? Future.succeededFuture()
+              : Future.failedFuture("answered " + resp.statusCode()));
+        })
         .onFailure(err -> {
           if (attempt < RETRY_DELAYS_MS.length) {
             vertx.setTimer(RETRY_DELAYS_MS[attempt], id -> deliver(url, event, attempt + 1));

@@ -9,14 +9,16 @@ import io.registrymirror.memory.BodyBudget;
 import io.registrymirror.oci.HttpUrl;
 import io.registrymirror.oci.MediaTypes;
 import io.vertx.core.Future;
+import io.vertx.core.Vertx;
 import io.vertx.core.buffer.Buffer;
+import io.vertx.core.http.HttpClient;
+import io.vertx.core.http.HttpClientRequest;
+import io.vertx.core.http.HttpClientResponse;
 import io.vertx.core.http.HttpHeaders;
 import io.vertx.core.http.HttpMethod;
+import io.vertx.core.http.RequestOptions;
 import io.vertx.core.json.JsonObject;
 import io.vertx.core.net.SocketAddress;
-import io.vertx.ext.web.client.HttpRequest;
-import io.vertx.ext.web.client.HttpResponse;
-import io.vertx.ext.web.client.WebClient;
 import java.net.URI;
 import java.net.URLEncoder;
 import java.nio.charset.StandardCharsets;
@@ -52,7 +54,8 @@ final class Authenticator {
 
   private record Token(String header, long expiresAtNanos) {}
 
-  private final WebClient web;
+  private final Vertx vertx;
+  private final HttpClient pool;
   private final BodyBudget budget;
   private final String upstream;
   private final URI origin;
@@ -64,8 +67,9 @@ final class Authenticator {
   private volatile Credentials credentials;
   private volatile boolean basic;
 
-  Authenticator(WebClient web, UpstreamConfig config, RemoteHosts hosts, BodyBudget budget) {
-    this.web = web;
+  Authenticator(Vertx vertx, HttpClient pool, UpstreamConfig config, RemoteHosts hosts, BodyBudget budget) {
+    this.vertx = vertx;
+    this.pool = pool;
     this.budget = budget;
     this.upstream = config.name();
     this.origin = config.url();
@@ -166,49 +170,64 @@ final class Authenticator {
         ? Future.succeededFuture(null) : hosts.address(realm, "its token realm");
     return server
         .compose(address -> {
-          HttpRequest<Buffer> request = web.requestAbs(HttpMethod.GET, address, url.toString())
-              .as(LimitedBody.codec(MAX_ANSWER))
-              .followRedirects(false)
-              .connectTimeout(timeout.toMillis())
-              .idleTimeout(timeout.toMillis());
-          if (credentials != null) {
-            request.putHeader(HttpHeaders.AUTHORIZATION.toString(), credentials.basic());
+          RequestOptions options = new RequestOptions()
+              .setMethod(HttpMethod.GET)
+              .setAbsoluteURI(url.toString())
+              .setFollowRedirects(false)
+              .setConnectTimeout(timeout.toMillis())
+              .setIdleTimeout(timeout.toMillis());
+          if (address != null) {
+            options.setServer(address);
           }
-          // The answer is held, under the memory budget, until its token is taken out of it.
-          return budget.within(MAX_ANSWER, lease -> request.send().map(resp -> {
-            if (resp.statusCode() == 401 || resp.statusCode() == 403) {
-              throw OciError.DENIED.exception("upstream " + upstream + " refused a token for " + scope
-                  + (credentials == null ? " to anonymous pulls" : " with the mirror's credentials"));
-            }
-            if (resp.statusCode() != 200) {
-              throw unavailable("its token service answered " + resp.statusCode());
-            }
-            if (!MediaTypes.isJson(resp.getHeader(HttpHeaders.CONTENT_TYPE.toString()))) {
-              throw unavailable("its token service answered with " + describeType(resp) + ", not JSON");
-            }
-            return resp.body() == null ? Buffer.buffer() : resp.body();
-          }).map(body -> {
-            JsonObject json;
-            try {
-              json = body.toJsonObject();
-            } catch (RuntimeException e) {
-              throw unavailable("its token service sent no JSON");
-            }
-            String token = json.getString("token", json.getString("access_token"));
-            if (token == null || token.isEmpty()) {
-              throw unavailable("its token service sent no token");
-            }
-            long lifetime = Math.min(MAX_LIFETIME_SECONDS,
-                Math.max(MIN_LIFETIME_SECONDS, json.getLong("expires_in", 0L)));
-            // Renew a little early, so that a token never expires between check and use.
-            long margin = Math.min(30, lifetime / 5);
-            String header = "Bearer " + token;
-            // A token got with a password that was rotated meanwhile is used once, never kept.
-            if (this.credentials == credentials) {
-              byScope.put(scope, new Token(header, started + Duration.ofSeconds(lifetime - margin).toNanos()));
-            }
-            return header;
-          }));
+          if (credentials != null) {
+            options.putHeader(HttpHeaders.AUTHORIZATION, credentials.basic());
+          }
+          return pool.request(options).compose(HttpClientRequest::send);
+        })
+        .compose(resp -> {
+          resp.pause();
+          resp.request().idleTimeout(timeout.toMillis());
+          UpstreamResponses.endWithin(vertx, resp, timeout, "upstream " + upstream + "'s token service");
+          RegistryException refused = null;
+          if (resp.statusCode() == 401 || resp.statusCode() == 403) {
+            refused = OciError.DENIED.exception("upstream " + upstream + " refused a token for " + scope
+                + (credentials == null ? " to anonymous pulls" : " with the mirror's credentials"));
+          } else if (resp.statusCode() != 200) {
+            refused = unavailable("its token service answered " + resp.statusCode());
+          } else if (!MediaTypes.isJson(resp.getHeader(HttpHeaders.CONTENT_TYPE))) {
+            refused = unavailable("its token service answered with " + describeType(resp) + ", not JSON");
+          }
+          if (refused != null) {
+            UpstreamResponses.abandon(resp);
+            return Future.failedFuture(refused);
+          }
+          // Read under the memory budget, like every answer read whole.
+          return UpstreamResponses.readBody(resp, MAX_ANSWER, OciError.UNAVAILABLE, budget).map(held -> {
+            held.lease().release();
+            return held.body();
+          });
+        })
+        .map(body -> {
+          JsonObject json;
+          try {
+            json = body.toJsonObject();
+          } catch (RuntimeException e) {
+            throw unavailable("its token service sent no JSON");
+          }
+          String token = json.getString("token", json.getString("access_token"));
+          if (token == null || token.isEmpty()) {
+            throw unavailable("its token service sent no token");
+          }
+          long lifetime = Math.min(MAX_LIFETIME_SECONDS,
+              Math.max(MIN_LIFETIME_SECONDS, json.getLong("expires_in", 0L)));
+          // Renew a little early, so that a token never expires between check and use.
+          long margin = Math.min(30, lifetime / 5);
+          String header = "Bearer " + token;
+          // A token got with a password that was rotated meanwhile is used once, never kept.
+          if (this.credentials == credentials) {
+            byScope.put(scope, new Token(header, started + Duration.ofSeconds(lifetime - margin).toNanos()));
+          }
+          return header;
         })
         .recover(err -> Future.failedFuture(err instanceof RegistryException
             ? err : unavailable("its token request failed (" + err.getMessage() + ")")));
@@ -224,8 +243,8 @@ final class Authenticator {
         && tokenRealms.stream().anyMatch(allowed -> HttpUrl.sameOrigin(realm, allowed));
   }
 
-  private static String describeType(HttpResponse<Buffer> resp) {
-    String type = resp.getHeader(HttpHeaders.CONTENT_TYPE.toString());
+  private static String describeType(HttpClientResponse resp) {
+    String type = resp.getHeader(HttpHeaders.CONTENT_TYPE);
     return type == null ? "no content type" : "'" + MediaTypes.bare(type) + "'";
   }
 

@@ -143,6 +143,10 @@ public final class PeerClient {
           resp.pause();
           resp.request().idleTimeout(upstream.config().idleTimeout().toMillis());
           metrics.peerRequest(resp.statusCode());
+          if (sending == null || resp.statusCode() != 200) {
+            // Read whole (a manifest, an error), unlike a blob's body, whose rate is watched.
+            UpstreamResponses.endWithin(vertx, resp, upstream.config().idleTimeout(), "replica " + peer);
+          }
           return resp;
         });
   }

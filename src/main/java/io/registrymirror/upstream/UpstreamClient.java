@@ -20,7 +20,6 @@ import io.vertx.core.http.HttpClientResponse;
 import io.vertx.core.http.HttpHeaders;
 import io.vertx.core.http.HttpMethod;
 import io.vertx.core.json.JsonObject;
-import io.vertx.ext.web.client.WebClient;
 import java.util.Optional;
 import java.util.function.Function;
 
@@ -40,18 +39,17 @@ public final class UpstreamClient {
    * @param metadata the connection pool for manifests, tags, referrers and tokens
    * @param content the pool for blob bodies: long transfers that must not make tag
    *     resolutions queue behind them
-   * @param web the client for token requests, on the metadata pool
    * @param budget the memory every whole body read here (manifests, listings, errors) counts
    *     against
    */
-  public UpstreamClient(Vertx vertx, HttpClient metadata, HttpClient content, WebClient web,
+  public UpstreamClient(Vertx vertx, HttpClient metadata, HttpClient content,
       UpstreamConfig config, MirrorMetrics metrics, BodyBudget budget) {
     this.vertx = vertx;
     this.budget = budget;
     this.config = config;
     RemoteHosts hosts = new RemoteHosts(vertx, config);
-    Authenticator auth = new Authenticator(web, config, hosts, budget);
-    this.exchange = new UpstreamExchange(metadata, content, config, metrics, auth, hosts);
+    Authenticator auth = new Authenticator(vertx, metadata, config, hosts, budget);
+    this.exchange = new UpstreamExchange(vertx, metadata, content, config, metrics, auth, hosts);
     this.passwordFile = config.passwordFile() == null || config.credentials() == null ? null
         : new PasswordFile(vertx, config, auth::rotate);
   }

@@ -7,6 +7,7 @@ import io.registrymirror.oci.HttpUrl;
 import io.registrymirror.oci.RepositoryName;
 import io.vertx.core.Future;
 import io.vertx.core.MultiMap;
+import io.vertx.core.Vertx;
 import io.vertx.core.http.HttpClient;
 import io.vertx.core.http.HttpClientRequest;
 import io.vertx.core.http.HttpClientResponse;
@@ -26,6 +27,7 @@ final class UpstreamExchange {
 
   private static final int MAX_REDIRECTS = 5;
 
+  private final Vertx vertx;
   private final HttpClient metadata;
   private final HttpClient content;
   private final UpstreamConfig config;
@@ -35,8 +37,9 @@ final class UpstreamExchange {
   private volatile int rateLimitRemaining = -1;
   private volatile int rateLimitLimit = -1;
 
-  UpstreamExchange(HttpClient metadata, HttpClient content, UpstreamConfig config,
+  UpstreamExchange(Vertx vertx, HttpClient metadata, HttpClient content, UpstreamConfig config,
       MirrorMetrics metrics, Authenticator auth, RemoteHosts hosts) {
+    this.vertx = vertx;
     this.metadata = metadata;
     this.content = content;
     this.config = config;
@@ -79,7 +82,8 @@ final class UpstreamExchange {
       MultiMap headers) {
     URI url = URI.create(config.url() + "/v2/" + name + suffix);
     return send(metadata, method, "repository:" + name + ":pull", url, null, headers,
-        MAX_REDIRECTS, false, null);
+        MAX_REDIRECTS, false, null)
+        .onSuccess(resp -> UpstreamResponses.endWithin(vertx, resp, config.idleTimeout(), "upstream " + name()));
   }
 
   /** A blob GET's answer: the response, and the tap that holds its body on a 200 or 206. */
@@ -95,7 +99,13 @@ final class UpstreamExchange {
     AtomicReference<BodyTap> last = new AtomicReference<>();
     return send(content, HttpMethod.GET, "repository:" + name + ":pull", url, null, headers,
         MAX_REDIRECTS, false, req -> last.set(BodyTap.install(req)))
-        .map(resp -> new Tapped(resp, last.get()));
+        .map(resp -> {
+          if (resp.statusCode() != 200 && resp.statusCode() != 206) {
+            // An error, read whole: a blob's body has its rate watched instead.
+            UpstreamResponses.endWithin(vertx, resp, config.idleTimeout(), "upstream " + name());
+          }
+          return new Tapped(resp, last.get());
+        });
   }
 
   /**

@@ -7,9 +7,11 @@ import io.registrymirror.memory.BodyBudget.Held;
 import io.vertx.core.Future;
 import io.vertx.core.MultiMap;
 import io.vertx.core.Promise;
+import io.vertx.core.Vertx;
 import io.vertx.core.buffer.Buffer;
 import io.vertx.core.http.HttpClientResponse;
 import io.vertx.core.http.HttpHeaders;
+import java.time.Duration;
 
 /** Reading upstream responses: bounded bodies, lengths, and errors as the client must see them. */
 public final class UpstreamResponses {
@@ -28,6 +30,19 @@ public final class UpstreamResponses {
       return; // read to its end already: nothing left to drop
     }
     resp.request().reset();
+  }
+
+  /**
+   * Resets {@code resp} unless it has ended within {@code limit}. Answers read whole (manifests,
+   * listings, tokens, errors) are small, a manifest at most 4 MiB: a drip of a byte now and then
+   * keeps the idle timer from firing, and would otherwise hold the request, and every client
+   * waiting on it, for as long as the sender likes. Blob bodies have their rate watched instead
+   * ({@link BlobDownload}). {@code who} names the sender in the error.
+   */
+  public static void endWithin(Vertx vertx, HttpClientResponse resp, Duration limit, String who) {
+    long timer = vertx.setTimer(limit.toMillis(), id -> resp.request().reset(0, OciError.UNAVAILABLE.exception(
+        who + " did not send its whole answer within " + limit.toMillis() + " ms")));
+    resp.end().onComplete(ended -> vertx.cancelTimer(timer));
   }
 
   /**
@@ -68,8 +83,9 @@ public final class UpstreamResponses {
         }
         body.appendBuffer(chunk);
       });
-      resp.exceptionHandler(err -> reading.fail(OciError.UNAVAILABLE.exception(
-          "upstream response broke off (" + describe(err) + ")", err)));
+      resp.exceptionHandler(err -> reading.fail(err.getCause() instanceof RegistryException why
+          ? why // the mirror reset the stream, and said why
+          : OciError.UNAVAILABLE.exception("upstream response broke off (" + describe(err) + ")", err)));
       resp.endHandler(v -> reading.complete(lease));
       resp.resume();
       return read.onFailure(e -> lease.release());

@@ -8,6 +8,7 @@ import io.registrymirror.testing.Fault;
 import io.registrymirror.testing.Forwarder.Seen;
 import io.registrymirror.testing.MirrorUnderTest.Received;
 import java.net.http.HttpResponse;
+import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.time.Duration;
 import java.util.List;
@@ -66,6 +67,30 @@ class SlowUpstreamTest extends FaultTestBase {
     assertResumedFromAtMost(gets.get(1), SIZE / 2);
     assertCacheHoldsOnlyVerifiedContent();
     eventually(Duration.ofSeconds(10), () -> Files.exists(mirror.blobFile(blob)), "the blob to be cached");
+    assertMirrorAnswers();
+  }
+
+  /**
+   * A manifest that drips, a few bytes at a time, never lets the idle timer fire: the answer
+   * must still end, failed, within the idle timeout of its headers, and the tag's next pull
+   * asks again.
+   */
+  @Test
+  void aManifestBodyThatDripsFailsWithinTheIdleTimeout() {
+    int length = image.manifest().length;
+    // Slow enough that the whole manifest would take three idle timeouts.
+    int bytesPerSecond = (int) Math.max(1, length / (3 * IDLE_TIMEOUT.toSeconds()));
+    upstream.fault(manifestGet(), Fault.drip(bytesPerSecond), 1);
+    long started = System.nanoTime();
+    HttpResponse<byte[]> answer = mirror.get(manifestPath(), "Accept", DOCKER);
+    assertError(answer, 503, "UNAVAILABLE", false);
+    assertThat(new String(answer.body(), StandardCharsets.UTF_8)).contains("whole answer within");
+    assertThat(elapsed(started)).isLessThan(IDLE_TIMEOUT.plus(QUICK));
+    assertThat(Files.exists(manifestFile())).isFalse();
+
+    HttpResponse<byte[]> again = mirror.get(manifestPath(), "Accept", DOCKER);
+    assertThat(again.statusCode()).isEqualTo(200);
+    assertThat(again.body()).isEqualTo(image.manifest());
     assertMirrorAnswers();
   }
 

@@ -8,6 +8,7 @@ import io.registrymirror.testing.ImageSeeder;
 import io.registrymirror.testing.ImageSeeder.Image;
 import io.registrymirror.testing.LogCapture;
 import io.registrymirror.testing.MirrorUnderTest;
+import io.registrymirror.testing.TestLimits;
 import io.registrymirror.testing.TokenServer;
 import io.vertx.core.Vertx;
 import io.vertx.core.buffer.Buffer;
@@ -206,6 +207,43 @@ class UpstreamSteeringTest extends MirrorTestBase {
       assertThat(answer.statusCode()).isEqualTo(503);
       assertThat(text(answer)).contains("exceeds 65536 bytes");
       assertThat(Duration.ofNanos(System.nanoTime() - started)).isLessThan(Duration.ofSeconds(3));
+      assertThat(asked).hasValue(1);
+    } finally {
+      realm.close().await();
+    }
+  }
+
+  /**
+   * A token answer that drips, a byte every 200 ms, never lets the idle timer fire; the answer
+   * must still end within the idle timeout, and the pull with it.
+   */
+  @Test
+  void aTokenAnswerThatDripsEndsWithinTheIdleTimeout(Vertx vertx) {
+    AtomicInteger asked = new AtomicInteger();
+    byte[] answer = (new JsonObject().put("token", "t0k3n").encode() + " ".repeat(200)).getBytes(StandardCharsets.UTF_8);
+    HttpServer realm = serve(vertx, asked, r -> {
+      r.response().setChunked(true).putHeader("Content-Type", "application/json");
+      AtomicInteger sent = new AtomicInteger();
+      vertx.setPeriodic(200, id -> {
+        int i = sent.getAndIncrement();
+        if (i >= answer.length || r.response().closed()) {
+          vertx.cancelTimer(id);
+          if (!r.response().closed()) {
+            r.response().end();
+          }
+          return;
+        }
+        r.response().write(Buffer.buffer(new byte[] {answer[i]}));
+      });
+    });
+    try {
+      challengeManifests("Bearer realm=\"" + url(realm) + "/token\",service=\"x\"");
+      long started = System.nanoTime();
+      HttpResponse<byte[]> pulled = mirror.get("/v2/team/app/manifests/1.0", "Accept", DOCKER);
+      assertThat(pulled.statusCode()).isEqualTo(503);
+      assertThat(text(pulled)).contains("token service did not send its whole answer within");
+      assertThat(Duration.ofNanos(System.nanoTime() - started))
+          .isLessThan(TestLimits.IDLE_TIMEOUT.plusSeconds(3));
       assertThat(asked).hasValue(1);
     } finally {
       realm.close().await();

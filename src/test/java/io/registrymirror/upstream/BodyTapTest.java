@@ -23,7 +23,6 @@ import io.vertx.core.http.HttpClient;
 import io.vertx.core.http.HttpClientOptions;
 import io.vertx.core.http.PoolOptions;
 import io.vertx.core.net.PemTrustOptions;
-import io.vertx.ext.web.client.WebClient;
 import java.io.ByteArrayOutputStream;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -85,7 +84,7 @@ class BodyTapTest {
     // One connection: a body that left the connection unusable would stall the next one.
     HttpClient content = vertx.createHttpClient(new HttpClientOptions(options).setMaxChunkSize(256 * 1024),
         new PoolOptions().setHttp1MaxSize(1));
-    return new UpstreamClient(vertx, metadata, content, WebClient.wrap(metadata), config,
+    return new UpstreamClient(vertx, metadata, content, config,
         new MirrorMetrics(new SimpleMeterRegistry()), new BodyBudget(vertx, 1 << 20, Duration.ofSeconds(1)));
   }
 
