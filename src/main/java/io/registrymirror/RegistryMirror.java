@@ -213,6 +213,9 @@ public final class RegistryMirror {
           // takes seconds); the bound applies once both are complete and what tags keep is
           // known, so that nothing kept is evicted in between.
           Future<Void> tags = tagStore.open();
+          // A replica that joins learns the tags the cluster tracks, and their history.
+          tags.compose(v -> resolver.catchUp())
+              .onFailure(e -> LOG.warn("tags.catchup.failed", "error", e.toString()));
           refresher.start();
           blobStore.loadIndex()
               .compose(v -> manifestStore.loadIndex())

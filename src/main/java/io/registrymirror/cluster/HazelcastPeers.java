@@ -138,7 +138,7 @@ public final class HazelcastPeers implements Peers {
     });
   }
 
-  /** The serving replicas, sorted. */
+  @Override
   public List<String> replicas() {
     return replicas;
   }

@@ -1,6 +1,7 @@
 package io.registrymirror.cluster;
 
 import io.registrymirror.oci.Digest;
+import java.util.List;
 
 /**
  * The other replicas of a cluster, as the cache sees them: which one owns a blob, and the secret
@@ -22,6 +23,9 @@ public interface Peers {
 
   /** The secret a request from another replica carries in its marker; null without a cluster. */
   String secret();
+
+  /** Where every serving replica, this one included, is reached, sorted; empty without a cluster. */
+  List<String> replicas();
 
   /** No cluster: every blob is this mirror's own. */
   Peers ALONE = new Peers() {
@@ -48,6 +52,11 @@ public interface Peers {
     @Override
     public String secret() {
       return null;
+    }
+
+    @Override
+    public List<String> replicas() {
+      return List.of();
     }
   };
 }

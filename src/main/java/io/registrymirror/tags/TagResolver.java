@@ -16,6 +16,8 @@ import io.registrymirror.upstream.UpstreamClient;
 import io.registrymirror.upstream.Upstreams;
 import io.vertx.core.Vertx;
 import io.vertx.core.Future;
+import java.util.Collection;
+import java.util.Map;
 import java.util.Optional;
 
 /**
@@ -121,6 +123,32 @@ public final class TagResolver implements TagExchange.Local {
   @Override
   public Future<Void> record(TagKey key, String accept, Descriptor found, TagMove.Seen seen) {
     return record(key, accept, found, seen, false).mapEmpty();
+  }
+
+  @Override
+  public Collection<Map.Entry<TagKey, TagRecord>> records() {
+    return tags.all();
+  }
+
+  /**
+   * Takes another replica's record when there is none here, or when it knew the tag at least as
+   * long and asked upstream at least as recently: a replica never trades a longer or newer view
+   * for an older one. The pinning rule applies here as to any record.
+   */
+  @Override
+  public Future<Void> adopt(TagKey key, TagRecord theirs) {
+    return tags.get(key).compose(loaded -> {
+      TagStore.Update update = tags.update(key, previous ->
+          previous == null || theirs.firstSeen() <= previous.firstSeen() && theirs.checkedAt() >= previous.checkedAt()
+              ? withPin(key, theirs, previous == null ? theirs : previous)
+              : previous);
+      return update.next() == update.previous() ? Future.<Void>succeededFuture() : tags.save(key);
+    });
+  }
+
+  /** Takes the records of another replica of the cluster, if there is one; says how many it read. */
+  public Future<Integer> catchUp() {
+    return exchange.catchUp(this);
   }
 
   private Future<Resolution> ask(UpstreamClient upstream, TagKey key, String accept, TagMove.Seen seen) {

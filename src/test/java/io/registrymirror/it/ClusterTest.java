@@ -56,6 +56,8 @@ class ClusterTest {
 
   private Forwarder upstream;
   private ClusterPlan plan;
+  /** Replicas of the plan started so far, running or not. */
+  private int started;
   private final List<Replica> replicas = new ArrayList<>();
 
   /** One replica: its own Vert.x, a member of the cluster, and the mirror on it. */
@@ -100,10 +102,15 @@ class ClusterTest {
     start(n, dir, clusterKeys, upstreamKeys, topLevel);
   }
 
-  /** Starts the next {@code count} replicas of the plan, and waits until every replica sees all started. */
+  /**
+   * Starts the next {@code count} replicas of the plan (each with a cache of its own, never used
+   * before), and waits until every replica running sees all.
+   */
   private void start(int count, Path dir, String clusterKeys, String upstreamKeys, String topLevel) throws Exception {
     List<CompletableFuture<Replica>> starting = new ArrayList<>();
-    for (int i = replicas.size(); i < replicas.size() + count; i++) {
+    int first = started;
+    started += count;
+    for (int i = first; i < first + count; i++) {
       Path cache = dir.resolve("replica-" + i);
       String yaml = plan.yaml(i, cache, upstream.url(), TestLimits.upstreamTimeoutsYaml() + upstreamKeys, clusterKeys)
           + topLevel;
@@ -276,11 +283,14 @@ class ClusterTest {
       ImageSeeder seeder = new ImageSeeder(registry.url(), System.nanoTime());
       Image first = seeder.pushImage("moving/app", "latest", 1, 20_000, "docker");
       // Revalidated on every pull: every pull through any replica asks the tag's owner.
-      startCluster(3, dir, "", "tagTtl: 0s\n", """
+      String tags = """
           tags:
             refreshInterval: 0s
             webhooks: ["http://127.0.0.1:%d/hook"]
-          """.formatted(receiver.actualPort()));
+          """.formatted(receiver.actualPort());
+      upstream = Forwarder.start(registry.port());
+      plan = new ClusterPlan(4);
+      start(3, dir, "", "tagTtl: 0s\n", tags);
       for (Replica replica : replicas) {
         assertThat(replica.mirror().get("/v2/moving/app/manifests/latest", "Accept", DOCKER).body())
             .isEqualTo(first.manifest());
@@ -300,7 +310,8 @@ class ClusterTest {
         assertThat(history(replica.mirror())).hasSize(1);
       }
 
-      int owner = plan.advertised().indexOf(Rendezvous.owner(plan.advertised(), "local/moving/app:latest"));
+      List<String> running = plan.advertised().subList(0, 3);
+      int owner = running.indexOf(Rendezvous.owner(running, "local/moving/app:latest"));
       Replica gone = replicas.remove(owner);
       stop(gone);
       for (Replica replica : replicas) {
@@ -319,6 +330,19 @@ class ClusterTest {
         assertThat(history).hasSize(2);
         assertThat(history.getJsonObject(1).getString("to")).isEqualTo(third.manifestDigest());
       }
+
+      // A replica that joins with an empty cache takes the others' records, history included,
+      // without asking upstream.
+      upstream.clear();
+      start(1, dir, "", "tagTtl: 0s\n", tags);
+      MirrorUnderTest joined = replicas.get(replicas.size() - 1).mirror();
+      eventually(Duration.ofSeconds(20), () -> joined.get("/api/v1/tags/local/moving/app/latest").statusCode() == 200,
+          "the replica that joined to know the tag");
+      JsonArray history = history(joined);
+      assertThat(history).hasSize(2);
+      assertThat(history.getJsonObject(0).getString("to")).isEqualTo(second.manifestDigest());
+      assertThat(history.getJsonObject(1).getString("to")).isEqualTo(third.manifestDigest());
+      assertThat(upstream.seen()).isEmpty();
     } finally {
       receiver.close().await();
       vertx.close().await();
