@@ -9,6 +9,7 @@ import io.registrymirror.cluster.HazelcastPeers;
 import io.registrymirror.cluster.Peers;
 import io.registrymirror.config.ConfigException;
 import io.registrymirror.config.MirrorConfig;
+import io.registrymirror.config.TlsConfig;
 import io.registrymirror.log.EventLog;
 import io.registrymirror.memory.BodyBudget;
 import io.registrymirror.metrics.MeterRegistries;
@@ -43,6 +44,7 @@ import io.vertx.core.Vertx;
 import io.vertx.core.http.HttpClient;
 import io.vertx.core.http.HttpClientOptions;
 import io.vertx.core.http.PoolOptions;
+import io.vertx.core.net.PemTrustOptions;
 import java.net.BindException;
 import java.nio.file.AccessDeniedException;
 import java.nio.file.FileAlreadyExistsException;
@@ -159,7 +161,9 @@ public final class RegistryMirror {
     TagStore tagStore = new TagStore(vertx, layout, writes, config.tags().maxTracked(),
         retention == null ? TagContent.NONE : retention);
     S3Tier tier = config.s3() == null ? null : S3Tier.create(vertx, config.s3(), budget, metrics);
-    PeerClient peerClient = cluster == null ? null : new PeerClient(vertx, content, peers::secret, metrics, budget);
+    HttpClient replicas = cluster == null ? null : peerPool(vertx, options, config.tls());
+    PeerClient peerClient = cluster == null ? null
+        : new PeerClient(vertx, replicas, config.tls() != null, peers::secret, metrics, budget);
     BlobService blobs = new BlobService(vertx, blobStore, writes, metrics, peers, peerClient, tier);
     ManifestFetcher fetcher = new ManifestFetcher(manifestStore, writes, tier, peers, peerClient);
     TagEvents tagEvents = new TagEvents(vertx, metadata, config.tags(), metrics,
@@ -231,9 +235,24 @@ public final class RegistryMirror {
           scrub.start();
           long diskTimer = vertx.setPeriodic(0, DISK_CHECK.toMillis(), t -> blobStore.checkDisk()
               .onFailure(e -> LOG.warn("cache.disk.unreadable", "error", e.toString())));
-          return new RegistryMirror(vertx, api, List.copyOf(servers), List.of(metadata, content), clients, blobs,
+          return new RegistryMirror(vertx, api, List.copyOf(servers), cluster == null ? List.of(metadata, content) : List.of(metadata, content, replicas), clients, blobs,
               prefetcher, refresher, scrub, diskTimer, id, port, indexed.future(), cluster, tier);
         });
+  }
+
+  /**
+   * The pool for requests to the other replicas, in their listeners' scheme. Behind TLS, every
+   * replica presents the certificate they all share (one Secret) at an address of its own (a pod
+   * IP) that no certificate names: a replica must present that certificate, and its name is not
+   * checked against the address.
+   */
+  private static HttpClient peerPool(Vertx vertx, HttpClientOptions base, TlsConfig tls) {
+    HttpClientOptions options = new HttpClientOptions(base).setMaxChunkSize(256 * 1024);
+    if (tls != null) {
+      options.setSsl(true).setVerifyHost(false)
+          .setTrustOptions(new PemTrustOptions().addCertPath(tls.cert().toString()));
+    }
+    return vertx.createHttpClient(options, new PoolOptions().setHttp1MaxSize(64));
   }
 
   /** What went wrong, in words: a file-system error's own message is often just its path. */

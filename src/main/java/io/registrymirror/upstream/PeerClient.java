@@ -45,18 +45,21 @@ public final class PeerClient {
 
   private final Vertx vertx;
   private final HttpClient http;
+  private final String scheme;
   private final Supplier<String> secret;
   private final MirrorMetrics metrics;
   private final BodyBudget budget;
 
   /**
-   * @param http the pool for blob bodies
+   * @param http the pool for requests to replicas, with the trust their certificate needs
+   * @param tls whether the replicas' listeners speak TLS (all share one configuration)
    * @param secret the cluster's secret, which the owner checks in place of a client's credentials
    */
-  public PeerClient(Vertx vertx, HttpClient http, Supplier<String> secret, MirrorMetrics metrics,
+  public PeerClient(Vertx vertx, HttpClient http, boolean tls, Supplier<String> secret, MirrorMetrics metrics,
       BodyBudget budget) {
     this.vertx = vertx;
     this.http = http;
+    this.scheme = tls ? "https://" : "http://";
     this.secret = secret;
     this.metrics = metrics;
     this.budget = budget;
@@ -115,7 +118,7 @@ public final class PeerClient {
   private Future<HttpClientResponse> send(String peer, Target target, String suffix, String accept,
       Consumer<HttpClientRequest> sending) {
     UpstreamClient upstream = target.upstream();
-    String uri = "http://" + peer + "/v2/" + target.name() + suffix + "?ns="
+    String uri = scheme + peer + "/v2/" + target.name() + suffix + "?ns="
         + URLEncoder.encode(upstream.name(), StandardCharsets.UTF_8);
     RequestOptions options = new RequestOptions()
         .setMethod(HttpMethod.GET)

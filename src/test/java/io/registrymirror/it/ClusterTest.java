@@ -17,6 +17,7 @@ import io.registrymirror.testing.MirrorUnderTest;
 import io.registrymirror.testing.ReferenceRegistry;
 import io.registrymirror.testing.Required;
 import io.registrymirror.testing.S3Server;
+import io.registrymirror.testing.TestCertificate;
 import io.registrymirror.testing.TestLimits;
 import io.registrymirror.cluster.Rendezvous;
 import io.registrymirror.oci.Digest;
@@ -169,6 +170,27 @@ class ClusterTest {
     }
   }
 
+
+  /**
+   * Behind TLS the replicas reach each other over TLS, each trusting the certificate they share
+   * at an address it does not name: a blob asked of the replica that does not own it still comes
+   * from its owner, never from upstream a second time.
+   */
+  @Test
+  void behindTlsABlobComesFromItsOwnerOverTls(@TempDir Path dir) throws Exception {
+    TestCertificate cert = TestCertificate.generate(Files.createDirectories(dir.resolve("tls")), "registry-mirror",
+        "dns:registry-mirror.example");
+    startCluster(2, dir, "", "", "tls:\n  cert: %s\n  key: %s\n".formatted(cert.certPem(), cert.keyPem()));
+    String digest = image.layerDigests().get(1);
+    int owner = plan.advertised().indexOf(Rendezvous.owner(plan.advertised(), Digest.parse(digest)));
+    MirrorUnderTest other = replicas.get(1 - owner).mirror();
+
+    HttpResponse<byte[]> got = other.get("/v2/team/app/blobs/" + digest);
+    assertThat(got.statusCode()).isEqualTo(200);
+    assertThat(ImageSeeder.sha256(got.body())).isEqualTo(digest);
+    assertThat(upstream.count("GET", ".*/blobs/" + digest)).isEqualTo(1);
+    assertThat(peerRequests(other)).isEqualTo(1);
+  }
 
   @Test
   void aBlobPulledThroughEachReplicaInTurnIsFetchedFromUpstreamOnce(@TempDir Path dir) throws Exception {

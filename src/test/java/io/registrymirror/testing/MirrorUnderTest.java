@@ -14,6 +14,7 @@ import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.security.GeneralSecurityException;
 import java.security.MessageDigest;
 import java.time.Duration;
 import java.util.HexFormat;
@@ -29,14 +30,28 @@ public final class MirrorUnderTest implements AutoCloseable {
 
   private final RegistryMirror mirror;
   private final Path cacheDir;
-  private final HttpClient http = HttpClient.newBuilder()
-      .version(HttpClient.Version.HTTP_1_1)
-      .connectTimeout(Duration.ofSeconds(5))
-      .build();
+  private final HttpClient http;
+  private final String scheme;
 
-  private MirrorUnderTest(RegistryMirror mirror, Path cacheDir) {
+  /**
+   * @param tlsCert the certificate of the mirror's TLS listener, which the client trusts at
+   *     127.0.0.1 whatever it names; null for plain http
+   */
+  private MirrorUnderTest(RegistryMirror mirror, Path cacheDir, Path tlsCert) {
     this.mirror = mirror;
     this.cacheDir = cacheDir;
+    HttpClient.Builder client = HttpClient.newBuilder()
+        .version(HttpClient.Version.HTTP_1_1)
+        .connectTimeout(Duration.ofSeconds(5));
+    if (tlsCert != null) {
+      try {
+        client.sslContext(TestCertificate.trustingAtAnyAddress(tlsCert));
+      } catch (GeneralSecurityException | IOException e) {
+        throw new IllegalStateException(e);
+      }
+    }
+    this.http = client.build();
+    this.scheme = tlsCert == null ? "http" : "https";
   }
 
   /** A mirror of {@code upstreamUrl}, known to clients as {@code registryName}. */
@@ -60,7 +75,7 @@ public final class MirrorUnderTest implements AutoCloseable {
         """.formatted(cacheDir, registryName, upstreamUrl, TestLimits.upstreamTimeoutsYaml().indent(4),
         upstreamExtraYaml.indent(4));
     MirrorConfig config = ConfigLoader.parse(yaml);
-    return started(RegistryMirror.start(vertx, config), cacheDir);
+    return started(RegistryMirror.start(vertx, config), cacheDir, config);
   }
 
   /**
@@ -69,14 +84,14 @@ public final class MirrorUnderTest implements AutoCloseable {
    */
   public static MirrorUnderTest startWithConfig(Vertx vertx, String yaml, Path cacheDir) {
     MirrorConfig config = ConfigLoader.parse(yaml);
-    return started(RegistryMirror.start(vertx, config), cacheDir);
+    return started(RegistryMirror.start(vertx, config), cacheDir, config);
   }
 
   /** A started mirror, once its cache index is read and it says it is ready, as an orchestrator waits. */
-  private static MirrorUnderTest started(Future<RegistryMirror> start, Path cacheDir) {
+  private static MirrorUnderTest started(Future<RegistryMirror> start, Path cacheDir, MirrorConfig config) {
     RegistryMirror mirror = await(start.toCompletionStage().toCompletableFuture());
     await(mirror.indexed().toCompletionStage().toCompletableFuture());
-    return new MirrorUnderTest(mirror, cacheDir);
+    return new MirrorUnderTest(mirror, cacheDir, config.tls() == null ? null : config.tls().cert());
   }
 
   public static MirrorUnderTest start(Vertx vertx, String upstreamUrl, Path cacheDir) {
@@ -84,7 +99,7 @@ public final class MirrorUnderTest implements AutoCloseable {
   }
 
   public String url() {
-    return "http://127.0.0.1:" + mirror.port();
+    return scheme + "://127.0.0.1:" + mirror.port();
   }
 
   public String hostPort() {

@@ -2,12 +2,15 @@ package io.registrymirror.testing;
 
 import java.io.IOException;
 import java.io.InputStream;
+import java.net.Socket;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.security.GeneralSecurityException;
 import java.security.KeyStore;
 import java.security.PrivateKey;
+import java.security.cert.CertificateException;
+import java.security.cert.CertificateFactory;
 import java.security.cert.X509Certificate;
 import java.util.ArrayList;
 import java.util.Base64;
@@ -15,7 +18,11 @@ import java.util.List;
 import java.util.UUID;
 import java.util.concurrent.TimeUnit;
 import javax.net.ssl.SSLContext;
+import javax.net.ssl.SSLEngine;
+import javax.net.ssl.TrustManager;
 import javax.net.ssl.TrustManagerFactory;
+import javax.net.ssl.X509ExtendedTrustManager;
+import javax.net.ssl.X509TrustManager;
 
 /**
  * A self-signed RSA certificate and its key, made with the JDK's {@code keytool} (the JDK has no
@@ -81,13 +88,71 @@ public record TestCertificate(X509Certificate cert, PrivateKey key, Path certPem
 
   /** A TLS context that trusts this certificate alone, for a client of a server that presents it. */
   public SSLContext trustingContext() throws GeneralSecurityException, IOException {
+    return context(trustManager(cert));
+  }
+
+  /**
+   * A TLS context that trusts the certificate of a PEM file alone, at whatever name or address
+   * it is presented: a test reaches on 127.0.0.1 a server whose certificate names another host.
+   */
+  public static SSLContext trustingAtAnyAddress(Path certPem) throws GeneralSecurityException, IOException {
+    X509Certificate cert;
+    try (InputStream in = Files.newInputStream(certPem)) {
+      cert = (X509Certificate) CertificateFactory.getInstance("X.509").generateCertificate(in);
+    }
+    X509TrustManager chain = trustManager(cert);
+    // The JDK uses an extended trust manager as it is and checks the server's name in its own
+    // only: this one checks the chain, not the name.
+    return context(new X509ExtendedTrustManager() {
+      @Override
+      public void checkServerTrusted(X509Certificate[] certs, String auth, Socket socket) throws CertificateException {
+        chain.checkServerTrusted(certs, auth);
+      }
+
+      @Override
+      public void checkServerTrusted(X509Certificate[] certs, String auth, SSLEngine engine) throws CertificateException {
+        chain.checkServerTrusted(certs, auth);
+      }
+
+      @Override
+      public void checkServerTrusted(X509Certificate[] certs, String auth) throws CertificateException {
+        chain.checkServerTrusted(certs, auth);
+      }
+
+      @Override
+      public void checkClientTrusted(X509Certificate[] certs, String auth, Socket socket) throws CertificateException {
+        throw new CertificateException("a client's trust only");
+      }
+
+      @Override
+      public void checkClientTrusted(X509Certificate[] certs, String auth, SSLEngine engine) throws CertificateException {
+        throw new CertificateException("a client's trust only");
+      }
+
+      @Override
+      public void checkClientTrusted(X509Certificate[] certs, String auth) throws CertificateException {
+        throw new CertificateException("a client's trust only");
+      }
+
+      @Override
+      public X509Certificate[] getAcceptedIssuers() {
+        return chain.getAcceptedIssuers();
+      }
+    });
+  }
+
+  private static X509TrustManager trustManager(X509Certificate cert) throws GeneralSecurityException, IOException {
     KeyStore trusted = KeyStore.getInstance("PKCS12");
     trusted.load(null, null);
     trusted.setCertificateEntry("server", cert);
     TrustManagerFactory factory = TrustManagerFactory.getInstance(TrustManagerFactory.getDefaultAlgorithm());
     factory.init(trusted);
+    return (X509TrustManager) factory.getTrustManagers()[0];
+  }
+
+  private static SSLContext context(TrustManager trust) throws GeneralSecurityException {
     SSLContext context = SSLContext.getInstance("TLS");
-    context.init(null, factory.getTrustManagers(), null);
+    context.init(null, new TrustManager[] {trust}, null);
     return context;
   }
 }
