@@ -22,6 +22,7 @@ import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionException;
+import java.util.concurrent.TimeoutException;
 import java.util.function.Function;
 import org.reactivestreams.Subscriber;
 import org.reactivestreams.Subscription;
@@ -78,7 +79,7 @@ public final class S3Tier {
             .maxConcurrency(64)
             .connectionTimeout(Duration.ofSeconds(5))
             .connectionAcquisitionTimeout(Duration.ofSeconds(10))
-            .readTimeout(Duration.ofSeconds(30))
+            .readTimeout(S3Body.STALL)
             .writeTimeout(Duration.ofSeconds(30)))
         .region(region(config.region()))
         .forcePathStyle(config.pathStyle())
@@ -115,16 +116,24 @@ public final class S3Tier {
     return "manifests/" + digest.algorithm().id() + "/" + digest.hex();
   }
 
-  /** The blob's body from the bucket, to be piped into a fill; empty when the bucket has none (or fails). */
+  /**
+   * The blob's body from the bucket, to be piped into a fill; empty when the bucket has none (or
+   * fails). A transfer that breaks off is resumed from the bucket with a ranged GET: the object
+   * under a digest never changes, and the fill checks the digest anyway.
+   */
   public Future<Optional<BodySource>> getBlob(Digest digest) {
-    CompletableFuture<ResponsePublisher<GetObjectResponse>> get = client.getObject(
-        r -> r.bucket(bucket).key(blobKey(digest)), AsyncResponseTransformer.toPublisher());
-    return Future.fromCompletionStage(get, vertx.getOrCreateContext())
+    return Future.fromCompletionStage(getObject(blobKey(digest), null), vertx.getOrCreateContext())
         .map(body -> {
           metrics.s3Request("get", "hit");
-          return Optional.<BodySource>of(new S3Body(vertx, body));
+          return Optional.<BodySource>of(new S3Body(vertx, body, digest, offset ->
+              Future.fromCompletionStage(getObject(blobKey(digest), "bytes=" + offset + "-"), vertx.getOrCreateContext())
+                  .onComplete(r -> metrics.s3Request("get", r.succeeded() ? "resumed" : "error"))));
         })
         .otherwise(err -> missed("get blob", digest, err));
+  }
+
+  private CompletableFuture<ResponsePublisher<GetObjectResponse>> getObject(String key, String range) {
+    return client.getObject(r -> r.bucket(bucket).key(key).range(range), AsyncResponseTransformer.toPublisher());
   }
 
   /**
@@ -132,13 +141,11 @@ public final class S3Tier {
    * {@code use} runs; empty when the bucket has none (or fails).
    */
   public <T> Future<Optional<T>> getManifest(Digest digest, Function<Manifest, Future<T>> use) {
-    CompletableFuture<ResponsePublisher<GetObjectResponse>> get = client.getObject(
-        r -> r.bucket(bucket).key(manifestKey(digest)), AsyncResponseTransformer.toPublisher());
-    return Future.fromCompletionStage(get, vertx.getOrCreateContext())
+    return Future.fromCompletionStage(getObject(manifestKey(digest), null), vertx.getOrCreateContext())
         .compose(body -> {
           Long length = body.response().contentLength();
           if (length == null || length > Manifest.MAX_SIZE) {
-            new S3Body(vertx, body).cancel();
+            S3Body.discard(body);
             return Future.failedFuture(OciError.MANIFEST_INVALID.exception("object storage holds " + digest
                 + " with " + length + " bytes"));
           }
@@ -173,12 +180,25 @@ public final class S3Tier {
     Promise<Buffer> done = Promise.promise();
     Buffer bytes = Buffer.buffer(length);
     var context = vertx.getOrCreateContext();
+    Subscription[] subscribed = {null};
+    // A manifest is small: it must arrive whole within the stall limit of a blob's chunk, for the
+    // SDK does not report a connection that breaks off mid-body.
+    long timer = vertx.setTimer(S3Body.STALL.toMillis(), id -> {
+      synchronized (bytes) {
+        if (subscribed[0] != null) {
+          subscribed[0].cancel();
+        }
+      }
+      done.tryFail(new TimeoutException(
+          "object storage sent no whole manifest within " + S3Body.STALL.toSeconds() + " s"));
+    });
+    done.future().onComplete(r -> vertx.cancelTimer(timer));
     body.subscribe(new Subscriber<ByteBuffer>() {
-      private Subscription subscription;
-
       @Override
       public void onSubscribe(Subscription s) {
-        subscription = s;
+        synchronized (bytes) {
+          subscribed[0] = s;
+        }
         s.request(Long.MAX_VALUE);
       }
 
@@ -186,7 +206,7 @@ public final class S3Tier {
       public void onNext(ByteBuffer chunk) {
         synchronized (bytes) {
           if (bytes.length() + chunk.remaining() > length) {
-            subscription.cancel();
+            subscribed[0].cancel();
             context.runOnContext(v -> done.tryFail(OciError.MANIFEST_INVALID.exception(
                 "object storage sent more than it announced")));
             return;

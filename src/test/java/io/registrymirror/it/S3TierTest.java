@@ -3,6 +3,7 @@ package io.registrymirror.it;
 import static io.registrymirror.testing.MirrorUnderTest.eventually;
 import static org.assertj.core.api.Assertions.assertThat;
 
+import io.registrymirror.testing.Fault;
 import io.registrymirror.testing.Forwarder;
 import io.registrymirror.testing.ImageSeeder;
 import io.registrymirror.testing.ImageSeeder.Image;
@@ -17,7 +18,9 @@ import java.net.http.HttpResponse;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
+import java.util.List;
 import java.util.Map;
+import java.util.Set;
 import java.util.concurrent.atomic.AtomicInteger;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.AfterEach;
@@ -81,19 +84,25 @@ class S3TierTest {
     return MirrorUnderTest.start(vertx, "local", upstream.url(), cache, "", s3.yaml(bucket));
   }
 
+  /** A mirror that pulls the image's manifest (and its blobs, if asked), then stops. */
+  private void pullAndStop(Vertx vertx, Path cache, boolean blobs) {
+    MirrorUnderTest m = mirror(vertx, cache);
+    try {
+      assertThat(m.get("/v2/team/warm/manifests/" + image.manifestDigest(), "Accept", image.mediaType()).body())
+          .isEqualTo(image.manifest());
+      for (Map.Entry<String, byte[]> blob : blobs ? image.blobs().entrySet() : Set.<Map.Entry<String, byte[]>>of()) {
+        assertThat(m.get("/v2/team/warm/blobs/" + blob.getKey()).body()).isEqualTo(blob.getValue());
+      }
+    } finally {
+      m.close();
+    }
+  }
+
   @Test
   void aMirrorWithAnEmptyCacheServesWhatAnotherFetchedFromTheBucket(Vertx vertx, @TempDir Path first,
       @TempDir Path second) {
     String manifest = "/v2/team/warm/manifests/" + image.manifestDigest();
-    MirrorUnderTest a = mirror(vertx, first);
-    try {
-      assertThat(a.get(manifest, "Accept", image.mediaType()).body()).isEqualTo(image.manifest());
-      for (Map.Entry<String, byte[]> blob : image.blobs().entrySet()) {
-        assertThat(a.get("/v2/team/warm/blobs/" + blob.getKey()).body()).isEqualTo(blob.getValue());
-      }
-    } finally {
-      a.close();
-    }
+    pullAndStop(vertx, first, true);
     // Written through, under the digest, byte for byte.
     eventually(Duration.ofSeconds(20), () -> image.blobs().keySet().stream().allMatch(d -> s3.exists(bucket, key("blobs", d)))
         && s3.exists(bucket, key("manifests", image.manifestDigest())), "every blob and the manifest in the bucket");
@@ -117,6 +126,68 @@ class S3TierTest {
       assertThat(upstream.seen()).isEmpty();
     } finally {
       b.close();
+    }
+  }
+
+  /**
+   * A read from the bucket that breaks off is resumed from the bucket where it stopped: the
+   * client gets the whole blob from one response, and upstream is not asked.
+   */
+  @Test
+  void aReadFromTheBucketThatBreaksOffIsResumed(Vertx vertx, @TempDir Path cache) {
+    String digest = image.layerDigests().get(1);
+    byte[] content = image.blobs().get(digest);
+    s3.put(bucket, key("blobs", digest), content);
+    try (Forwarder bucketPath = Forwarder.keepingHost(s3.port())) {
+      bucketPath.fault(Forwarder.matching("GET", ".*/blobs/sha256/.*"), Fault.cutAfter(content.length / 3), 1);
+      MirrorUnderTest m = MirrorUnderTest.start(vertx, "local", upstream.url(), cache, "",
+          s3.yaml(bucket).replace(s3.url(), bucketPath.url()));
+      try {
+        HttpResponse<byte[]> got = m.get("/v2/team/warm/blobs/" + digest);
+        assertThat(got.statusCode()).isEqualTo(200);
+        assertThat(got.body()).isEqualTo(content);
+        // The first read, whole, then the rest from at most where the cut was.
+        List<String> ranges = bucketPath.seen().stream().filter(seen -> seen.uri().contains("/blobs/sha256/"))
+            .map(seen -> seen.headers().get("Range")).toList();
+        assertThat(ranges).hasSize(2);
+        assertThat(ranges.get(0)).isNull();
+        assertThat(ranges.get(1)).matches("bytes=[1-9][0-9]*-");
+        assertThat(Long.parseLong(ranges.get(1).replaceAll("\\D", ""))).isLessThanOrEqualTo(content.length / 3);
+        assertThat(upstream.seen()).isEmpty();
+      } finally {
+        m.close();
+      }
+    }
+  }
+
+  /**
+   * A manifest whose read from the bucket breaks off after a few bytes (which the SDK does not
+   * report) is given up within the stall limit, and fetched from upstream instead.
+   */
+  @Test
+  void aManifestReadFromTheBucketThatBreaksOffIsFetchedFromUpstream(Vertx vertx, @TempDir Path first,
+      @TempDir Path second) {
+    String manifest = "/v2/team/warm/manifests/" + image.manifestDigest();
+    pullAndStop(vertx, first, false);
+    eventually(Duration.ofSeconds(20), () -> s3.exists(bucket, key("manifests", image.manifestDigest())),
+        "the manifest in the bucket");
+    upstream.clear();
+    try (Forwarder bucketPath = Forwarder.keepingHost(s3.port())) {
+      bucketPath.fault(Forwarder.matching("GET", ".*/manifests/sha256/.*"),
+          Fault.cutAfter(100), 1);
+      MirrorUnderTest b = MirrorUnderTest.start(vertx, "local", upstream.url(), second, "",
+          s3.yaml(bucket).replace(s3.url(), bucketPath.url()));
+      try {
+        long started = System.nanoTime();
+        HttpResponse<byte[]> got = b.get(manifest, "Accept", image.mediaType());
+        assertThat(got.statusCode()).isEqualTo(200);
+        assertThat(got.body()).isEqualTo(image.manifest());
+        assertThat(Duration.ofNanos(System.nanoTime() - started)).isLessThan(Duration.ofSeconds(40));
+        assertThat(bucketPath.count("GET", ".*/manifests/sha256/.*")).isEqualTo(1);
+        assertThat(upstream.count("GET", ".*/manifests/.*")).isEqualTo(1);
+      } finally {
+        b.close();
+      }
     }
   }
 

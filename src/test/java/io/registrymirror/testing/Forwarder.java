@@ -48,6 +48,7 @@ public final class Forwarder implements AutoCloseable {
   private final Queue<Seen> seen = new ConcurrentLinkedQueue<>();
   private final Queue<Seen> arrivals = new ConcurrentLinkedQueue<>();
   private final List<Rule> rules = new CopyOnWriteArrayList<>();
+  private volatile boolean keepHost;
 
   /** One forwarded (or faulted) exchange: the request as received and the status answered. */
   public record Seen(String method, String uri, MultiMap headers, int status) {
@@ -71,6 +72,16 @@ public final class Forwarder implements AutoCloseable {
   public static Forwarder start(int targetPort) {
     Forwarder forwarder = new Forwarder(targetPort);
     forwarder.server.listen().await();
+    return forwarder;
+  }
+
+  /**
+   * The same, passing each request's Host header on as it came: for a target that checks it,
+   * such as an S3 server, whose request signatures cover it.
+   */
+  public static Forwarder keepingHost(int targetPort) {
+    Forwarder forwarder = start(targetPort);
+    forwarder.keepHost = true;
     return forwarder;
   }
 
@@ -173,6 +184,9 @@ public final class Forwarder implements AutoCloseable {
   private void forward(HttpServerRequest request, Fault fault) {
     MultiMap headers = MultiMap.caseInsensitiveMultiMap();
     copyHeaders(request.headers(), headers);
+    if (keepHost && request.headers().contains(HttpHeaders.HOST)) {
+      headers.set(HttpHeaders.HOST, request.getHeader(HttpHeaders.HOST));
+    }
     client.request(new RequestOptions().setMethod(request.method()).setURI(request.uri()).setHeaders(headers))
         .compose(upstream -> send(request, upstream))
         .onSuccess(response -> {

@@ -117,6 +117,10 @@ public final class S3Server implements AutoCloseable {
     return "http://127.0.0.1:" + port;
   }
 
+  public int port() {
+    return port;
+  }
+
   /** The mirror's {@code s3} section for {@code bucket} on this server. */
   public String yaml(String bucket) {
     return """
