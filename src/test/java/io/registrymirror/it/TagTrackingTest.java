@@ -320,6 +320,45 @@ class TagTrackingTest extends MirrorTestBase {
     }
   }
 
+  /**
+   * A receiver that answers a byte at a time never lets the idle timeout fire: its answer is cut
+   * after the webhook timeout (10 s), and the delivery is tried again a second later.
+   */
+  @Test
+  void aWebhookWhoseAnswerDripsIsCutAndRetried(Vertx vertx, @TempDir Path cache) throws Exception {
+    Queue<Long> posts = new ConcurrentLinkedQueue<>();
+    HttpServer receiver = vertx.createHttpServer().requestHandler(req -> req.body().onSuccess(body -> {
+      posts.add(System.nanoTime());
+      if (posts.size() > 1) {
+        req.response().setStatusCode(204).end();
+        return;
+      }
+      req.response().setStatusCode(200).setChunked(true);
+      vertx.setPeriodic(500, id -> {
+        if (req.response().closed()) {
+          vertx.cancelTimer(id);
+        } else {
+          req.response().write("x");
+        }
+      });
+    }));
+    receiver.listen(0, "127.0.0.1").await();
+    seeder.pushImage("dripped/app", "1.0", 1, 10_000, "docker");
+    MirrorUnderTest m = MirrorUnderTest.start(vertx, "local", upstream.url(), cache, "tagTtl: 0s",
+        "tags:\n  refreshInterval: 0s\n  webhooks: [\"http://127.0.0.1:" + receiver.actualPort() + "/\"]\n");
+    try {
+      m.get("/v2/dripped/app/manifests/1.0", "Accept", DOCKER);
+      seeder.pushImage("dripped/app", "1.0", 1, 10_000, "docker");
+      m.get("/v2/dripped/app/manifests/1.0", "Accept", DOCKER);
+      eventually(SOON, () -> posts.size() == 2, "the delivery to be tried again");
+      long apart = posts.stream().reduce((first, second) -> second - first).orElseThrow();
+      assertThat(Duration.ofNanos(apart)).isBetween(Duration.ofSeconds(10), Duration.ofSeconds(15));
+    } finally {
+      m.close();
+      receiver.close().await();
+    }
+  }
+
   @Test
   void aTagPinnedToAGivenDigestServesItWhateverUpstreamSays(Vertx vertx, @TempDir Path cache) throws Exception {
     Image pinned = seeder.pushImage("frozen/app", "prod", 1, 10_000, "docker");
