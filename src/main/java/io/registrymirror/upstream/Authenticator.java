@@ -10,7 +10,6 @@ import io.registrymirror.oci.HttpUrl;
 import io.registrymirror.oci.MediaTypes;
 import io.vertx.core.Future;
 import io.vertx.core.Vertx;
-import io.vertx.core.buffer.Buffer;
 import io.vertx.core.http.HttpClient;
 import io.vertx.core.http.HttpClientRequest;
 import io.vertx.core.http.HttpClientResponse;
