@@ -107,6 +107,22 @@ function renderUpstreams(upstreams) {
       el('td', {}, u.rateLimitRemaining === null ? '–' : String(u.rateLimitRemaining)))));
 }
 
+/** The replicas this one sees serving, this one marked, and what it asked of their owners; hidden alone. */
+function renderCluster(c) {
+  document.getElementById('cluster').hidden = c === null;
+  if (c === null) {
+    return;
+  }
+  const r = c.requestsToOwners;
+  const asked = r['2xx'] + r['4xx'] + r['5xx'] + r.none;
+  setText('cluster-note', count(c.replicas.length, 'replica serves', 'replicas serve') + '; this one asked their owners for '
+      + count(asked, 'blob or manifest', 'blobs or manifests') + ' (' + bytes(c.receivedBytes) + ' received'
+      + (r.none > 0 ? ', ' + r.none + ' unreachable' : '') + (r['5xx'] > 0 ? ', ' + r['5xx'] + ' failed' : '') + ')'
+      + (c.keepCopies ? ' and keeps copies' : ''));
+  document.querySelector('#replicas tbody').replaceChildren(...c.replicas.map(address => el('tr', {},
+      el('td', {}, el('code', {}, address), address === c.self ? el('span', {class: 'badge'}, 'this replica') : null))));
+}
+
 /**
  * The digests a tag pointed to, newest first: when it came to point there (a move, or when the
  * mirror first saw it) and how the move was seen.
@@ -179,6 +195,7 @@ async function load() {
     const status = await response.json();
     renderOverview(status);
     renderUpstreams(status.upstreams);
+    renderCluster(status.cluster);
     renderTimeline(status.tags);
     problem(null);
     setText('updated', 'Updated ' + when(new Date().toISOString()) + ' · every ' + REFRESH_MS / 1000 + ' s');

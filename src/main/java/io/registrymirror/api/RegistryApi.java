@@ -75,7 +75,7 @@ public final class RegistryApi {
     this.prefetch = new PrefetchHandler(upstreams, prefetcher);
     this.cacheAdmin = new CacheAdminHandler(cacheAdmin);
     this.upstreamHealth = new UpstreamHealth(vertx, prometheus);
-    this.status = new StatusHandler(upstreams, tagStore, prometheus, upstreamHealth);
+    this.status = new StatusHandler(upstreams, tagStore, prometheus, upstreamHealth, peers);
   }
 
   /** A router for one server instance; handlers share the services, not per-request state. */

@@ -4,6 +4,7 @@ import io.micrometer.core.instrument.Counter;
 import io.micrometer.core.instrument.Gauge;
 import io.micrometer.core.instrument.MeterRegistry;
 import io.micrometer.core.instrument.Tags;
+import io.registrymirror.cluster.Peers;
 import io.registrymirror.metrics.MirrorMetrics;
 import io.registrymirror.metrics.MirrorMetrics.Result;
 import io.registrymirror.metrics.MirrorMetrics.Source;
@@ -42,6 +43,9 @@ final class StatusHandler {
   /** Moves sent per tag, most recent first; the tag API has the rest. */
   static final int MOVES_SHOWN = 10;
 
+  /** How owners answer another replica: it follows no redirect, and none means unreachable. */
+  private static final String[] OWNER_ANSWERS = {"2xx", "4xx", "5xx", "none"};
+
   /** The content the mirror caches: tag lists and referrers always go upstream. */
   private static final Endpoint[] CACHED_KINDS = {Endpoint.BLOB, Endpoint.MANIFEST};
 
@@ -53,12 +57,14 @@ final class StatusHandler {
   private final TagStore tags;
   private final MeterRegistry registry;
   private final UpstreamHealth health;
+  private final Peers peers;
 
-  StatusHandler(Upstreams upstreams, TagStore tags, MeterRegistry registry, UpstreamHealth health) {
+  StatusHandler(Upstreams upstreams, TagStore tags, MeterRegistry registry, UpstreamHealth health, Peers peers) {
     this.upstreams = upstreams;
     this.tags = tags;
     this.registry = registry;
     this.health = health;
+    this.peers = peers;
   }
 
   void handle(RoutingContext ctx) {
@@ -70,6 +76,7 @@ final class StatusHandler {
             .put(Source.UPSTREAM.label(), counter(MirrorMetrics.SERVED, "source", Source.UPSTREAM.label())))
         .put("cache", cache())
         .put("fillsActive", gauge(MirrorMetrics.FILLS_ACTIVE))
+        .put("cluster", cluster())
         .put("tags", tagTimeline());
     ctx.response()
         .putHeader(HttpHeaders.CACHE_CONTROL, "no-store")
@@ -94,6 +101,26 @@ final class StatusHandler {
           .put("rateLimitRemaining", gauge(MirrorMetrics.UPSTREAM_RATELIMIT_REMAINING, "upstream", u.name())));
     });
     return out;
+  }
+
+  /**
+   * Where this replica is reached, the replicas it sees serving (itself included), and what it
+   * asked of their owners: requests by status class and bytes received. Null without a cluster.
+   */
+  private JsonObject cluster() {
+    if (peers.self() == null) {
+      return null;
+    }
+    JsonObject requests = new JsonObject();
+    for (String status : OWNER_ANSWERS) {
+      requests.put(status, counter(MirrorMetrics.PEER_REQUESTS, "status", status));
+    }
+    return new JsonObject()
+        .put("self", peers.self())
+        .put("replicas", new JsonArray(peers.replicas()))
+        .put("keepCopies", peers.keepCopies())
+        .put("requestsToOwners", requests)
+        .put("receivedBytes", counter(MirrorMetrics.PEER_RECEIVED));
   }
 
   /**

@@ -9,6 +9,7 @@ import io.registrymirror.config.ConfigLoader;
 import io.registrymirror.config.MirrorConfig;
 import io.registrymirror.metrics.MeterRegistries;
 import io.registrymirror.testing.CacheContents;
+import io.registrymirror.testing.Chromium;
 import io.registrymirror.testing.ClusterPlan;
 import io.registrymirror.testing.Forwarder;
 import io.registrymirror.testing.ImageSeeder;
@@ -219,6 +220,28 @@ class ClusterTest {
     }
     assertThat(replicas.stream().mapToDouble(r -> peerRequests(r.mirror())).sum()).isEqualTo(2);
     assertThat(upstream.count("GET", ".*/blobs/" + digest)).isEqualTo(1);
+
+    // Each replica's status says where it is, which replicas serve, and what it asked of owners.
+    String owner = Rendezvous.owner(plan.advertised(), Digest.parse(digest));
+    for (int i = 0; i < replicas.size(); i++) {
+      JsonObject cluster = new JsonObject(new String(replicas.get(i).mirror().get("/api/v1/status").body()))
+          .getJsonObject("cluster");
+      String self = plan.advertised(i);
+      assertThat(cluster.getString("self")).isEqualTo(self);
+      assertThat(cluster.getJsonArray("replicas").getList()).containsExactlyInAnyOrderElementsOf(plan.advertised());
+      assertThat(cluster.getJsonObject("requestsToOwners").getLong("2xx")).isEqualTo(self.equals(owner) ? 0 : 1);
+      assertThat(cluster.getLong("receivedBytes")).isEqualTo(self.equals(owner) ? 0 : content.length);
+    }
+    Required.tool(Chromium.available(), "chromium (the status page is loaded in it)", "chromium");
+    String dom = Chromium.load(replicas.get(0).mirror().url() + "/", Path.of("target", "status-page-cluster.png"), dir);
+    int section = dom.indexOf("<section id=\"cluster\"");
+    assertThat(section).isNotNegative();
+    String shown = dom.substring(section, dom.indexOf("</section>", section));
+    assertThat(shown).doesNotContain("hidden").contains("3 replicas serve");
+    for (String replica : plan.advertised()) {
+      assertThat(shown).contains("<code>" + replica + "</code>");
+    }
+    assertThat(shown).contains("this replica");
   }
 
   @Test

@@ -89,6 +89,7 @@ class StatusPageTest extends MirrorTestBase {
       assertThat(dom).contains("&lt;img id=injected src=x onerror=document.title=1&gt;/");
       assertThat(dom).doesNotContain("<img").doesNotContain("id=\"injected\"");
       assertThat(text(dom, "tags-tracked")).isEqualTo("2");
+      assertThat(dom).as("a mirror alone shows no cluster").contains("<section id=\"cluster\" hidden=\"\">");
 
       assertThat(allRegistryRequests(m)).as("the page and its data are not registry requests").isEqualTo(allRequests);
       byte[] png = Files.readAllBytes(SCREENSHOT);
