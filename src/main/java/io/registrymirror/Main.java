@@ -9,6 +9,7 @@ import io.registrymirror.config.MirrorConfig;
 import io.registrymirror.log.EventLog;
 import io.registrymirror.log.LogSetup;
 import io.registrymirror.metrics.MeterRegistries;
+import io.vertx.core.Future;
 import io.vertx.core.Vertx;
 import io.vertx.core.VertxBuilder;
 import io.vertx.core.VertxOptions;
@@ -82,14 +83,14 @@ public final class Main {
     LogConfig log = config.log();
     LogSetup.apply(log.format() == LogConfig.Format.JSON, log.level().name(), log.access());
     PrometheusMeterRegistry prometheus = MeterRegistries.prometheusRegistry();
-    Vertx vertx;
-    try {
-      vertx = config.cluster() == null ? vertx(prometheus)
-          : ClusterVertx.start(builder(prometheus), options(), config).await();
-    } catch (RuntimeException e) {
-      exit(1, "registry-mirror: cannot join the cluster: " + e.getMessage());
-      return;
-    }
+    // Joining a cluster takes seconds: the start goes on from its callbacks, not a wait.
+    Future<Vertx> built = config.cluster() == null ? Future.succeededFuture(vertx(prometheus))
+        : ClusterVertx.start(builder(prometheus), options(), config);
+    built.onFailure(e -> exit(1, "registry-mirror: cannot join the cluster: " + e.getMessage()))
+        .onSuccess(vertx -> serve(vertx, config, prometheus));
+  }
+
+  private static void serve(Vertx vertx, MirrorConfig config, PrometheusMeterRegistry prometheus) {
     RegistryMirror.start(vertx, config, prometheus).onFailure(err -> {
       System.err.println("registry-mirror: cannot start: " + err.getMessage());
       vertx.close();
