@@ -14,16 +14,20 @@ import java.nio.channels.FileChannel;
 import java.nio.file.Path;
 
 /*
- * The reader side and the state machine (filling, verified, committed, failed; with or without
- * the disk) share one lock and one set of fields, and every transition wakes readers: they stay
- * together here. The write side is FillWriter, who holds the fill FillHolds, the file FillFile.
+ * Why this class is whole at its length: the reader side and the state machine (filling,
+ * verified, committed, failed; with or without the disk) share one lock and one set of fields
+ * (received, hashed, written, the recent bytes, the holds), and every transition must wake the
+ * readers under that lock. Split, the invariants between those fields would span classes and
+ * the lock would have to be passed around. What has its own state is already apart: the write
+ * side is FillWriter, who holds the fill FillHolds, the file FillFile, the bytes in memory
+ * RecentBytes.
  */
 /**
  * A blob being written into the cache, readable by any number of clients while it grows.
  *
  * <p>Upstream's body is piped into its {@link #input()}, hashed and appended to a temporary file
- * on a worker, straight from the buffers it arrived in. Readers go at their own pace: those that keep up are served from the buffers just
- * received; those that fall behind read the file. So a slow client slows neither the fill nor
+ * on a worker, straight from the buffers it arrived in. Readers go at their own pace: those that
+ * keep up are served from the buffers just received; those that fall behind read the file. So a slow client slows neither the fill nor
  * other clients, and a client that goes away does not stop the fill.
  *
  * <p>If the disk fails partway (full, or gone read-only), the fill's readers are not cut off: it
