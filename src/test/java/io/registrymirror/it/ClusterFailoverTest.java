@@ -11,8 +11,6 @@ import io.registrymirror.testing.Forwarder;
 import io.registrymirror.testing.ImageSeeder;
 import io.registrymirror.testing.ImageSeeder.Image;
 import io.registrymirror.testing.MirrorProcess;
-import io.registrymirror.testing.ReferenceRegistry;
-import io.registrymirror.testing.Required;
 import io.registrymirror.testing.TestLimits;
 import java.io.IOException;
 import java.io.InputStream;
@@ -31,7 +29,6 @@ import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.TimeUnit;
-import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
@@ -44,39 +41,24 @@ import org.junit.jupiter.api.io.TempDir;
  * only the clients of the killed replica need one: the others' replicas finish the layer from
  * upstream.
  */
-class ClusterFailoverTest {
+class ClusterFailoverTest extends ClusterTestBase {
 
-  private static final String DOCKER = "application/vnd.docker.distribution.manifest.v2+json";
   private static final int CLIENTS = 30;
 
-  private static ReferenceRegistry registry;
   private static Image image;
 
   private final HttpClient http = HttpClient.newBuilder().version(HttpClient.Version.HTTP_1_1)
       .connectTimeout(Duration.ofSeconds(5)).build();
-  private Forwarder upstream;
-  private final List<MirrorProcess> replicas = new ArrayList<>();
+  private final List<MirrorProcess> processes = new ArrayList<>();
 
   @BeforeAll
-  static void startRegistry() throws Exception {
-    Required.referenceRegistry();
-    registry = ReferenceRegistry.start();
+  static void seed() throws Exception {
     image = new ImageSeeder(registry.url()).pushImage("team/rollout", "1.0", 3, 4 * 1024 * 1024, "docker");
   }
 
-  @AfterAll
-  static void stopRegistry() {
-    if (registry != null) {
-      registry.close();
-    }
-  }
-
   @AfterEach
-  void stop() {
-    replicas.forEach(MirrorProcess::close);
-    if (upstream != null) {
-      upstream.close();
-    }
+  void stopProcesses() {
+    processes.forEach(MirrorProcess::close);
   }
 
   /** What one client did: whether its image was right, and how many times it had to retry. */
@@ -85,7 +67,7 @@ class ClusterFailoverTest {
   @Test
   void killingTheOwnerMidRolloutLeavesEveryClientWithTheImage(@TempDir Path dir) throws Exception {
     upstream = Forwarder.start(registry.port());
-    ClusterPlan plan = new ClusterPlan(3);
+    plan = new ClusterPlan(3);
     List<CompletableFuture<MirrorProcess>> starting = new ArrayList<>();
     for (int i = 0; i < plan.size(); i++) {
       int replica = i;
@@ -100,9 +82,9 @@ class ClusterFailoverTest {
       }));
     }
     for (CompletableFuture<MirrorProcess> replica : starting) {
-      replicas.add(replica.get());
+      processes.add(replica.get());
     }
-    for (MirrorProcess replica : replicas) {
+    for (MirrorProcess replica : processes) {
       eventually(Duration.ofSeconds(30), () -> ClusterPlan.servingReplicas(metrics(replica)) == 3,
           "every replica to see 3");
     }
@@ -118,11 +100,11 @@ class ClusterFailoverTest {
     List<CompletableFuture<Pull>> pulls = new ArrayList<>();
     try {
       for (int c = 0; c < CLIENTS; c++) {
-        int replica = c % replicas.size();
+        int replica = c % processes.size();
         pulls.add(CompletableFuture.supplyAsync(() -> pull(replica, owner, held, midway), clients));
       }
       assertThat(midway.await(60, TimeUnit.SECONDS)).as("every client receiving the held layer").isTrue();
-      replicas.get(owner).kill();
+      processes.get(owner).kill();
       release.complete(null);
 
       for (CompletableFuture<Pull> future : pulls) {
@@ -160,8 +142,8 @@ class ClusterFailoverTest {
         String got = blob(replica, digest, signal);
         if (got == null) {
           retries++;
-          int next = (replica + 1) % replicas.size() == killed ? (replica + 2) % replicas.size()
-              : (replica + 1) % replicas.size();
+          int next = (replica + 1) % processes.size() == killed ? (replica + 2) % processes.size()
+              : (replica + 1) % processes.size();
           got = blob(next, digest, null);
         }
         if (!digest.equals(got)) {
@@ -208,7 +190,7 @@ class ClusterFailoverTest {
   }
 
   private HttpRequest.Builder request(int replica, String path) {
-    return HttpRequest.newBuilder(URI.create(replicas.get(replica).url() + path)).timeout(Duration.ofSeconds(60));
+    return HttpRequest.newBuilder(URI.create(processes.get(replica).url() + path)).timeout(Duration.ofSeconds(60));
   }
 
   private String metrics(MirrorProcess replica) {

@@ -3,14 +3,10 @@ package io.registrymirror.it;
 
 import io.registrymirror.testing.Forwarder;
 import io.registrymirror.testing.MirrorUnderTest;
-import io.registrymirror.testing.ReferenceRegistry;
-import io.registrymirror.testing.Required;
 import io.vertx.core.Vertx;
 import io.vertx.junit5.VertxExtension;
 import java.nio.file.Path;
-import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.AfterEach;
-import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.extension.ExtendWith;
 import org.junit.jupiter.api.io.TempDir;
@@ -21,26 +17,10 @@ import org.junit.jupiter.api.io.TempDir;
  * of it and a fresh mirror with an empty cache in front of that.
  */
 @ExtendWith(VertxExtension.class)
-abstract class MirrorTestBase {
-
-  protected static ReferenceRegistry registry;
+abstract class MirrorTestBase extends RegistryTestBase {
 
   protected Forwarder upstream;
   protected MirrorUnderTest mirror;
-
-  @BeforeAll
-  static void startRegistry() throws Exception {
-    Required.referenceRegistry();
-    registry = ReferenceRegistry.start();
-  }
-
-  @AfterAll
-  static void stopRegistry() {
-    if (registry != null) {
-      registry.close();
-      registry = null;
-    }
-  }
 
   @BeforeEach
   void startMirror(Vertx vertx, @TempDir Path cache) {

@@ -84,6 +84,19 @@ class S3TierTest {
     return MirrorUnderTest.start(vertx, "local", upstream.url(), cache, "", s3.yaml(bucket));
   }
 
+  /** A mirror that reaches the bucket through {@code bucketPath}. */
+  private MirrorUnderTest mirror(Vertx vertx, Path cache, Forwarder bucketPath) {
+    return MirrorUnderTest.start(vertx, "local", upstream.url(), cache, "",
+        s3.yaml(bucket).replace(s3.url(), bucketPath.url()));
+  }
+
+  /** A way to the bucket that cuts the first GET of a key matching {@code keys} after {@code bytes}. */
+  private static Forwarder cutting(String keys, long bytes) {
+    Forwarder bucketPath = Forwarder.keepingHost(s3.port());
+    bucketPath.fault(Forwarder.matching("GET", keys), Fault.cutAfter(bytes), 1);
+    return bucketPath;
+  }
+
   /** A mirror that pulls the image's manifest (and its blobs, if asked), then stops. */
   private void pullAndStop(Vertx vertx, Path cache, boolean blobs) {
     MirrorUnderTest m = mirror(vertx, cache);
@@ -138,10 +151,8 @@ class S3TierTest {
     String digest = image.layerDigests().get(1);
     byte[] content = image.blobs().get(digest);
     s3.put(bucket, key("blobs", digest), content);
-    try (Forwarder bucketPath = Forwarder.keepingHost(s3.port())) {
-      bucketPath.fault(Forwarder.matching("GET", ".*/blobs/sha256/.*"), Fault.cutAfter(content.length / 3), 1);
-      MirrorUnderTest m = MirrorUnderTest.start(vertx, "local", upstream.url(), cache, "",
-          s3.yaml(bucket).replace(s3.url(), bucketPath.url()));
+    try (Forwarder bucketPath = cutting(".*/blobs/sha256/.*", content.length / 3)) {
+      MirrorUnderTest m = mirror(vertx, cache, bucketPath);
       try {
         HttpResponse<byte[]> got = m.get("/v2/team/warm/blobs/" + digest);
         assertThat(got.statusCode()).isEqualTo(200);
@@ -172,11 +183,8 @@ class S3TierTest {
     eventually(Duration.ofSeconds(20), () -> s3.exists(bucket, key("manifests", image.manifestDigest())),
         "the manifest in the bucket");
     upstream.clear();
-    try (Forwarder bucketPath = Forwarder.keepingHost(s3.port())) {
-      bucketPath.fault(Forwarder.matching("GET", ".*/manifests/sha256/.*"),
-          Fault.cutAfter(100), 1);
-      MirrorUnderTest b = MirrorUnderTest.start(vertx, "local", upstream.url(), second, "",
-          s3.yaml(bucket).replace(s3.url(), bucketPath.url()));
+    try (Forwarder bucketPath = cutting(".*/manifests/sha256/.*", 100)) {
+      MirrorUnderTest b = mirror(vertx, second, bucketPath);
       try {
         long started = System.nanoTime();
         HttpResponse<byte[]> got = b.get(manifest, "Accept", image.mediaType());
