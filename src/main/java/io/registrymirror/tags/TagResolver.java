@@ -138,10 +138,10 @@ public final class TagResolver implements TagExchange.Local {
   @Override
   public Future<Void> adopt(TagKey key, TagRecord theirs) {
     return tags.get(key).compose(loaded -> {
-      TagStore.Update update = tags.update(key, previous ->
-          previous == null || theirs.firstSeen() <= previous.firstSeen() && theirs.checkedAt() >= previous.checkedAt()
-              ? withPin(key, theirs, previous == null ? theirs : previous)
-              : previous);
+      TagStore.Update update = tags.update(key, previous -> previous == null
+          || theirs.firstSeen() <= previous.firstSeen() && theirs.checkedAt() >= previous.checkedAt()
+          ? withPin(key, theirs, previous == null ? theirs : previous)
+          : previous);
       return update.next() == update.previous() ? Future.<Void>succeededFuture() : tags.save(key);
     });
   }

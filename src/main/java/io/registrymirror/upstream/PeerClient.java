@@ -147,7 +147,7 @@ public final class PeerClient {
           resp.request().idleTimeout(upstream.config().idleTimeout().toMillis());
           metrics.peerRequest(resp.statusCode());
           if (sending == null || resp.statusCode() != 200) {
-            // Read whole (a manifest, an error), unlike a blob's body, whose rate is watched.
+            // Read whole (a manifest, an error); a blob's body flows as long as it takes.
             UpstreamResponses.endWithin(vertx, resp, upstream.config().idleTimeout(), "replica " + peer);
           }
           return resp;
