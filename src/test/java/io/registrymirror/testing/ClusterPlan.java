@@ -3,7 +3,9 @@ package io.registrymirror.testing;
 import java.io.IOException;
 import java.nio.file.Path;
 import java.util.ArrayList;
+import java.util.HashSet;
 import java.util.List;
+import java.util.Set;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 
@@ -23,11 +25,21 @@ public final class ClusterPlan {
     http = new int[replicas];
     member = new int[replicas];
     bus = new int[replicas];
+    // A port free now may be handed out again by the next ask: each must differ from the rest.
+    Set<Integer> taken = new HashSet<>();
     for (int i = 0; i < replicas; i++) {
-      http[i] = MirrorProcess.freePort();
-      member[i] = MirrorProcess.freePort();
-      bus[i] = MirrorProcess.freePort();
+      http[i] = distinctFreePort(taken);
+      member[i] = distinctFreePort(taken);
+      bus[i] = distinctFreePort(taken);
     }
+  }
+
+  private static int distinctFreePort(Set<Integer> taken) throws IOException {
+    int port;
+    do {
+      port = MirrorProcess.freePort();
+    } while (!taken.add(port));
+    return port;
   }
 
   public int size() {
